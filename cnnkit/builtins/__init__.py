@@ -1,0 +1,1 @@
+"""cnnkit's built-in plugins, one module per kind, loaded exactly like third-party plugins."""

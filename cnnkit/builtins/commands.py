@@ -1,0 +1,32 @@
+"""Built-in CLI commands, registered through the same hook third-party commands use."""
+
+from cnnkit import hookimpl
+
+
+def _train():
+    from cnnkit.cli.train import train
+
+    return train
+
+
+def _plugins():
+    from cnnkit.cli.plugins_command import plugins
+
+    return plugins
+
+
+def _lister(kind: str):
+    def factory():
+        from cnnkit.cli.listing import list_command
+
+        return list_command(kind)
+
+    return factory
+
+
+@hookimpl
+def register_commands(register):
+    register("train", _train, help="Train a model on a dataset")
+    register("plugins", _plugins, help="List installed plugins and what each registers")
+    for kind in ("models", "datasets", "augmentations", "initializers", "strategies"):
+        register(kind, _lister(kind), help=f"List registered {kind}")

@@ -1,0 +1,27 @@
+"""Built-in weight initialisers (LeCun, Xavier/Glorot, He/Kaiming)."""
+
+from cnnkit import hookimpl
+
+HELP = {
+    "lecun-normal": "LeCun normal: N(0, 1/fan_in), suited to tanh/SELU (LeCun et al. 1998)",
+    "lecun-uniform": "LeCun uniform: U(-sqrt(3/fan_in), sqrt(3/fan_in))",
+    "xavier-normal": "Xavier/Glorot normal: N(0, 2/(fan_in+fan_out)) (Glorot & Bengio 2010)",
+    "xavier-uniform": "Xavier/Glorot uniform: U(-sqrt(6/(fan_in+fan_out)), +...)",
+    "he-normal": "He/Kaiming normal: N(0, 2/fan_in), suited to ReLU (He et al. 2015)",
+    "he-uniform": "He/Kaiming uniform: U(-sqrt(6/fan_in), sqrt(6/fan_in))",
+}
+
+
+def _scheme(name: str):
+    def factory():
+        from cnnkit.models.init import initializer
+
+        return initializer(name)
+
+    return factory
+
+
+@hookimpl
+def register_initializers(register):
+    for name, help in HELP.items():
+        register(name, _scheme(name), help=help)

@@ -1,0 +1,34 @@
+"""``cnnkit models|datasets|augmentations|initializers|strategies [PATTERN]``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from cnnkit.plugins import registry
+
+
+def format_table(rows: list[tuple[str, ...]], headers: tuple[str, ...]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [headers, *rows]]
+    return "\n".join(lines)
+
+
+def list_command(kind: str) -> click.Command:
+    @click.command(name=kind, help=f"List registered {kind}, optionally filtered by a wildcard such as 'mnist*'.")
+    @click.argument("pattern", required=False)
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    def command(pattern: str | None, as_json: bool) -> None:
+        entries = registry(kind).entries(pattern)
+        if as_json:
+            payload = [
+                {"name": e.name, "plugin": e.plugin, "help": e.help, "metadata": dict(e.metadata)} for e in entries
+            ]
+            click.echo(json.dumps(payload, indent=2, default=list))
+        elif not entries:
+            click.echo(f"No {kind} match '{pattern}'." if pattern else f"No {kind} are registered.")
+        else:
+            click.echo(format_table([(e.name, e.plugin, e.help) for e in entries], ("NAME", "PLUGIN", "DESCRIPTION")))
+
+    return command

@@ -1,0 +1,85 @@
+"""Training options: their defaults, and reading them from TOML or JSON files.
+
+The same field names are used by ``cnnkit train`` flags (``batch_size`` <-> ``--batch-size``),
+by config files and by the ``config.json`` each run writes, so a run can be repeated with
+``cnnkit train --config runs/NAME/config.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from cnnkit.errors import UsageError
+from cnnkit.registry import unknown_name_message
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = "mnist-cnn"
+    data: str = "digits"
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 2e-3
+    optimizer: str = "adamw"
+    weight_decay: float = 0.05
+    momentum: float = 0.9
+    nesterov: bool = False
+    scheduler: str = "cosine"
+    step_size: int = 10
+    gamma: float = 0.1
+    label_smoothing: float = 0.1
+    patience: int = 5
+    val_split: float = 0.2
+    augment: str = ""
+    init: str = ""
+    strategy: str = "single"
+    seed: int = 0
+    device: str = "auto"
+    name: str = ""
+    out: str = "runs"
+    quiet: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def augmentations(self) -> list[str]:
+        return [name.strip() for name in self.augment.split(",") if name.strip()]
+
+
+FIELD_NAMES = [f.name for f in fields(TrainConfig)]
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Options from a ``.toml`` or ``.json`` file, keys checked against the known options."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"Config file '{path}' does not exist.")
+    try:
+        if path.suffix.lower() == ".toml":
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
+        elif path.suffix.lower() == ".json":
+            values = json.loads(path.read_text(encoding="utf-8"))
+        else:
+            raise UsageError(f"Config file '{path}' must end in .toml or .json.")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"Config file '{path}' is not valid {path.suffix[1:].upper()}: {exc}") from None
+    if not isinstance(values, dict):
+        raise UsageError(f"Config file '{path}' must hold a table of options, not {type(values).__name__}.")
+    options = {}
+    for key, value in values.items():
+        name = key.replace("-", "_")
+        if name not in FIELD_NAMES:
+            hint = f"Known options: {', '.join(FIELD_NAMES)}."
+            raise UsageError(f"{path}: " + unknown_name_message("option", key, FIELD_NAMES, hint))
+        options[name] = value
+    return options

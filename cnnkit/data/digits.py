@@ -1,0 +1,37 @@
+"""The UCI handwritten digits shipped with cnnkit (see ``scripts/make_digits.py``).
+
+1,797 8x8 grayscale images of the digits 0-9 from 43 writers (Alpaydin & Kaynak, UCI Machine
+Learning Repository, 1998, CC BY 4.0), in the copy bundled by scikit-learn. The train/val/test
+split is fixed and stored in the file; images are served upscaled to the model's input size.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from cnnkit.data.splits import DataSplits, Split
+
+CLASSES = [str(d) for d in range(10)]
+SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
+
+
+def load_digits(*, image_size: tuple[int, int] = (28, 28), channels: int = 1, **_: object) -> DataSplits:
+    """Digits with its fixed split; ``val_split`` and ``seed`` do not apply and are ignored."""
+    with resources.files("cnnkit.data").joinpath("digits.npz").open("rb") as f:
+        arrays = np.load(f)
+        images, labels, split = arrays["images"], arrays["labels"], arrays["split"]
+    x = torch.from_numpy(images).float().unsqueeze(1)
+    x = F.interpolate(x, size=tuple(image_size), mode="bilinear", align_corners=False)
+    x = x.round_().clamp_(0, 255).to(torch.uint8).expand(-1, channels, -1, -1).contiguous()
+    y = torch.from_numpy(labels.astype(np.int64))
+    s = torch.from_numpy(split)
+
+    def part(name: str) -> Split:
+        mask = s == SPLIT_CODES[name]
+        return Split(x[mask], y[mask])
+
+    return DataSplits(part("train"), part("val"), part("test"), CLASSES, "digits (UCI, via scikit-learn)")

@@ -1,0 +1,29 @@
+"""Turning ``--data`` into a dataset factory: a registered name, or a folder path."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from cnnkit.plugins import registry
+from cnnkit.registry import UnknownNameError, unknown_name_message
+
+
+def looks_like_path(spec: str) -> bool:
+    return os.sep in spec or "/" in spec or spec.startswith((".", "~")) or Path(spec).exists()
+
+
+def resolve_data(spec: str) -> tuple[Callable[..., Any], str]:
+    """The factory for ``spec`` and a description of it; unknown names raise with did-you-mean."""
+    datasets = registry("datasets")
+    if spec in datasets:
+        entry = datasets.get(spec)
+        return entry.factory, f"dataset '{spec}' (plugin '{entry.plugin}')"
+    if looks_like_path(spec):
+        from cnnkit.data.folder import load_folder
+
+        return functools.partial(load_folder, Path(spec).expanduser()), f"folder '{spec}'"
+    hint = "Run 'cnnkit datasets' to list them, or pass a folder path (ImageFolder layout)."
+    raise UnknownNameError(unknown_name_message("dataset", spec, datasets.names(), hint))

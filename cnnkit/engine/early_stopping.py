@@ -1,0 +1,31 @@
+"""Early stopping on validation loss."""
+
+from __future__ import annotations
+
+import math
+
+
+class EarlyStopping:
+    """Track the best validation loss; ``patience`` epochs without improvement means stop.
+
+    ``patience=0`` never stops early (the best epoch is still tracked).
+    """
+
+    def __init__(self, patience: int, min_delta: float = 0.0):
+        self.patience = patience
+        self.min_delta = min_delta
+        self.best_loss = math.inf
+        self.best_epoch = 0
+        self.bad_epochs = 0
+
+    def step(self, epoch: int, val_loss: float) -> bool:
+        """Record one epoch; return True if it is the new best."""
+        if val_loss < self.best_loss - self.min_delta:
+            self.best_loss, self.best_epoch, self.bad_epochs = val_loss, epoch, 0
+            return True
+        self.bad_epochs += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.patience > 0 and self.bad_epochs >= self.patience

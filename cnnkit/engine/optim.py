@@ -1,0 +1,58 @@
+"""Optimizers and learning-rate schedules by name."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+
+from cnnkit.errors import UsageError
+from cnnkit.registry import unknown_name_message
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULERS = ("none", "step", "cosine", "onecycle")
+
+
+def check_choice(noun: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise UsageError(unknown_name_message(noun, value, list(choices), f"Choose one of: {', '.join(choices)}."))
+    return value
+
+
+def build_optimizer(
+    name: str,
+    params: Iterable[torch.nn.Parameter],
+    *,
+    lr: float,
+    weight_decay: float,
+    momentum: float,
+    nesterov: bool,
+) -> torch.optim.Optimizer:
+    check_choice("optimizer", name, OPTIMIZERS)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+
+
+def build_scheduler(
+    name: str,
+    optimizer: torch.optim.Optimizer,
+    *,
+    epochs: int,
+    steps_per_epoch: int,
+    step_size: int,
+    gamma: float,
+) -> tuple[torch.optim.lr_scheduler.LRScheduler | None, bool]:
+    """The scheduler and whether it steps after every batch (True) or every epoch (False)."""
+    check_choice("scheduler", name, SCHEDULERS)
+    if name == "none":
+        return None, False
+    if name == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma), False
+    total = max(1, epochs * steps_per_epoch)
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total), True
+    max_lr = [group["lr"] for group in optimizer.param_groups]
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total), True

@@ -1,0 +1,40 @@
+"""The hook contract between cnnkit and its plugins.
+
+Every hook receives one keyword argument, ``register``, a callback with the signature
+``register(name, factory, *, help="", **metadata)``. Factories are called only when the entry is
+used, so a plugin module must not import torch at import time; the factory does.
+"""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("cnnkit")
+
+
+@hookspec
+def register_models(register):
+    """Register model factories: ``factory(*, num_classes, in_channels, **kwargs) -> nn.Module``."""
+
+
+@hookspec
+def register_datasets(register):
+    """Register dataset factories: ``factory(*, image_size, channels, val_split, seed) -> DataSplits``."""
+
+
+@hookspec
+def register_augmentations(register):
+    """Register batch augmentation factories: ``factory() -> fn(images, generator) -> images``."""
+
+
+@hookspec
+def register_initializers(register):
+    """Register weight initializer factories: ``factory() -> fn(module) -> None``."""
+
+
+@hookspec
+def register_strategies(register):
+    """Register parallel strategy factories: ``factory(*, device) -> Strategy``."""
+
+
+@hookspec
+def register_commands(register):
+    """Register extra CLI commands: ``factory() -> click.Command``."""

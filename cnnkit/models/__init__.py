@@ -1,0 +1,1 @@
+"""Architectures cnnkit implements itself; registered by ``cnnkit.builtins.models``."""

@@ -1,0 +1,203 @@
+"""Loading plugins: the built-in ones and those installed under the ``cnnkit`` entry-point group.
+
+Built-ins go through exactly the same path as third-party plugins. A plugin that fails to import,
+names an unknown hook, raises while registering, or registers a name another plugin already has is
+recorded with its error and skipped; the rest of cnnkit keeps working. Two environment switches:
+
+- ``CNNKIT_NO_PLUGINS=1`` loads no third-party plugins (recovery from a broken install);
+- ``CNNKIT_STRICT_PLUGINS=1`` turns any plugin failure into a fatal error (for plugin authors).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Callable
+
+import pluggy
+
+from cnnkit import __version__, hookspecs
+from cnnkit.errors import PluginError
+from cnnkit.registry import KIND_NOUNS, DuplicateNameError, Entry, Registry, suggest
+
+ENTRY_POINT_GROUP = "cnnkit"
+NO_PLUGINS_ENV = "CNNKIT_NO_PLUGINS"
+STRICT_ENV = "CNNKIT_STRICT_PLUGINS"
+KINDS = tuple(KIND_NOUNS)
+
+BUILTIN_PLUGINS = (
+    "cnnkit.builtins.commands",
+    "cnnkit.builtins.models",
+    "cnnkit.builtins.datasets",
+    "cnnkit.builtins.augmentations",
+    "cnnkit.builtins.initializers",
+    "cnnkit.builtins.strategies",
+)
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    module: str
+    version: str
+    distribution: str | None
+    errors: list[str] = field(default_factory=list)
+    registers: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def builtin(self) -> bool:
+        return self.distribution is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "module": self.module,
+            "version": self.version,
+            "builtin": self.builtin,
+            "distribution": self.distribution,
+            "ok": not self.errors,
+            "errors": list(self.errors),
+            "registers": {kind: list(names) for kind, names in self.registers.items()},
+        }
+
+
+def _first_doc_line(obj: Any) -> str:
+    doc = (getattr(obj, "__doc__", None) or "").strip()
+    return doc.splitlines()[0] if doc else ""
+
+
+class PluginHost:
+    """One plugin manager plus the registries its plugins fill, built lazily per kind."""
+
+    def __init__(
+        self,
+        *,
+        entry_points: bool | None = None,
+        strict: bool | None = None,
+        warn: Callable[[str], None] | None = None,
+    ):
+        self.entry_points = (not env_flag(NO_PLUGINS_ENV)) if entry_points is None else entry_points
+        self.strict = env_flag(STRICT_ENV) if strict is None else strict
+        self.warn = warn or (lambda message: print(f"cnnkit: warning: {message}", file=sys.stderr))
+        self.pm = pluggy.PluginManager("cnnkit")
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self._registries: dict[str, Registry] = {}
+        self._loaded = False
+
+    def load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        for module_name in BUILTIN_PLUGINS:
+            info = PluginInfo(module_name.rsplit(".", 1)[-1], module_name, __version__, None)
+            self._add(info, lambda: importlib.import_module(module_name))
+        if self.entry_points:
+            found = metadata.entry_points(group=ENTRY_POINT_GROUP)
+            for ep in sorted(found, key=lambda ep: (ep.name, ep.value)):
+                dist = getattr(ep, "dist", None)
+                info = PluginInfo(
+                    ep.name,
+                    ep.value,
+                    dist.version if dist else "?",
+                    dist.metadata["Name"] if dist else ep.value,
+                )
+                self._add(info, ep.load)
+
+    def _add(self, info: PluginInfo, load: Callable[[], Any]) -> None:
+        if info.name in self.plugins:
+            self._fail(info, f"plugin name '{info.name}' is already taken by '{self.plugins[info.name].module}'")
+            return
+        self.plugins[info.name] = info
+        try:
+            plugin = load()
+            self.pm.register(plugin, name=info.name)
+        except Exception as exc:
+            self._fail(info, f"failed to load: {type(exc).__name__}: {exc}")
+            return
+        for caller in self.pm.get_hookcallers(plugin) or []:
+            if not caller.has_spec():
+                known = [f"register_{kind}" for kind in KINDS]
+                close = suggest(caller.name, known)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                self._fail(info, f"implements unknown hook '{caller.name}'{hint}")
+
+    def _fail(self, info: PluginInfo, message: str) -> None:
+        info.errors.append(message)
+        text = f"plugin '{info.name}' {message}"
+        if self.strict:
+            raise PluginError(f"{text} ({STRICT_ENV} is set)")
+        self.warn(f"{text}; it is skipped (see 'cnnkit plugins', or set {NO_PLUGINS_ENV}=1)")
+
+    def registry(self, kind: str) -> Registry:
+        """The registry for ``kind``, asking every plugin to fill it on first use."""
+        if kind not in KIND_NOUNS:
+            raise KeyError(kind)
+        if kind not in self._registries:
+            self.load()
+            registry = Registry(kind)
+            self._registries[kind] = registry
+            impls = {impl.plugin_name: impl for impl in getattr(self.pm.hook, f"register_{kind}").get_hookimpls()}
+            for info in self.plugins.values():
+                if info.name in impls:
+                    self._collect(kind, registry, info, impls[info.name].function)
+        return self._registries[kind]
+
+    def _collect(self, kind: str, registry: Registry, info: PluginInfo, hook: Callable[..., Any]) -> None:
+        """Run one plugin's hook; keep its entries only if the whole hook succeeds."""
+        staged: list[Entry] = []
+
+        def register(name: str, factory: Callable[..., Any], *, help: str = "", **meta: Any) -> None:
+            if not isinstance(name, str) or not name.strip():
+                raise ValueError(f"{KIND_NOUNS[kind]} name must be a non-empty string, got {name!r}")
+            if not callable(factory):
+                raise TypeError(f"factory for {KIND_NOUNS[kind]} '{name}' is not callable")
+            staged.append(Entry(kind, name, factory, info.name, help or _first_doc_line(factory), meta))
+
+        try:
+            hook(register=register)
+        except Exception as exc:
+            self._fail(info, f"raised while registering {kind}: {type(exc).__name__}: {exc}")
+            return
+        for entry in staged:
+            try:
+                registry.add(entry)
+            except DuplicateNameError as exc:
+                self._fail(
+                    info,
+                    f"registers {registry.noun} '{entry.name}', already registered by plugin "
+                    f"'{exc.existing.plugin}'; keeping that one",
+                )
+                continue
+            info.registers.setdefault(kind, []).append(entry.name)
+
+    def build_all(self) -> None:
+        for kind in KINDS:
+            self.registry(kind)
+
+
+_host: PluginHost | None = None
+
+
+def get_host() -> PluginHost:
+    global _host
+    if _host is None:
+        _host = PluginHost()
+    return _host
+
+
+def reset_host() -> None:
+    """Forget the loaded plugins (tests change the environment between CLI invocations)."""
+    global _host
+    _host = None
+
+
+def registry(kind: str) -> Registry:
+    return get_host().registry(kind)

@@ -1,0 +1,103 @@
+"""Registries of named factories, one per kind (models, datasets, ...).
+
+An entry remembers which plugin registered it. The first registration of a name wins; a later
+one is refused with an error naming both plugins, so the outcome never depends on chance.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping
+
+from cnnkit.errors import UsageError
+
+KIND_NOUNS = {
+    "models": "model",
+    "datasets": "dataset",
+    "augmentations": "augmentation",
+    "initializers": "initializer",
+    "strategies": "strategy",
+    "commands": "command",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    plugin: str
+    help: str = ""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def create(self, *args: Any, **kwargs: Any) -> Any:
+        return self.factory(*args, **kwargs)
+
+
+class DuplicateNameError(ValueError):
+    def __init__(self, existing: Entry, plugin: str):
+        noun = KIND_NOUNS.get(existing.kind, existing.kind)
+        super().__init__(f"{noun} '{existing.name}' of plugin '{plugin}' is already registered by plugin '{existing.plugin}'")
+        self.existing = existing
+        self.plugin = plugin
+
+
+def suggest(name: str, choices: list[str], n: int = 3) -> list[str]:
+    """Close matches for a misspelt name, best first."""
+    lowered = {choice.lower(): choice for choice in choices}
+    matches = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)
+    return [lowered[m] for m in matches]
+
+
+def unknown_name_message(noun: str, name: str, choices: list[str], list_hint: str) -> str:
+    """``Unknown model 'x'. Did you mean 'y'?`` plus where to see every choice, on one line."""
+    close = suggest(name, choices)
+    if close:
+        options = " or ".join(f"'{c}'" for c in close)
+        return f"Unknown {noun} '{name}'. Did you mean {options}?"
+    return f"Unknown {noun} '{name}'. {list_hint}"
+
+
+class UnknownNameError(UsageError):
+    pass
+
+
+class Registry:
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.noun = KIND_NOUNS.get(kind, kind)
+        self._entries: dict[str, Entry] = {}
+
+    def add(self, entry: Entry) -> None:
+        existing = self._entries.get(entry.name)
+        if existing is not None:
+            raise DuplicateNameError(existing, entry.plugin)
+        self._entries[entry.name] = entry
+
+    def get(self, name: str) -> Entry:
+        try:
+            return self._entries[name]
+        except KeyError:
+            hint = f"Run 'cnnkit {self.kind}' to list the {len(self._entries)} available."
+            raise UnknownNameError(unknown_name_message(self.noun, name, self.names(), hint)) from None
+
+    def names(self, pattern: str | None = None) -> list[str]:
+        """Sorted names, optionally filtered by a shell-style wildcard (``resnet*``)."""
+        names = sorted(self._entries)
+        if pattern:
+            names = [n for n in names if fnmatch.fnmatchcase(n.lower(), pattern.lower())]
+        return names
+
+    def entries(self, pattern: str | None = None) -> list[Entry]:
+        return [self._entries[n] for n in self.names(pattern)]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self.entries())
+
+    def __len__(self) -> int:
+        return len(self._entries)
