@@ -97,7 +97,7 @@ class PluginHost:
             return
         self._loaded = True
         for module_name in BUILTIN_PLUGINS:
-            info = PluginInfo(module_name.rsplit(".", 1)[-1], module_name, __version__, None)
+            info = PluginInfo(module_name.removeprefix("cnnkit."), module_name, __version__, None)
             self._add(info, lambda: importlib.import_module(module_name))
         if self.entry_points:
             found = metadata.entry_points(group=ENTRY_POINT_GROUP)

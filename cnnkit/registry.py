@@ -44,11 +44,18 @@ class DuplicateNameError(ValueError):
         self.plugin = plugin
 
 
-def suggest(name: str, choices: list[str], n: int = 3) -> list[str]:
-    """Close matches for a misspelt name, best first."""
-    lowered = {choice.lower(): choice for choice in choices}
-    matches = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)
-    return [lowered[m] for m in matches]
+def suggest(name: str, choices: list[str], n: int = 3, cutoff: float = 0.6, spread: float = 0.15) -> list[str]:
+    """Close matches for a misspelt name, best first: those nearly as close as the best one."""
+    scored = []
+    for choice in choices:
+        ratio = difflib.SequenceMatcher(None, name.lower(), choice.lower()).ratio()
+        if ratio >= cutoff:
+            scored.append((-ratio, choice))
+    scored.sort()
+    if not scored:
+        return []
+    best = -scored[0][0]
+    return [choice for negative, choice in scored[:n] if -negative >= best - spread]
 
 
 def unknown_name_message(noun: str, name: str, choices: list[str], list_hint: str) -> str:

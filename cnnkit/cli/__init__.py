@@ -74,6 +74,8 @@ def _fail(message: str, code: int) -> None:
 
 def main(args: list[str] | None = None) -> None:
     """Run the CLI, turning every failure into one line on stderr and an exit code."""
+    global _debug
+    _debug = env_flag(DEBUG_ENV)
     try:
         code = cli.main(args=args, prog_name="cnnkit", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:
@@ -87,11 +89,11 @@ def main(args: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         _fail("Aborted.", 130)
     except CnnkitError as exc:
-        if _debug or env_flag(DEBUG_ENV):
+        if _debug:
             raise
         _fail(str(exc), exc.exit_code)
     except Exception as exc:
-        if _debug or env_flag(DEBUG_ENV):
+        if _debug:
             raise
         _fail(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)", 1)
     sys.exit(code if isinstance(code, int) else 0)

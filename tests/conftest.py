@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnkit.cli import main
+from cnnkit.plugins import reset_host
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def run_cli(capsys, monkeypatch):
+    """Run the real ``cnnkit`` entry point in-process, with plugins loaded afresh."""
+
+    def run(*args: str, env: dict[str, str] | None = None) -> Result:
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        reset_host()
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 0
+        finally:
+            reset_host()
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def install_plugin(tmp_path, monkeypatch):
+    """Install a throwaway plugin distribution (module + entry point) on ``sys.path``."""
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    added: list[str] = []
+
+    def install(name: str, source: str, *, entry_point: str | None = None, version: str = "1.0") -> Path:
+        module = name.replace("-", "_")
+        (site / f"{module}.py").write_text(textwrap.dedent(source))
+        dist = site / f"{module}-{version}.dist-info"
+        dist.mkdir()
+        (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        (dist / "entry_points.txt").write_text(f"[cnnkit]\n{entry_point or name} = {module}\n")
+        added.append(module)
+        return site
+
+    yield install
+    for module in added:
+        sys.modules.pop(module, None)
+
+
+def write_images(folder: Path, count: int, color: tuple[int, int, int], size: int = 12, seed: int = 0) -> None:
+    """``count`` noisy RGB squares of one colour: an easy, learnable class."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        pixels = np.clip(np.array(color) + rng.normal(0, 20, (size, size, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels, "RGB").save(folder / f"img{i:03d}.png")
+
+
+@pytest.fixture
+def make_images():
+    return write_images
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    """An ImageFolder tree with train/ and val/ splits and two colour classes."""
+    root = tmp_path / "shapes"
+    for split, count in (("train", 12), ("val", 4)):
+        write_images(root / split / "dark", count, (30, 30, 30), seed=1)
+        write_images(root / split / "light", count, (220, 220, 220), seed=2)
+    return root

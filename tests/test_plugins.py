@@ -1,0 +1,223 @@
+import json
+
+import pytest
+
+from cnnkit.errors import PluginError
+from cnnkit.plugins import BUILTIN_PLUGINS, PluginHost
+
+GOOD_PLUGIN = """
+    from cnnkit import hookimpl
+
+    def tiny():
+        return "tiny model"
+
+    @hookimpl
+    def register_models(register):
+        register("tiny-net", tiny, help="A tiny net", input_size=(1, 8, 8))
+"""
+
+
+def quiet_host(**kwargs):
+    warnings = []
+    return PluginHost(warn=warnings.append, **kwargs), warnings
+
+
+def test_builtins_load_through_the_plugin_path_and_fill_every_registry():
+    host, warnings = quiet_host(entry_points=False)
+    host.build_all()
+    assert [info.module for info in host.plugins.values()] == list(BUILTIN_PLUGINS)
+    assert host.registry("models").get("mnist-cnn").plugin == "builtins.models"
+    assert "digits" in host.registry("datasets")
+    assert "he-normal" in host.registry("initializers")
+    assert "random-shift" in host.registry("augmentations")
+    assert "single" in host.registry("strategies")
+    assert "train" in host.registry("commands")
+    assert warnings == []
+
+
+def test_entry_point_plugin_registers_a_model(install_plugin):
+    install_plugin("cnnkit-tiny", GOOD_PLUGIN)
+    host, warnings = quiet_host()
+    entry = host.registry("models").get("tiny-net")
+    assert entry.plugin == "cnnkit-tiny"
+    assert entry.metadata["input_size"] == (1, 8, 8)
+    assert entry.create() == "tiny model"
+    info = host.plugins["cnnkit-tiny"]
+    assert (info.distribution, info.version, info.errors) == ("cnnkit-tiny", "1.0", [])
+    assert warnings == []
+
+
+def test_no_plugins_switch_skips_third_party(install_plugin, monkeypatch):
+    install_plugin("cnnkit-tiny", GOOD_PLUGIN)
+    monkeypatch.setenv("CNNKIT_NO_PLUGINS", "1")
+    host, _ = quiet_host()
+    assert "tiny-net" not in host.registry("models")
+    assert "mnist-cnn" in host.registry("models")
+
+
+def test_plugin_that_fails_to_import_is_reported_not_fatal(install_plugin):
+    install_plugin("cnnkit-broken", "import does_not_exist_anywhere\n")
+    host, warnings = quiet_host()
+    assert "mnist-cnn" in host.registry("models")
+    errors = host.plugins["cnnkit-broken"].errors
+    assert len(errors) == 1 and "ModuleNotFoundError" in errors[0] and "does_not_exist_anywhere" in errors[0]
+    assert any("cnnkit-broken" in w and "CNNKIT_NO_PLUGINS" in w for w in warnings)
+
+
+def test_plugin_that_raises_while_registering_adds_nothing(install_plugin):
+    install_plugin(
+        "cnnkit-half",
+        """
+        from cnnkit import hookimpl
+
+        @hookimpl
+        def register_models(register):
+            register("half-net", lambda: None)
+            raise RuntimeError("oops")
+        """,
+    )
+    host, warnings = quiet_host()
+    assert "half-net" not in host.registry("models")
+    assert host.plugins["cnnkit-half"].errors == ["raised while registering models: RuntimeError: oops"]
+
+
+def test_name_collision_keeps_the_first_and_names_both_plugins(install_plugin):
+    install_plugin(
+        "cnnkit-clash",
+        """
+        from cnnkit import hookimpl
+
+        @hookimpl
+        def register_models(register):
+            register("mnist-cnn", lambda **kw: "impostor")
+            register("clash-net", lambda **kw: "fine")
+        """,
+    )
+    host, warnings = quiet_host()
+    models = host.registry("models")
+    assert models.get("mnist-cnn").plugin == "builtins.models"
+    assert models.get("clash-net").plugin == "cnnkit-clash"
+    [error] = host.plugins["cnnkit-clash"].errors
+    assert "model 'mnist-cnn'" in error and "'builtins.models'" in error
+    assert "cnnkit-clash" in warnings[0]
+
+
+def test_collision_between_two_third_party_plugins_is_deterministic(install_plugin):
+    source = """
+        from cnnkit import hookimpl
+
+        @hookimpl
+        def register_models(register):
+            register("shared-net", lambda **kw: __name__)
+    """
+    install_plugin("cnnkit-zeta", source)
+    install_plugin("cnnkit-alpha", source)
+    host, _ = quiet_host()
+    assert host.registry("models").get("shared-net").plugin == "cnnkit-alpha"
+    assert host.plugins["cnnkit-zeta"].errors and not host.plugins["cnnkit-alpha"].errors
+
+
+def test_misspelt_hook_is_reported_with_a_suggestion(install_plugin):
+    install_plugin(
+        "cnnkit-typo",
+        """
+        from cnnkit import hookimpl
+
+        @hookimpl
+        def register_model(register):
+            pass
+        """,
+    )
+    host, _ = quiet_host()
+    host.build_all()
+    assert host.plugins["cnnkit-typo"].errors == [
+        "implements unknown hook 'register_model' (did you mean 'register_models'?)"
+    ]
+
+
+def test_strict_mode_makes_plugin_failures_fatal(install_plugin, monkeypatch):
+    install_plugin("cnnkit-broken", "raise ImportError('missing dependency')\n")
+    monkeypatch.setenv("CNNKIT_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match="cnnkit-broken.*missing dependency"):
+        PluginHost().load()
+
+
+def test_plugins_command_lists_builtins_third_party_and_failures(install_plugin, run_cli):
+    install_plugin("cnnkit-tiny", GOOD_PLUGIN)
+    install_plugin("cnnkit-broken", "import does_not_exist_anywhere\n")
+    result = run_cli("plugins")
+    assert result.code == 0
+    assert "builtins.models 0.1.0 (built-in)\n  models: mnist-cnn" in result.out
+    assert "cnnkit-tiny 1.0 (cnnkit-tiny)\n  models: tiny-net" in result.out
+    assert "cnnkit-broken 1.0 (cnnkit-broken)  FAILED\n  error: failed to load: ModuleNotFoundError" in result.out
+    assert "warning: plugin 'cnnkit-broken'" in result.err
+
+
+def test_plugins_json_reports_what_each_plugin_registers(install_plugin, run_cli):
+    install_plugin("cnnkit-tiny", GOOD_PLUGIN)
+    result = run_cli("plugins", "--json")
+    plugins = {p["name"]: p for p in json.loads(result.out)}
+    assert plugins["cnnkit-tiny"] == {
+        "name": "cnnkit-tiny",
+        "module": "cnnkit_tiny",
+        "version": "1.0",
+        "builtin": False,
+        "distribution": "cnnkit-tiny",
+        "ok": True,
+        "errors": [],
+        "registers": {"models": ["tiny-net"]},
+    }
+    assert plugins["builtins.initializers"]["registers"]["initializers"][:2] == ["lecun-normal", "lecun-uniform"]
+
+
+def test_a_broken_plugin_leaves_other_commands_working(install_plugin, run_cli):
+    install_plugin("cnnkit-broken", "raise RuntimeError('boom')\n")
+    result = run_cli("models")
+    assert result.code == 0
+    assert "mnist-cnn" in result.out
+    assert "cnnkit-broken" in result.err and "boom" in result.err
+
+
+def test_plugin_can_add_a_cli_command(install_plugin, run_cli):
+    install_plugin(
+        "cnnkit-hello",
+        """
+        import click
+        from cnnkit import hookimpl
+
+        @click.command()
+        @click.argument("who")
+        def hello(who):
+            "Say hello."
+            click.echo(f"hello {who}")
+
+        @hookimpl
+        def register_commands(register):
+            register("hello", lambda: hello, help="Say hello")
+        """,
+    )
+    assert run_cli("hello", "world").out == "hello world\n"
+    assert "hello" in run_cli("--help").out
+
+
+def test_plugin_command_that_fails_to_build_is_reported(install_plugin, run_cli):
+    install_plugin(
+        "cnnkit-badcmd",
+        """
+        from cnnkit import hookimpl
+
+        def build():
+            raise ImportError("needs extra package")
+
+        @hookimpl
+        def register_commands(register):
+            register("badcmd", build)
+        """,
+    )
+    listing = run_cli("--help")
+    assert listing.code == 0 and "train" in listing.out and "badcmd" not in listing.out
+    result = run_cli("badcmd")
+    assert result.code == 1
+    assert result.err.strip() == (
+        "Error: command 'badcmd' of plugin 'cnnkit-badcmd' failed to load: ImportError: needs extra package"
+    )

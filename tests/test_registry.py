@@ -1,0 +1,54 @@
+import pytest
+
+from cnnkit.errors import UsageError
+from cnnkit.registry import DuplicateNameError, Entry, Registry, suggest, unknown_name_message
+
+
+def make_registry(*names, plugin="p1"):
+    registry = Registry("models")
+    for name in names:
+        registry.add(Entry("models", name, lambda: name, plugin, help=f"{name} help"))
+    return registry
+
+
+def test_lookup_returns_the_entry_with_its_plugin():
+    registry = make_registry("mnist-cnn", "resnet18")
+    entry = registry.get("resnet18")
+    assert entry.plugin == "p1" and entry.create() == "resnet18"
+
+
+def test_wildcard_listing_is_sorted_and_case_insensitive():
+    registry = make_registry("resnet50", "ResNet18", "vgg16", "resnext")
+    assert registry.names("resnet*") == ["ResNet18", "resnet50"]
+    assert registry.names("*16") == ["vgg16"]
+    assert registry.names() == ["ResNet18", "resnet50", "resnext", "vgg16"]
+
+
+def test_unknown_name_suggests_the_close_match_in_one_line():
+    registry = make_registry("mnist-cnn", "lenet5")
+    with pytest.raises(UsageError) as info:
+        registry.get("mnist-cnm")
+    assert str(info.value) == "Unknown model 'mnist-cnm'. Did you mean 'mnist-cnn'?"
+    assert info.value.exit_code == 2
+
+
+def test_unknown_name_without_close_match_points_to_the_listing():
+    registry = make_registry("mnist-cnn")
+    with pytest.raises(UsageError, match=r"Unknown model 'zzz'\. Run 'cnnkit models' to list the 1 available\."):
+        registry.get("zzz")
+
+
+def test_second_registration_of_a_name_is_refused_naming_both_plugins():
+    registry = make_registry("lenet5", plugin="first")
+    with pytest.raises(DuplicateNameError) as info:
+        registry.add(Entry("models", "lenet5", lambda: None, "second"))
+    assert "'first'" in str(info.value) and "'second'" in str(info.value)
+    assert registry.get("lenet5").plugin == "first"
+
+
+def test_suggestions_ignore_case_and_keep_original_spelling():
+    assert suggest("RESNET1", ["resnet18", "resnet50", "vgg"]) == ["resnet18", "resnet50"]
+    assert suggest("RESNET18", ["resnet18", "resnet50", "vgg"]) == ["resnet18"]
+    assert unknown_name_message("optimizer", "adm", ["adam", "adamw", "sgd"], "x") == (
+        "Unknown optimizer 'adm'. Did you mean 'adam' or 'adamw'?"
+    )
