@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Callable, Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from cnnkit.data.splits import Split
@@ -19,7 +18,8 @@ class Trainer:
     """Owns the model, optimizer and schedule; data arrives as uint8 tensors on ``device``.
 
     Images are turned into floats, augmented (training only) and normalised batch by batch on
-    the device. Validation and test loss are plain cross-entropy, whatever ``loss_fn`` trains with.
+    the device. Evaluation uses the same ``loss_fn`` (label smoothing included, as torchvision's
+    reference recipe does), so train and validation curves are comparable.
     """
 
     def __init__(
@@ -99,5 +99,5 @@ class Trainer:
         metrics = RunningMetrics(self.device)
         for images, labels in self.batches(split, shuffle=False):
             logits = self.model(self.inputs(images, train=False))
-            metrics.update(F.cross_entropy(logits, labels), logits, labels)
+            metrics.update(self.loss_fn(logits, labels), logits, labels)
         return metrics.compute()

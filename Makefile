@@ -1,0 +1,30 @@
+# Every target sets up .venv first if needed (fresh machine: python3 with venv is all it takes).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install train test bench digits clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml plugins/cnnkit-lenet5/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e plugins/cnnkit-lenet5
+	touch $@
+
+train: install
+	$(BIN)/cnnkit train
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python benchmarks/startup.py
+	$(BIN)/python benchmarks/train_loop.py
+
+digits: install
+	$(BIN)/python -m pip install --quiet -e '.[data]'
+	$(BIN)/python scripts/make_digits.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
