@@ -10,6 +10,7 @@ def plot_curves(history: list[dict[str, float]], path: Path, title: str = "") ->
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [row["epoch"] for row in history]
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
@@ -19,6 +20,7 @@ def plot_curves(history: list[dict[str, float]], path: Path, title: str = "") ->
     loss_ax.set(xlabel="epoch", ylabel="loss", title="Loss")
     acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
     for ax in (loss_ax, acc_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
     if title:

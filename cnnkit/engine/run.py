@@ -80,62 +80,75 @@ def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {key: value.detach().clone() for key, value in model.state_dict().items()}
 
 
-def train(config: TrainConfig, *, bars: bool | None = None) -> TrainResult:
-    plan = make_plan(config)
-    seed_everything(config.seed)
-    device = select_device(config.device)
-    progress = Progress(config.epochs, quiet=config.quiet, bars=bars)
+class TrainingRun:
+    """One ``cnnkit train`` run: everything built up front, then ``fit()`` epoch by epoch."""
 
-    channels, height, width = plan.model.metadata.get("input_size", (3, 224, 224))
-    data = plan.load_data(image_size=(height, width), channels=channels, val_split=config.val_split, seed=config.seed)
-    mean, std = data.channel_stats()
-    data = data.to(device)
+    def __init__(self, config: TrainConfig, *, bars: bool | None = None):
+        plan = make_plan(config)
+        seed_everything(config.seed)
+        self.config = config
+        self.device = select_device(config.device)
+        self.progress = Progress(config.epochs, quiet=config.quiet, bars=bars)
 
-    model_kwargs = {"num_classes": len(data.classes), "in_channels": channels}
-    model = plan.model.create(**model_kwargs)
-    if plan.initializer is not None:
-        plan.initializer.create()(model)
-    strategy = plan.strategy.create(device=device)
-    model = strategy.setup(model)
-    optimizer = build_optimizer(
-        config.optimizer, model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
-        momentum=config.momentum, nesterov=config.nesterov,
-    )
-    trainer = Trainer(
-        model, optimizer, nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
-        device=device, mean=mean, std=std, batch_size=config.batch_size, progress=progress,
-        augment=_compose(plan.augmentations), seed=config.seed,
-    )
-    trainer.scheduler, trainer.scheduler_per_batch = build_scheduler(
-        config.scheduler, optimizer, epochs=config.epochs, steps_per_epoch=trainer.steps(data.train),
-        step_size=config.step_size, gamma=config.gamma,
-    )
+        self.input_size = list(plan.model.metadata.get("input_size", (3, 224, 224)))
+        channels, height, width = self.input_size
+        data = plan.load_data(image_size=(height, width), channels=channels, val_split=config.val_split, seed=config.seed)
+        self.mean, self.std = data.channel_stats()
+        self.data = data.to(self.device)
 
-    run = RunDir.create(config.out, config.name)
-    run.write_config({**config.to_dict(), "name": run.name})
-    progress.message(
-        f"Training {config.model} on {data.source} ({len(data.train)} train / {len(data.val)} val"
-        f"{f' / {len(data.test)} test' if data.test is not None else ''} images) on {device}; run: {run.path}"
-    )
+        self.model_kwargs = {"num_classes": len(data.classes), "in_channels": channels}
+        model = plan.model.create(**self.model_kwargs)
+        if plan.initializer is not None:
+            plan.initializer.create()(model)
+        self.strategy = plan.strategy.create(device=self.device)
+        self.model = self.strategy.setup(model)
+        self.trainer = self._build_trainer(plan)
 
-    def checkpoint(state: dict[str, torch.Tensor], epoch: int, metrics: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        self.run_dir = RunDir.create(config.out, config.name)
+        self.options = {**config.to_dict(), "name": self.run_dir.name}
+        self.run_dir.write_config(self.options)
+        self.stopper = EarlyStopping(config.patience)
+        self.history: list[dict[str, float]] = []
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def _build_trainer(self, plan: Plan) -> Trainer:
+        config = self.config
+        optimizer = build_optimizer(
+            config.optimizer, self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+            momentum=config.momentum, nesterov=config.nesterov,
+        )
+        trainer = Trainer(
+            self.model, optimizer, nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
+            device=self.device, mean=self.mean, std=self.std, batch_size=config.batch_size,
+            progress=self.progress, augment=_compose(plan.augmentations), seed=config.seed,
+        )
+        trainer.scheduler, trainer.scheduler_per_batch = build_scheduler(
+            config.scheduler, optimizer, epochs=config.epochs, steps_per_epoch=trainer.steps(self.data.train),
+            step_size=config.step_size, gamma=config.gamma,
+        )
+        return trainer
+
+    def checkpoint(self, state: dict[str, torch.Tensor], epoch: int, metrics: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        """A self-describing checkpoint: enough to rebuild, normalise and label without the config."""
         return {
             "cnnkit_version": __version__,
-            "model": {"name": config.model, "kwargs": model_kwargs},
-            "classes": list(data.classes),
-            "input_size": [channels, height, width],
-            "normalization": {"mean": mean, "std": std},
-            "data": data.source,
-            "config": {**config.to_dict(), "name": run.name},
+            "model": {"name": self.config.model, "kwargs": self.model_kwargs},
+            "classes": list(self.data.classes),
+            "input_size": self.input_size,
+            "normalization": {"mean": self.mean, "std": self.std},
+            "data": self.data.source,
+            "config": self.options,
             "epoch": epoch,
             "metrics": metrics,
             "state_dict": state,
             **extra,
         }
 
-    def save_last(epoch: int, metrics: dict[str, Any]) -> None:
+    def save_last(self, epoch: int, metrics: dict[str, Any]) -> None:
+        """``last.pt``: the current weights plus what a resume needs (optimizer, schedule, generators)."""
+        trainer = self.trainer
         training_state = {
-            "optimizer": optimizer.state_dict(),
+            "optimizer": trainer.optimizer.state_dict(),
             "scheduler": trainer.scheduler.state_dict() if trainer.scheduler is not None else None,
             "rng": {
                 "torch": torch.get_rng_state(),
@@ -143,52 +156,75 @@ def train(config: TrainConfig, *, bars: bool | None = None) -> TrainResult:
                 "augment": trainer.augment_generator.get_state(),
             },
         }
-        save_checkpoint(run.last, checkpoint(strategy.unwrap(model).state_dict(), epoch, metrics, **training_state))
+        state = self.strategy.unwrap(self.model).state_dict()
+        save_checkpoint(self.run_dir.last, self.checkpoint(state, epoch, metrics, **training_state))
 
-    stopper = EarlyStopping(config.patience)
-    history: list[dict[str, float]] = []
-    best_state: dict[str, torch.Tensor] | None = None
-    try:
-        for epoch in range(1, config.epochs + 1):
-            started, lr = time.perf_counter(), trainer.lr
-            train_metrics = trainer.train_epoch(data.train, epoch)
-            val_metrics = trainer.evaluate(data.val)
-            row = {
-                "epoch": epoch,
-                "train_loss": train_metrics["loss"], "train_acc": train_metrics["acc"],
-                "val_loss": val_metrics["loss"], "val_acc": val_metrics["acc"],
-                "lr": lr, "seconds": time.perf_counter() - started,
-            }
-            history.append(row)
-            if stopper.step(epoch, row["val_loss"]):
-                best_state = _copy_state(strategy.unwrap(model))
-                save_checkpoint(run.best, checkpoint(best_state, epoch, row))
-            save_last(epoch, row)
-            run.write_metrics(history)
-            progress.end_epoch(row)
-            if stopper.should_stop:
-                progress.message(f"Early stop: validation loss has not improved for {config.patience} epochs.")
-                break
-    except KeyboardInterrupt:
-        progress.close()
-        save_last(len(history), history[-1] if history else {})
-        if history:
-            run.write_metrics(history)
-            plot_curves(history, run.curves, title=f"{config.model} on {config.data}")
-        raise Interrupted(f"Interrupted after {len(history)} epoch(s); saved {run.last}") from None
+    def run_epoch(self, epoch: int) -> dict[str, float]:
+        started, lr = time.perf_counter(), self.trainer.lr
+        train_metrics = self.trainer.train_epoch(self.data.train, epoch)
+        val_metrics = self.trainer.evaluate(self.data.val)
+        return {
+            "epoch": epoch,
+            "train_loss": train_metrics["loss"], "train_acc": train_metrics["acc"],
+            "val_loss": val_metrics["loss"], "val_acc": val_metrics["acc"],
+            "lr": lr, "seconds": time.perf_counter() - started,
+        }
 
-    if best_state is None:
-        raise CnnkitError(f"Validation loss was never finite; try a lower --lr. Run directory: {run.path}")
-    strategy.unwrap(model).load_state_dict(best_state)
-    test_metrics = trainer.evaluate(data.test) if data.test is not None else None
-    best_row = history[stopper.best_epoch - 1]
-    save_checkpoint(run.best, checkpoint(best_state, stopper.best_epoch, {**best_row, "test": test_metrics}))
-    plot_curves(history, run.curves, title=f"{config.model} on {config.data}")
-    return TrainResult(
-        run_dir=run.path,
-        best_epoch=stopper.best_epoch,
-        best={"val_loss": best_row["val_loss"], "val_acc": best_row["val_acc"]},
-        test=test_metrics,
-        history=history,
-        stopped_early=stopper.should_stop,
-    )
+    def record(self, row: dict[str, float]) -> None:
+        """Keep the epoch's metrics; on a new best, copy the weights and write ``best.pt``."""
+        self.history.append(row)
+        if self.stopper.step(int(row["epoch"]), row["val_loss"]):
+            self.best_state = _copy_state(self.strategy.unwrap(self.model))
+            save_checkpoint(self.run_dir.best, self.checkpoint(self.best_state, int(row["epoch"]), row))
+        self.save_last(int(row["epoch"]), row)
+        self.run_dir.write_metrics(self.history)
+
+    def plot(self) -> None:
+        plot_curves(self.history, self.run_dir.curves, title=f"{self.config.model} on {self.config.data}")
+
+    def fit(self) -> TrainResult:
+        data = self.data
+        sizes = f"{len(data.train)} train / {len(data.val)} val" + (f" / {len(data.test)} test" if data.test is not None else "")
+        self.progress.message(
+            f"Training {self.config.model} on {data.source} ({sizes} images) on {self.device}; run: {self.run_dir.path}"
+        )
+        try:
+            for epoch in range(1, self.config.epochs + 1):
+                row = self.run_epoch(epoch)
+                self.record(row)
+                self.progress.end_epoch(row)
+                if self.stopper.should_stop:
+                    self.progress.message(f"Early stop: validation loss has not improved for {self.config.patience} epochs.")
+                    break
+        except KeyboardInterrupt:
+            self.interrupted()
+        return self.finish()
+
+    def interrupted(self) -> None:
+        self.progress.close()
+        self.save_last(len(self.history), self.history[-1] if self.history else {})
+        if self.history:
+            self.plot()
+        raise Interrupted(f"Interrupted after {len(self.history)} epoch(s); saved {self.run_dir.last}")
+
+    def finish(self) -> TrainResult:
+        """Restore the best weights, score them on the test split, and write the final files."""
+        if self.best_state is None:
+            raise CnnkitError(f"Validation loss was never finite; try a lower --lr. Run directory: {self.run_dir.path}")
+        self.strategy.unwrap(self.model).load_state_dict(self.best_state)
+        test = self.trainer.evaluate(self.data.test) if self.data.test is not None else None
+        best_row = self.history[self.stopper.best_epoch - 1]
+        save_checkpoint(self.run_dir.best, self.checkpoint(self.best_state, self.stopper.best_epoch, {**best_row, "test": test}))
+        self.plot()
+        return TrainResult(
+            run_dir=self.run_dir.path,
+            best_epoch=self.stopper.best_epoch,
+            best={"val_loss": best_row["val_loss"], "val_acc": best_row["val_acc"]},
+            test=test,
+            history=self.history,
+            stopped_early=self.stopper.should_stop,
+        )
+
+
+def train(config: TrainConfig, *, bars: bool | None = None) -> TrainResult:
+    return TrainingRun(config, bars=bars).fit()
