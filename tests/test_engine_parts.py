@@ -62,6 +62,7 @@ def test_loading_refuses_pickled_objects(tmp_path):
         load_checkpoint(path)
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_loading_rejects_files_that_are_not_cnnkit_checkpoints(tmp_path):
     torch.save({"w": torch.zeros(1)}, tmp_path / "plain.pt")
     (tmp_path / "junk.pt").write_bytes(pickle.dumps([1, 2]))

@@ -221,3 +221,12 @@ def test_plugin_command_that_fails_to_build_is_reported(install_plugin, run_cli)
     assert result.err.strip() == (
         "Error: command 'badcmd' of plugin 'cnnkit-badcmd' failed to load: ImportError: needs extra package"
     )
+
+
+def test_strict_mode_through_the_cli_is_one_line_and_exit_1(install_plugin, run_cli):
+    install_plugin("cnnkit-broken", "raise ImportError('missing dependency')\n")
+    result = run_cli("models", env={"CNNKIT_STRICT_PLUGINS": "1"})
+    assert result.code == 1
+    assert result.err.strip() == (
+        "Error: plugin 'cnnkit-broken' failed to load: ImportError: missing dependency (CNNKIT_STRICT_PLUGINS is set)"
+    )

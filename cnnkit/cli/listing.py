@@ -16,7 +16,11 @@ def format_table(rows: list[tuple[str, ...]], headers: tuple[str, ...]) -> str:
 
 
 def list_command(kind: str) -> click.Command:
-    @click.command(name=kind, help=f"List registered {kind}, optionally filtered by a wildcard such as 'mnist*'.")
+    @click.command(
+        name=kind,
+        short_help=f"List registered {kind}.",
+        help=f"List registered {kind}, optionally filtered by a wildcard such as 'mnist*'.",
+    )
     @click.argument("pattern", required=False)
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     def command(pattern: str | None, as_json: bool) -> None:
