@@ -10,6 +10,7 @@ recorded with its error and skipped; the rest of cnnkit keeps working. Two envir
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
@@ -98,7 +99,7 @@ class PluginHost:
         self._loaded = True
         for module_name in BUILTIN_PLUGINS:
             info = PluginInfo(module_name.removeprefix("cnnkit."), module_name, __version__, None)
-            self._add(info, lambda: importlib.import_module(module_name))
+            self._add(info, functools.partial(importlib.import_module, module_name))
         if self.entry_points:
             found = metadata.entry_points(group=ENTRY_POINT_GROUP)
             for ep in sorted(found, key=lambda ep: (ep.name, ep.value)):

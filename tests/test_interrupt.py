@@ -27,5 +27,5 @@ def test_ctrl_c_saves_last_checkpoint_and_exits_130(tmp_path):
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("Error: Interrupted after ")
     last = torch.load(tmp_path / "stopped" / "last.pt", weights_only=True)
-    assert last["format"] == "cnnkit.checkpoint" and last["epoch"] >= 1
+    assert last["format"] == "cnnkit.checkpoint" and last["epoch"] >= 1 and last["interrupted"] is True
     assert (tmp_path / "stopped" / "curves.png").exists()

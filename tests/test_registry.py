@@ -7,12 +7,12 @@ from cnnkit.registry import DuplicateNameError, Entry, Registry, suggest, unknow
 def make_registry(*names, plugin="p1"):
     registry = Registry("models")
     for name in names:
-        registry.add(Entry("models", name, lambda: name, plugin, help=f"{name} help"))
+        registry.add(Entry("models", name, lambda name=name: name, plugin, help=f"{name} help"))
     return registry
 
 
 def test_lookup_returns_the_entry_with_its_plugin():
-    registry = make_registry("mnist-cnn", "resnet18")
+    registry = make_registry("resnet18", "mnist-cnn")
     entry = registry.get("resnet18")
     assert entry.plugin == "p1" and entry.create() == "resnet18"
 

@@ -80,7 +80,7 @@ def test_best_weights_reproduce_the_reported_test_accuracy(default_run):
 
 def test_last_checkpoint_carries_optimizer_and_scheduler_state(default_run):
     last = load_checkpoint(default_run.run_dir / "last.pt")
-    assert last["epoch"] == len(default_run.history)
+    assert last["epoch"] == len(default_run.history) and last["interrupted"] is False
     assert last["optimizer"]["state"] and last["scheduler"]["last_epoch"] > 0
     assert set(last["rng"]) == {"torch", "shuffle", "augment"}
 

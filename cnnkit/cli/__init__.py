@@ -37,6 +37,8 @@ class PluginCommandGroup(click.Group):
         try:
             return self.load_command(name)
         except CnnkitError as exc:
+            if get_host().strict:
+                raise
             get_host().warn(f"{exc}; it is skipped")
             return None
 

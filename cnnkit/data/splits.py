@@ -24,7 +24,7 @@ class Split:
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def to(self, device: torch.device) -> "Split":
+    def to(self, device: torch.device) -> Split:
         return Split(self.images.to(device), self.labels.to(device))
 
 
@@ -36,7 +36,7 @@ class DataSplits:
     classes: list[str]
     source: str
 
-    def to(self, device: torch.device) -> "DataSplits":
+    def to(self, device: torch.device) -> DataSplits:
         test = self.test.to(device) if self.test is not None else None
         return DataSplits(self.train.to(device), self.val.to(device), test, self.classes, self.source)
 

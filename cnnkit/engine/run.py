@@ -144,10 +144,14 @@ class TrainingRun:
             **extra,
         }
 
-    def save_last(self, epoch: int, metrics: dict[str, Any]) -> None:
-        """``last.pt``: the current weights plus what a resume needs (optimizer, schedule, generators)."""
+    def save_last(self, epoch: int, metrics: dict[str, Any], *, interrupted: bool = False) -> None:
+        """``last.pt``: the current weights plus what a resume needs (optimizer, schedule, generators).
+
+        ``epoch`` counts finished epochs; ``interrupted`` marks weights saved part-way through the next.
+        """
         trainer = self.trainer
         training_state = {
+            "interrupted": interrupted,
             "optimizer": trainer.optimizer.state_dict(),
             "scheduler": trainer.scheduler.state_dict() if trainer.scheduler is not None else None,
             "rng": {
@@ -202,7 +206,7 @@ class TrainingRun:
 
     def interrupted(self) -> None:
         self.progress.close()
-        self.save_last(len(self.history), self.history[-1] if self.history else {})
+        self.save_last(len(self.history), self.history[-1] if self.history else {}, interrupted=True)
         if self.history:
             self.plot()
         raise Interrupted(f"Interrupted after {len(self.history)} epoch(s); saved {self.run_dir.last}")

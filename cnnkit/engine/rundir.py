@@ -19,7 +19,7 @@ class RunDir:
         self.path = path
 
     @classmethod
-    def create(cls, out: str | Path, name: str = "") -> "RunDir":
+    def create(cls, out: str | Path, name: str = "") -> RunDir:
         """Make ``out/name`` (a timestamp when ``name`` is empty); an existing one gets ``-2``, ``-3``..."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
