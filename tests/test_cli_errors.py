@@ -105,3 +105,9 @@ def test_unexpected_failure_is_one_line_unless_debug(run_cli, tmp_path, install_
     assert result.err.strip() == "Error: ZeroDivisionError: model exploded (run with --debug for the traceback)"
     with pytest.raises(ZeroDivisionError):
         run_cli("--debug", "train", "--out", str(tmp_path), "--model", "crash-net", "--quiet")
+
+
+def test_run_name_must_not_be_a_path(run_cli, tmp_path):
+    result = run_cli("train", "--out", str(tmp_path / "runs"), "--name", "a/b")
+    assert result.code == 2
+    assert result.err.strip() == "Error: --name 'a/b' must be a plain folder name; use --out for the folder that holds runs."

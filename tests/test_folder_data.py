@@ -32,6 +32,14 @@ def test_single_folder_is_split_stratified_and_reproducibly(tmp_path, make_image
     assert torch.equal(first.val.images, again.val.images)
 
 
+def test_train_folder_without_val_is_split_by_val_split(tmp_path, make_images):
+    make_images(tmp_path / "train" / "a", 5, (0, 0, 0))
+    make_images(tmp_path / "train" / "b", 5, (255, 255, 255))
+    data = load_folder(tmp_path, image_size=(6, 6), channels=3, val_split=0.4, seed=0)
+    assert (len(data.train), len(data.val)) == (6, 4)
+    assert data.classes == ["a", "b"]
+
+
 def test_test_folder_becomes_the_test_split(image_folder, make_images):
     make_images(image_folder / "test" / "dark", 2, (30, 30, 30))
     make_images(image_folder / "test" / "light", 3, (220, 220, 220))

@@ -23,7 +23,7 @@ from cnnkit.engine.progress import Progress
 from cnnkit.engine.rundir import RunDir
 from cnnkit.engine.seeding import seed_everything
 from cnnkit.engine.trainer import Trainer
-from cnnkit.errors import CnnkitError
+from cnnkit.errors import CnnkitError, UsageError
 from cnnkit.plugins import registry
 from cnnkit.registry import Entry
 
@@ -55,6 +55,8 @@ class TrainResult:
 
 
 def make_plan(config: TrainConfig) -> Plan:
+    if Path(config.name).name != config.name or config.name in (".", ".."):
+        raise UsageError(f"--name '{config.name}' must be a plain folder name; use --out for the folder that holds runs.")
     check_choice("optimizer", config.optimizer, OPTIMIZERS)
     check_choice("scheduler", config.scheduler, SCHEDULERS)
     load_data, _ = resolve_data(config.data)
