@@ -15,15 +15,17 @@ def looks_like_path(spec: str) -> bool:
     return os.sep in spec or "/" in spec or spec.startswith((".", "~")) or Path(spec).exists()
 
 
-def resolve_data(spec: str) -> tuple[Callable[..., Any], str]:
-    """The factory for ``spec`` and a description of it; unknown names raise with did-you-mean."""
+def resolve_data(spec: str) -> Callable[..., Any]:
+    """The dataset factory for ``spec``: a registered name first, else a folder path.
+
+    Unknown names that do not look like paths raise with did-you-mean suggestions.
+    """
     datasets = registry("datasets")
     if spec in datasets:
-        entry = datasets.get(spec)
-        return entry.factory, f"dataset '{spec}' (plugin '{entry.plugin}')"
+        return datasets.get(spec).factory
     if looks_like_path(spec):
         from cnnkit.data.folder import load_folder
 
-        return functools.partial(load_folder, Path(spec).expanduser()), f"folder '{spec}'"
+        return functools.partial(load_folder, Path(spec).expanduser())
     hint = "Run 'cnnkit datasets' to list them, or pass a folder path (ImageFolder layout)."
     raise UnknownNameError(unknown_name_message("dataset", spec, datasets.names(), hint))

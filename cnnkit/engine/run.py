@@ -36,7 +36,6 @@ class Interrupted(CnnkitError):
 class Plan:
     """Everything a config names, looked up before any heavy work starts."""
 
-    config: TrainConfig
     model: Entry
     load_data: Callable[..., Any]
     augmentations: list[Entry]
@@ -59,11 +58,9 @@ def make_plan(config: TrainConfig) -> Plan:
         raise UsageError(f"--name '{config.name}' must be a plain folder name; use --out for the folder that holds runs.")
     check_choice("optimizer", config.optimizer, OPTIMIZERS)
     check_choice("scheduler", config.scheduler, SCHEDULERS)
-    load_data, _ = resolve_data(config.data)
     return Plan(
-        config=config,
         model=registry("models").get(config.model),
-        load_data=load_data,
+        load_data=resolve_data(config.data),
         augmentations=[registry("augmentations").get(name) for name in config.augmentations],
         initializer=registry("initializers").get(config.init) if config.init else None,
         strategy=registry("strategies").get(config.strategy),
