@@ -135,7 +135,7 @@ class PluginHost:
         text = f"plugin '{info.name}' {message}"
         if self.strict:
             raise PluginError(f"{text} ({STRICT_ENV} is set)")
-        self.warn(f"{text}; it is skipped (see 'cnnkit plugins', or set {NO_PLUGINS_ENV}=1)")
+        self.warn(f"{text}. See 'cnnkit plugins'; {NO_PLUGINS_ENV}=1 loads no third-party plugins.")
 
     def registry(self, kind: str) -> Registry:
         """The registry for ``kind``, asking every plugin to fill it on first use."""
