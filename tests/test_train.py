@@ -166,3 +166,15 @@ def test_every_optimizer_and_scheduler_trains(run_cli, tmp_path, optimizer, sche
     else:
         assert second == pytest.approx(expected)
     assert load_checkpoint(tmp_path / "x" / "last.pt")["config"]["optimizer"] == optimizer
+
+
+def test_terminal_mode_draws_a_bar_per_epoch_with_live_metrics(tmp_path, capsys):
+    from cnnkit.config import TrainConfig
+    from cnnkit.engine.run import train
+
+    train(TrainConfig(epochs=2, out=str(tmp_path)), bars=True)
+    captured = capsys.readouterr()
+    assert "epoch 1/2: 100%" in captured.err and "epoch 2/2: 100%" in captured.err
+    assert re.search(r"acc=[\d.]+%, loss=\d\.\d{4}", captured.err), "live postfix refreshed during the epoch"
+    assert re.search(r"loss \d\.\d{4} acc [\d.]+% \| val loss \d\.\d{4} acc [\d.]+%", captured.err)
+    assert "epoch 1/2  train loss" not in captured.out, "no per-epoch lines when bars are drawn"
