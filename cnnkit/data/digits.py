@@ -27,11 +27,6 @@ def load_digits(*, image_size: tuple[int, int] = (28, 28), channels: int = 1, **
     x = torch.from_numpy(images).float().unsqueeze(1)
     x = F.interpolate(x, size=tuple(image_size), mode="bilinear", align_corners=False)
     x = x.round_().clamp_(0, 255).to(torch.uint8).expand(-1, channels, -1, -1).contiguous()
-    y = torch.from_numpy(labels.astype(np.int64))
-    s = torch.from_numpy(split)
-
-    def part(name: str) -> Split:
-        mask = s == SPLIT_CODES[name]
-        return Split(x[mask], y[mask])
-
-    return DataSplits(part("train"), part("val"), part("test"), CLASSES, "digits (UCI, via scikit-learn)")
+    everything = Split(x, torch.from_numpy(labels.astype(np.int64)))
+    parts = {name: everything.subset(torch.from_numpy(split == code)) for name, code in SPLIT_CODES.items()}
+    return DataSplits(parts["train"], parts["val"], parts["test"], CLASSES, "digits (UCI, via scikit-learn)")

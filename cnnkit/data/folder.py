@@ -97,7 +97,7 @@ def load_folder(
             raise UsageError(f"'{root}' has no val/ folder, so --val-split must be between 0 and 1 (got {val_split}).")
         generator = torch.Generator().manual_seed(seed)
         train_idx, val_idx = split_indices(train.labels, val_split, generator)
-        train, val = Split(train.images[train_idx], train.labels[train_idx]), Split(train.images[val_idx], train.labels[val_idx])
+        train, val = train.subset(train_idx), train.subset(val_idx)
         if len(val) == 0:
             raise UsageError(f"'{root}' has too few images to split off a validation set; add images or a val/ folder.")
 

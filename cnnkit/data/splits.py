@@ -27,6 +27,10 @@ class Split:
     def to(self, device: torch.device) -> Split:
         return Split(self.images.to(device), self.labels.to(device))
 
+    def subset(self, index: torch.Tensor) -> Split:
+        """The images and labels picked by ``index`` (a boolean mask or integer indices)."""
+        return Split(self.images[index], self.labels[index])
+
 
 @dataclass
 class DataSplits:
