@@ -11,7 +11,7 @@ import json
 import sys
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from cnnkit.errors import UsageError
 from cnnkit.registry import unknown_name_message
@@ -41,12 +41,22 @@ class TrainConfig:
     val_split: float = 0.2
     augment: str = ""
     init: str = ""
-    strategy: str = "single"
+    strategy: str = "auto"
+    nproc_per_node: int = 0
+    nnodes: int = 1
+    node_rank: int = -1
+    rdzv_endpoint: str = ""
+    sync_bn: bool = False
+    precision: str = "auto"
+    channels_last: Optional[bool] = None
+    compile: bool = False
+    deterministic: Optional[bool] = None
     seed: int = 0
     device: str = "auto"
     name: str = ""
     out: str = "runs"
     quiet: bool = False
+    resume: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,6 +67,14 @@ class TrainConfig:
 
 
 FIELD_NAMES = [f.name for f in fields(TrainConfig)]
+
+RESUME_MUST_MATCH = (
+    "model", "data", "batch_size", "lr", "optimizer", "weight_decay", "momentum", "nesterov", "scheduler",
+    "step_size", "gamma", "label_smoothing", "val_split", "augment", "init", "seed", "strategy",
+    "nproc_per_node", "nnodes", "precision", "channels_last",
+)
+"""Options that shape the training trajectory: a resumed run must keep them, or it would not end
+where the uninterrupted run would. The others (epochs, patience, device, ...) may change."""
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

@@ -32,7 +32,12 @@ def register_initializers(register):
 
 @hookspec
 def register_strategies(register):
-    """Register parallel strategy factories: ``factory(*, device) -> Strategy``."""
+    """Register parallel strategy factories: ``factory(options: StrategyOptions) -> Strategy``.
+
+    Both types are in ``cnnkit.contracts``. A strategy owns the process: device, rank, world size,
+    collectives, sharding, model wrapping, which process writes, and (if ``distributed``)
+    launching its workers. The factory is called once per process, before anything else is built.
+    """
 
 
 @hookspec

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import click
+from click.core import ParameterSource
 
 from cnnkit.config import TrainConfig, read_config_file
 
+SEED_MAX = 2**64 - 1
+
 D = TrainConfig()
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    """Whether the user set option ``name`` (on the command line, or in a ``--config`` file)."""
+    return ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.DEFAULT_MAP)
 
 
 def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -44,21 +52,48 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) 
               show_default=True, help="Fraction held out for validation when the data has no val/ folder.")
 @click.option("--augment", default=D.augment, help="Comma-separated augmentations (see 'cnnkit augmentations').")
 @click.option("--init", default=D.init, help="Weight initializer (see 'cnnkit initializers'); default: PyTorch's.")
-@click.option("--strategy", default=D.strategy, show_default=True, help="Parallel strategy (see 'cnnkit strategies').")
-@click.option("--seed", type=int, default=D.seed, show_default=True, help="Seed for all randomness.")
+@click.option("--strategy", default=D.strategy, show_default=True,
+              help="Parallel strategy: auto, single, dp, ddp (see 'cnnkit strategies').")
+@click.option("--nproc-per-node", type=click.IntRange(min=0), default=D.nproc_per_node,
+              help="ddp: processes on this node; default one per GPU, or 1 on CPU.")
+@click.option("--nnodes", type=click.IntRange(min=1), default=D.nnodes, show_default=True, help="ddp: number of machines.")
+@click.option("--node-rank", type=click.IntRange(min=-1), default=D.node_rank,
+              help="ddp: this machine's rank (static rendezvous); default: assigned by rendezvous.")
+@click.option("--rdzv-endpoint", default=D.rdzv_endpoint, help="ddp: HOST:PORT every node meets at (multi-node).")
+@click.option("--sync-bn", is_flag=True, default=D.sync_bn, help="ddp: synchronise batch-norm statistics across GPUs.")
+@click.option("--precision", default=D.precision, show_default=True,
+              help="auto, fp32, bf16 or fp16 (autocast); auto: bf16 where native, fp16 on older GPUs, else fp32.")
+@click.option("--channels-last/--no-channels-last", default=D.channels_last,
+              help="NHWC memory layout; default: on with bf16/fp16, where it is faster.")
+@click.option("--compile", is_flag=True, default=D.compile, help="torch.compile the model (slow to start; off by default).")
+@click.option("--deterministic/--no-deterministic", default=D.deterministic,
+              help="Deterministic kernels; default: on, except on CUDA (cudnn.benchmark instead).")
+@click.option("--seed", type=click.IntRange(min=0, max=SEED_MAX), default=D.seed, show_default=True,
+              help="Seed for all randomness (0 to 2**64-1).")
 @click.option("--device", default=D.device, show_default=True, help="auto (cuda, then mps, then cpu), cpu, cuda[:N] or mps.")
 @click.option("--name", default=D.name, help="Run name; default: a timestamp.")
 @click.option("--out", type=click.Path(file_okay=False), default=D.out, show_default=True,
               help="Folder that holds run directories.")
 @click.option("--quiet", is_flag=True, default=D.quiet, help="Print only the final summary line.")
-def train(**options) -> None:
+@click.option("--resume", type=click.Path(file_okay=False), default=D.resume,
+              help="Continue the run in this directory from its last finished epoch.")
+@click.pass_context
+def train(ctx: click.Context, **options) -> None:
     """Train a model on a dataset and write a run directory.
 
     With no options it trains mnist-cnn on the handwritten digits cnnkit ships.
     """
     from cnnkit.engine.run import train as run_training
 
-    result = run_training(TrainConfig(**options))
+    if options["resume"]:
+        from cnnkit.engine.resume import resume_config
+
+        config = resume_config(options["resume"], {name: value for name, value in options.items() if _given(ctx, name)})
+    else:
+        config = TrainConfig(**options)
+    result = run_training(config)
+    if result is None:
+        return
     best = f"best epoch {result.best_epoch}: val loss {result.best['val_loss']:.4f}, val acc {100 * result.best['val_acc']:.2f}%"
     if result.test is not None:
         scored = f"test acc {100 * result.test['acc']:.2f}%"

@@ -29,3 +29,12 @@ class EarlyStopping:
     @property
     def should_stop(self) -> bool:
         return self.patience > 0 and self.bad_epochs >= self.patience
+
+    def state_dict(self) -> dict[str, float]:
+        """Progress only: ``patience`` comes from the options, so a resumed run may change it."""
+        return {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.best_loss = float(state["best_loss"])
+        self.best_epoch = int(state["best_epoch"])
+        self.bad_epochs = int(state["bad_epochs"])

@@ -19,9 +19,22 @@ def check_choice(noun: str, value: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Two groups, as timm's ``param_groups_weight_decay`` makes: weight decay for weights, none
+    for biases and normalisation parameters (every parameter of one dimension or fewer), nor for
+    the names a model lists in ``no_weight_decay()``."""
+    skip = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if param.ndim <= 1 or name.endswith(".bias") or name in skip else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
 def build_optimizer(
     name: str,
-    params: Iterable[torch.nn.Parameter],
+    params: Iterable[torch.nn.Parameter] | list[dict],
     *,
     lr: float,
     weight_decay: float,

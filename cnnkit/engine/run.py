@@ -1,46 +1,37 @@
-"""The ``cnnkit train`` recipe: resolve every name first, then build data, model and optimizer,
-fit with early stopping, test the best weights and fill the run directory."""
+"""The ``cnnkit train`` recipe: a strategy first, then data, model and optimizer, then epochs with
+early stopping, a checkpoint at every epoch boundary, and the best weights scored on the test split.
+
+:func:`train` is the entry point. It runs the plan in this process, or, for a distributed
+strategy outside its workers, launches the workers (each of which runs :func:`train` again).
+"""
 
 from __future__ import annotations
 
+import json
+import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from cnnkit import __version__
 from cnnkit.config import TrainConfig
-from cnnkit.data.resolve import resolve_data
-from cnnkit.engine.checkpoint import save_checkpoint
-from cnnkit.engine.device import select_device
+from cnnkit.contracts import Strategy, StrategyOptions
+from cnnkit.engine import state as run_state
 from cnnkit.engine.early_stopping import EarlyStopping
-from cnnkit.engine.optim import OPTIMIZERS, SCHEDULERS, build_optimizer, build_scheduler, check_choice
+from cnnkit.engine.optim import build_optimizer, build_scheduler, param_groups
+from cnnkit.engine.plan import Plan, make_plan
 from cnnkit.engine.plots import plot_curves
+from cnnkit.engine.precision import Precision, resolve_channels_last, resolve_precision
 from cnnkit.engine.progress import Progress
 from cnnkit.engine.rundir import RunDir
-from cnnkit.engine.seeding import seed_everything
+from cnnkit.engine.seeding import configure_determinism, derive_seed, resolve_deterministic, seed_everything
+from cnnkit.engine.signals import Interrupted, interrupts_as_exceptions
+from cnnkit.engine.strategies import in_launched_worker, launched_world_size
 from cnnkit.engine.trainer import Trainer
 from cnnkit.errors import CnnkitError, UsageError
-from cnnkit.plugins import registry
 from cnnkit.registry import Entry
-
-
-class Interrupted(CnnkitError):
-    exit_code = 130
-
-
-@dataclass
-class Plan:
-    """Everything a config names, looked up before any heavy work starts."""
-
-    model: Entry
-    load_data: Callable[..., Any]
-    augmentations: list[Entry]
-    initializer: Entry | None
-    strategy: Entry
 
 
 @dataclass
@@ -51,20 +42,6 @@ class TrainResult:
     test: dict[str, float] | None
     history: list[dict[str, float]] = field(default_factory=list)
     stopped_early: bool = False
-
-
-def make_plan(config: TrainConfig) -> Plan:
-    if Path(config.name).name != config.name or config.name in (".", ".."):
-        raise UsageError(f"--name '{config.name}' must be a plain folder name; use --out for the folder that holds runs.")
-    check_choice("optimizer", config.optimizer, OPTIMIZERS)
-    check_choice("scheduler", config.scheduler, SCHEDULERS)
-    return Plan(
-        model=registry("models").get(config.model),
-        load_data=resolve_data(config.data),
-        augmentations=[registry("augmentations").get(name) for name in config.augmentations],
-        initializer=registry("initializers").get(config.init) if config.init else None,
-        strategy=registry("strategies").get(config.strategy),
-    )
 
 
 def _compose(augmentations: list[Entry]):
@@ -79,47 +56,78 @@ def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {key: value.detach().clone() for key, value in model.state_dict().items()}
 
 
-class TrainingRun:
-    """One ``cnnkit train`` run: everything built up front, then ``fit()`` epoch by epoch."""
+def strategy_options(config: TrainConfig) -> StrategyOptions:
+    return StrategyOptions(
+        device=config.device, sync_bn=config.sync_bn, nproc_per_node=config.nproc_per_node,
+        nnodes=config.nnodes, node_rank=config.node_rank, rdzv_endpoint=config.rdzv_endpoint,
+    )
 
-    def __init__(self, config: TrainConfig, *, bars: bool | None = None):
-        plan = make_plan(config)
-        seed_everything(config.seed)
+
+def create_strategy(entry: Entry, config: TrainConfig) -> Strategy:
+    strategy = entry.create(strategy_options(config))
+    if launched_world_size() > 1 and not strategy.distributed:
+        raise UsageError(
+            f"cnnkit was started with {launched_world_size()} processes (torchrun), but --strategy "
+            f"{config.strategy} runs in one; pass --strategy ddp, or run without torchrun."
+        )
+    return strategy
+
+
+class TrainingRun:
+    """One training run in this process. The constructor only stores its parts; ``build()`` makes
+    data, model and optimizer, ``start()`` opens the run directory (new, or resumed), ``fit()``
+    trains epoch by epoch."""
+
+    def __init__(self, config: TrainConfig, plan: Plan, strategy: Strategy, *, bars: bool | None = None):
         self.config = config
-        self.device = select_device(config.device)
-        self.progress = Progress(config.epochs, quiet=config.quiet, bars=bars)
+        self.plan = plan
+        self.strategy = strategy
+        self.bars = bars
+        self.stopper = EarlyStopping(config.patience)
+        self.history: list[dict[str, float]] = []
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def build(self) -> TrainingRun:
+        config, plan, strategy = self.config, self.plan, self.strategy
+        device = strategy.device
+        self.deterministic = resolve_deterministic(config.deterministic, device)
+        configure_determinism(self.deterministic, device)
+        self.precision = Precision(resolve_precision(config.precision, device), device)
+        self.channels_last = resolve_channels_last(config.channels_last, self.precision.name, device)
+        seed_everything(config.seed)
+        self.progress = Progress(config.epochs, quiet=config.quiet or not strategy.is_main, bars=self.bars)
 
         self.input_size = list(plan.model.metadata.get("input_size", (3, 224, 224)))
         channels, height, width = self.input_size
         data = plan.load_data(image_size=(height, width), channels=channels, val_split=config.val_split, seed=config.seed)
         self.mean, self.std = data.channel_stats()
-        self.data = data.to(self.device)
+        self.data = data.to(device)
 
         self.model_kwargs = {"num_classes": len(data.classes), "in_channels": channels}
         model = plan.model.create(**self.model_kwargs)
         if plan.initializer is not None:
             plan.initializer.create()(model)
-        self.strategy = plan.strategy.create(device=self.device)
-        self.model = self.strategy.setup(model)
-        self.trainer = self._build_trainer(plan)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = strategy.wrap(model)
+        torch.manual_seed(derive_seed(config.seed, "torch", strategy.rank))  # dropout differs per process
+        self.forward = torch.compile(self.model) if config.compile else self.model
+        self.trainer = self._build_trainer()
+        return self
 
-        self.run_dir = RunDir.create(config.out, config.name)
-        self.options = {**config.to_dict(), "name": self.run_dir.name}
-        self.run_dir.write_config(self.options)
-        self.stopper = EarlyStopping(config.patience)
-        self.history: list[dict[str, float]] = []
-        self.best_state: dict[str, torch.Tensor] | None = None
-
-    def _build_trainer(self, plan: Plan) -> Trainer:
-        config = self.config
+    def _build_trainer(self) -> Trainer:
+        config, strategy = self.config, self.strategy
         optimizer = build_optimizer(
-            config.optimizer, self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
-            momentum=config.momentum, nesterov=config.nesterov,
+            config.optimizer, param_groups(strategy.unwrap(self.model), config.weight_decay), lr=config.lr,
+            weight_decay=config.weight_decay, momentum=config.momentum, nesterov=config.nesterov,
         )
         trainer = Trainer(
-            self.model, optimizer, nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
-            device=self.device, mean=self.mean, std=self.std, batch_size=config.batch_size,
-            progress=self.progress, augment=_compose(plan.augmentations), seed=config.seed,
+            self.forward, optimizer, nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
+            strategy=strategy, precision=self.precision, mean=self.mean, std=self.std,
+            batch_size=config.batch_size, progress=self.progress, augment=_compose(self.plan.augmentations),
+            shuffle_seed=derive_seed(config.seed, "shuffle"),
+            augment_seed=derive_seed(config.seed, "augment", strategy.rank),
+            channels_last=self.channels_last,
         )
         trainer.scheduler, trainer.scheduler_per_batch = build_scheduler(
             config.scheduler, optimizer, epochs=config.epochs, steps_per_epoch=trainer.steps(self.data.train),
@@ -127,40 +135,46 @@ class TrainingRun:
         )
         return trainer
 
-    def checkpoint(self, state: dict[str, torch.Tensor], epoch: int, metrics: dict[str, Any], **extra: Any) -> dict[str, Any]:
-        """A self-describing checkpoint: enough to rebuild, normalise and label without the config."""
+    @property
+    def resolved(self) -> dict[str, object]:
+        """The choices ``auto`` options resolved to, recorded in config.json and checkpoints."""
         return {
-            "cnnkit_version": __version__,
-            "model": {"name": self.config.model, "kwargs": self.model_kwargs},
-            "classes": list(self.data.classes),
-            "input_size": self.input_size,
-            "normalization": {"mean": self.mean, "std": self.std},
-            "data": self.data.source,
-            "config": self.options,
-            "epoch": epoch,
-            "metrics": metrics,
-            "state_dict": state,
-            **extra,
+            "strategy": self.strategy.name,
+            "device": str(self.strategy.device),
+            "precision": self.precision.name,
+            "channels_last": self.channels_last,
+            "deterministic": self.deterministic,
         }
 
-    def save_last(self, epoch: int, metrics: dict[str, Any], *, interrupted: bool = False) -> None:
-        """``last.pt``: the current weights plus what a resume needs (optimizer, schedule, generators).
+    def start(self) -> TrainingRun:
+        """Open the run directory: a new one, or the resumed one with every state restored."""
+        config = self.config
+        if config.resume:
+            self.run_dir = RunDir(Path(config.resume))
+            run_state.restore(self, self.run_dir.last)
+            if self.strategy.is_main:
+                self.run_dir.remove_stale_temporaries()
+                self.run_dir.write_metrics(self.history)
+        elif self.strategy.is_main:
+            self.run_dir = RunDir.create(config.out, config.name)
+        else:
+            self.run_dir = RunDir(Path(config.out) / config.name)
+        self.options = {**config.to_dict(), **self.resolved, "name": self.run_dir.name, "out": config.out, "resume": ""}
+        if self.strategy.is_main:
+            self.run_dir.write_config(self.options)
+        if not config.resume:
+            self.save_last()
+        return self
 
-        ``epoch`` counts finished epochs; ``interrupted`` marks weights saved part-way through the next.
-        """
-        trainer = self.trainer
-        training_state = {
-            "interrupted": interrupted,
-            "optimizer": trainer.optimizer.state_dict(),
-            "scheduler": trainer.scheduler.state_dict() if trainer.scheduler is not None else None,
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "shuffle": trainer.shuffle_generator.get_state(),
-                "augment": trainer.augment_generator.get_state(),
-            },
-        }
-        state = self.strategy.unwrap(self.model).state_dict()
-        save_checkpoint(self.run_dir.last, self.checkpoint(state, epoch, metrics, **training_state))
+    def checkpoint(self, state: dict[str, torch.Tensor], epoch: int, metrics: dict, **extra: object) -> dict:
+        """A self-describing checkpoint: enough to rebuild, normalise and label without the config."""
+        return run_state.describe(self, state, epoch, metrics, **extra)
+
+    def save_last(self) -> None:
+        """``last.pt`` at an epoch boundary: everything a resume restores (all processes take part)."""
+        payload = run_state.capture(self)
+        if self.strategy.is_main:
+            run_state.save(self, payload)
 
     def run_epoch(self, epoch: int) -> dict[str, float]:
         started, lr = time.perf_counter(), self.trainer.lr
@@ -174,41 +188,45 @@ class TrainingRun:
         }
 
     def record(self, row: dict[str, float]) -> None:
-        """Keep the epoch's metrics; on a new best, copy the weights and write ``best.pt``."""
+        """Keep the epoch's metrics and state; ``last.pt`` first, then ``best.pt`` on a new best."""
         self.history.append(row)
-        if self.stopper.step(int(row["epoch"]), row["val_loss"]):
+        improved = self.stopper.step(int(row["epoch"]), row["val_loss"])
+        if improved:
             self.best_state = _copy_state(self.strategy.unwrap(self.model))
-            save_checkpoint(self.run_dir.best, self.checkpoint(self.best_state, int(row["epoch"]), row))
-        self.save_last(int(row["epoch"]), row)
-        self.run_dir.write_metrics(self.history)
+        self.save_last()
+        if self.strategy.is_main:
+            if improved:
+                run_state.save_best(self, self.best_state, int(row["epoch"]), row)
+            self.run_dir.write_metrics(self.history)
 
     def plot(self) -> None:
-        plot_curves(self.history, self.run_dir.curves, title=f"{self.config.model} on {self.config.data}")
+        if self.strategy.is_main and self.history:
+            plot_curves(self.history, self.run_dir.curves, title=f"{self.config.model} on {self.config.data}")
 
     def fit(self) -> TrainResult:
-        data = self.data
+        data, config = self.data, self.config
         sizes = f"{len(data.train)} train / {len(data.val)} val" + (f" / {len(data.test)} test" if data.test is not None else "")
+        processes = f" x {self.strategy.world_size} processes" if self.strategy.world_size > 1 else ""
+        verb = f"Resuming at epoch {len(self.history) + 1}:" if config.resume else "Training"
         self.progress.message(
-            f"Training {self.config.model} on {data.source} ({sizes} images) on {self.device}; run: {self.run_dir.path}"
+            f"{verb} {config.model} on {data.source} ({sizes} images) on {self.strategy.device}{processes}, "
+            f"{self.precision.name}{', channels-last' if self.channels_last else ''}; run: {self.run_dir.path}"
         )
         try:
-            for epoch in range(1, self.config.epochs + 1):
-                row = self.run_epoch(epoch)
-                self.record(row)
-                self.progress.end_epoch(row)
-                if self.stopper.should_stop:
-                    self.progress.message(f"Early stop: validation loss has not improved for {self.config.patience} epochs.")
-                    break
-        except KeyboardInterrupt:
-            self.interrupted()
-        return self.finish()
-
-    def interrupted(self) -> None:
-        self.progress.close()
-        self.save_last(len(self.history), self.history[-1] if self.history else {}, interrupted=True)
-        if self.history:
+            with interrupts_as_exceptions():
+                for epoch in range(len(self.history) + 1, config.epochs + 1):
+                    row = self.run_epoch(epoch)
+                    self.record(row)
+                    self.progress.end_epoch(row)
+                    if self.stopper.should_stop:
+                        self.progress.message(f"Early stop: validation loss has not improved for {config.patience} epochs.")
+                        break
+        except Interrupted as exc:
+            self.progress.close()
             self.plot()
-        raise Interrupted(f"Interrupted after {len(self.history)} epoch(s); saved {self.run_dir.last}")
+            exc.add_context(len(self.history), self.run_dir.path)
+            raise
+        return self.finish()
 
     def finish(self) -> TrainResult:
         """Restore the best weights, score them on the test split, and write the final files."""
@@ -217,7 +235,8 @@ class TrainingRun:
         self.strategy.unwrap(self.model).load_state_dict(self.best_state)
         test = self.trainer.evaluate(self.data.test) if self.data.test is not None else None
         best_row = self.history[self.stopper.best_epoch - 1]
-        save_checkpoint(self.run_dir.best, self.checkpoint(self.best_state, self.stopper.best_epoch, {**best_row, "test": test}))
+        if self.strategy.is_main:
+            run_state.save_best(self, self.best_state, self.stopper.best_epoch, {**best_row, "test": test})
         self.plot()
         return TrainResult(
             run_dir=self.run_dir.path,
@@ -229,5 +248,33 @@ class TrainingRun:
         )
 
 
-def train(config: TrainConfig, *, bars: bool | None = None) -> TrainResult:
-    return TrainingRun(config, bars=bars).fit()
+def launch(config: TrainConfig, strategy: Strategy) -> None:
+    """Start the strategy's workers, each running this configuration (resolved here, so every
+    worker agrees on names such as the run directory's)."""
+    from cnnkit.engine.launch import nproc_for
+
+    options = strategy_options(config)
+    resolved = replace(
+        config, strategy=strategy.name, nproc_per_node=nproc_for(options),
+        name=config.name or time.strftime("%Y%m%d-%H%M%S"),
+    )
+    with tempfile.TemporaryDirectory(prefix="cnnkit-launch-") as folder:
+        path = Path(folder) / "config.json"
+        path.write_text(json.dumps(resolved.to_dict()))
+        strategy.launch(["train", "--config", str(path)])
+
+
+def train(config: TrainConfig, *, bars: bool | None = None) -> TrainResult | None:
+    """Train as ``config`` says. Returns the result in the main process, None elsewhere (other
+    workers, and the process that launched them)."""
+    plan = make_plan(config)
+    strategy = create_strategy(plan.strategy, config)
+    if strategy.distributed and not in_launched_worker():
+        launch(config, strategy)
+        return None
+    strategy.setup()
+    try:
+        result = TrainingRun(config, plan, strategy, bars=bars).build().start().fit()
+    finally:
+        strategy.teardown()
+    return result if strategy.is_main else None

@@ -57,6 +57,11 @@ class RunDir:
     def config(self) -> Path:
         return self.path / "config.json"
 
+    def remove_stale_temporaries(self) -> None:
+        """Delete half-written files a killed process left behind (see ``atomic_write``)."""
+        for leftover in self.path.glob(".*.tmp*"):
+            leftover.unlink(missing_ok=True)
+
     def write_config(self, options: dict[str, Any]) -> None:
         text = json.dumps(options, indent=2, sort_keys=True) + "\n"
         atomic_write(self.config, lambda f: f.write(text.encode()))

@@ -7,19 +7,25 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
+from cnnkit.contracts import Strategy
 from cnnkit.data.splits import Split
 from cnnkit.engine.metrics import RunningMetrics
+from cnnkit.engine.precision import Precision
 from cnnkit.engine.progress import Progress
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
 class Trainer:
-    """Owns the model, optimizer and schedule; data arrives as uint8 tensors on ``device``.
+    """Owns the model, optimizer, schedule and gradient scaler; data arrives as uint8 tensors on
+    the strategy's device.
 
     Images are turned into floats, augmented (training only) and normalised batch by batch on
-    the device. Evaluation uses the same ``loss_fn`` (label smoothing included, as torchvision's
-    reference recipe does), so train and validation curves are comparable.
+    the device. Every process draws the same shuffled order and trains on its share of each
+    global batch (``batch_size * world_size`` images); the loss is weighted so the averaged
+    gradient equals that of one process taking the whole global batch. Evaluation uses the same
+    ``loss_fn`` (label smoothing included, as torchvision's reference recipe does), so train and
+    validation curves are comparable.
     """
 
     def __init__(
@@ -28,48 +34,69 @@ class Trainer:
         optimizer: torch.optim.Optimizer,
         loss_fn: nn.Module,
         *,
-        device: torch.device,
+        strategy: Strategy,
+        precision: Precision,
         mean: list[float],
         std: list[float],
         batch_size: int,
         progress: Progress,
-        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-        scheduler_per_batch: bool = False,
+        shuffle_seed: int,
+        augment_seed: int,
         augment: Augment | None = None,
-        seed: int = 0,
+        channels_last: bool = False,
     ):
+        device = strategy.device
         self.model = model
         self.optimizer = optimizer
         self.loss_fn = loss_fn
+        self.strategy = strategy
+        self.precision = precision
+        self.scaler = precision.scaler()
         self.device = device
         self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1)
         self.std = torch.tensor(std, device=device).view(1, -1, 1, 1)
         self.batch_size = batch_size
         self.progress = progress
-        self.scheduler = scheduler
-        self.scheduler_per_batch = scheduler_per_batch
+        self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+        self.scheduler_per_batch = False
         self.augment = augment
-        self.shuffle_generator = torch.Generator().manual_seed(seed)
-        self.augment_generator = torch.Generator(device=device).manual_seed(seed + 1)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.shuffle_generator = torch.Generator().manual_seed(shuffle_seed)
+        self.augment_generator = torch.Generator(device=device).manual_seed(augment_seed)
+
+    @property
+    def global_batch(self) -> int:
+        return self.batch_size * self.strategy.world_size
 
     def steps(self, split: Split) -> int:
-        return -(-len(split) // self.batch_size)
+        return len(self.strategy.shard(len(split), self.global_batch))
 
-    def batches(self, split: Split, shuffle: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(self, split: Split) -> Iterator[tuple[torch.Tensor, torch.Tensor, float]]:
+        """Shuffled training batches ``(images, labels, weight)`` for this process; ``weight`` turns
+        its mean loss into its share of the global batch's mean loss, times the number of
+        processes (DDP averages gradients over processes)."""
         n = len(split)
-        order = torch.randperm(n, generator=self.shuffle_generator).to(split.images.device) if shuffle else None
-        for start in range(0, n, self.batch_size):
-            if order is None:
-                yield split.images[start:start + self.batch_size], split.labels[start:start + self.batch_size]
-            else:
-                index = order[start:start + self.batch_size]
-                yield split.images[index], split.labels[index]
+        order = torch.randperm(n, generator=self.shuffle_generator).to(split.images.device)
+        world = self.strategy.world_size
+        for step, index in enumerate(self.strategy.shard(n, self.global_batch, order)):
+            global_count = min(self.global_batch, n - step * self.global_batch)
+            yield split.images[index], split.labels[index], len(index) * world / global_count
+
+    def eval_batches(self, split: Split) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This process's contiguous share of ``split``, in order, batch by batch."""
+        shares = self.strategy.shard(len(split), max(1, len(split)))
+        if not shares:
+            return
+        start, stop = int(shares[0][0]), int(shares[0][-1]) + 1
+        for first in range(start, stop, self.batch_size):
+            last = min(first + self.batch_size, stop)
+            yield split.images[first:last], split.labels[first:last]
 
     def inputs(self, images: torch.Tensor, train: bool) -> torch.Tensor:
         x = images.float().div_(255)
         if train and self.augment is not None:
             x = self.augment(x, self.augment_generator)
-        return (x - self.mean) / self.std
+        return ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
 
     @property
     def lr(self) -> float:
@@ -79,25 +106,37 @@ class Trainer:
         self.model.train()
         metrics = RunningMetrics(self.device)
         self.progress.start_epoch(epoch, self.steps(split))
-        for step, (images, labels) in enumerate(self.batches(split, shuffle=True), start=1):
-            logits = self.model(self.inputs(images, train=True))
-            loss = self.loss_fn(logits, labels)
+        for step, (images, labels, weight) in enumerate(self.batches(split), start=1):
+            with self.precision.autocast():
+                logits = self.model(self.inputs(images, train=True))
+                loss = self.loss_fn(logits, labels)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            self.scaler.scale(loss if weight == 1.0 else loss * weight).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
             if self.scheduler is not None and self.scheduler_per_batch:
                 self.scheduler.step()
             metrics.update(loss, logits, labels)
             self.progress.step(step, metrics.compute)
         if self.scheduler is not None and not self.scheduler_per_batch:
             self.scheduler.step()
-        return metrics.compute()
+        return metrics.compute(self.strategy.all_reduce)
 
     @torch.no_grad()
     def evaluate(self, split: Split) -> dict[str, float]:
-        self.model.eval()
+        model = self.strategy.unwrap(self.model)
+        model.eval()
         metrics = RunningMetrics(self.device)
-        for images, labels in self.batches(split, shuffle=False):
-            logits = self.model(self.inputs(images, train=False))
-            metrics.update(self.loss_fn(logits, labels), logits, labels)
-        return metrics.compute()
+        for images, labels in self.eval_batches(split):
+            with self.precision.autocast():
+                logits = model(self.inputs(images, train=False))
+                loss = self.loss_fn(logits, labels)
+            metrics.update(loss, logits, labels)
+        return metrics.compute(self.strategy.all_reduce)
+
+    def state_dict(self) -> dict[str, object]:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scaler": self.scaler.state_dict(),
+        }

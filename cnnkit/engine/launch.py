@@ -1,0 +1,109 @@
+"""Starting distributed workers with torch.distributed's elastic launcher (what ``torchrun`` runs).
+
+``cnnkit train --strategy ddp --nproc-per-node N`` calls :func:`launch_workers`, which starts
+``N`` copies of ``python -m cnnkit ARGV`` on this node and waits. A worker that fails writes its
+one-line error where the launcher looks for it (:func:`record_worker_error`); the launcher then
+stops the other workers, and the failing rank's line becomes this process's error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+import uuid
+
+from cnnkit.contracts import StrategyOptions
+from cnnkit.errors import CnnkitError, UsageError
+
+ERROR_FILE_ENV = "TORCHELASTIC_ERROR_FILE"
+
+
+class WorkerFailed(CnnkitError):
+    """A worker process failed; the job's exit code is the worker's (2 for usage errors)."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def nproc_for(options: StrategyOptions) -> int:
+    if options.nproc_per_node > 0:
+        return options.nproc_per_node
+    import torch
+
+    return max(1, torch.cuda.device_count()) if torch.cuda.is_available() else 1
+
+
+def launch_config(options: StrategyOptions):
+    """A LaunchConfig like torchrun's: standalone on one node, rendezvous at an endpoint on several."""
+    from torch.distributed.launcher.api import LaunchConfig
+
+    if options.nnodes > 1 and not options.rdzv_endpoint:
+        raise UsageError("--nnodes > 1 needs --rdzv-endpoint HOST:PORT (the same on every node).")
+    if options.nnodes == 1 and not options.rdzv_endpoint:
+        backend, endpoint, run_id = "c10d", "localhost:0", uuid.uuid4().hex
+    elif options.node_rank >= 0:
+        backend, endpoint, run_id = "static", options.rdzv_endpoint, "cnnkit"
+    else:
+        backend, endpoint, run_id = "c10d", options.rdzv_endpoint, "cnnkit"
+    rdzv_configs = {"rank": options.node_rank} if backend == "static" else {}
+    return LaunchConfig(
+        min_nodes=options.nnodes,
+        max_nodes=options.nnodes,
+        nproc_per_node=nproc_for(options),
+        run_id=run_id,
+        rdzv_backend=backend,
+        rdzv_endpoint=endpoint,
+        rdzv_configs=rdzv_configs,
+        max_restarts=0,
+        monitor_interval=0.1,
+        start_method="spawn",
+    )
+
+
+def launch_workers(argv: list[str], options: StrategyOptions) -> int:
+    """Run ``python -m cnnkit *argv`` in every worker of this node; 0, or raise ``WorkerFailed``."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import elastic_launch
+
+    config = launch_config(options)
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)
+    threads_set = "OMP_NUM_THREADS" in os.environ
+    if not threads_set:  # as torchrun does: share the cores instead of oversubscribing them
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // config.nproc_per_node))
+    try:
+        elastic_launch(config, sys.executable)("-m", "cnnkit", *argv)
+    except ChildFailedError as exc:
+        rank, failure = earliest_failure(exc.failures)
+        message = failure.message if isinstance(failure.message, str) else failure.message.get("message", "")
+        code = failure.exitcode if failure.exitcode > 0 else 1
+        raise WorkerFailed(f"rank {rank} failed: {message.strip() or f'exit code {failure.exitcode}'}", code) from None
+    finally:
+        if not threads_set:
+            os.environ.pop("OMP_NUM_THREADS", None)
+    return 0
+
+
+def earliest_failure(failures: dict) -> tuple[int, object]:
+    """The root cause: the first worker to fail (our error files carry millisecond timestamps)."""
+
+    def seconds(item: tuple[int, object]) -> float:
+        stamp = getattr(item[1], "timestamp", 0) or 0
+        return stamp / 1000 if stamp > 10**11 else stamp
+
+    return min(failures.items(), key=lambda item: (seconds(item), item[0]))
+
+
+def record_worker_error(message: str) -> None:
+    """In a launched worker, leave ``message`` where the launcher reads each worker's error."""
+    path = os.environ.get(ERROR_FILE_ENV)
+    if not path:
+        return
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump({"message": message, "timestamp": int(time.time() * 1000)}, f)
+    except OSError:
+        pass

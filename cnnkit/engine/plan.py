@@ -1,0 +1,49 @@
+"""Resolving a configuration's names into the concrete parts a run is built from.
+
+This is the only place the training recipe looks names up in the registries; it reads no files,
+so bad names fail fast, before any heavy work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from cnnkit.config import TrainConfig
+from cnnkit.data.resolve import resolve_data
+from cnnkit.engine.optim import OPTIMIZERS, SCHEDULERS, check_choice
+from cnnkit.engine.precision import PRECISIONS
+from cnnkit.errors import UsageError
+from cnnkit.plugins import registry
+from cnnkit.registry import Entry
+
+
+@dataclass
+class Plan:
+    """Everything a config names, looked up before any heavy work starts."""
+
+    model: Entry
+    load_data: Callable[..., Any]
+    augmentations: list[Entry]
+    initializer: Entry | None
+    strategy: Entry
+
+
+def check_run_name(name: str) -> None:
+    if Path(name).name != name or name in (".", ".."):
+        raise UsageError(f"--name '{name}' must be a plain folder name; use --out for the folder that holds runs.")
+
+
+def make_plan(config: TrainConfig) -> Plan:
+    check_run_name(config.name)
+    check_choice("optimizer", config.optimizer, OPTIMIZERS)
+    check_choice("scheduler", config.scheduler, SCHEDULERS)
+    check_choice("precision", config.precision, PRECISIONS)
+    return Plan(
+        model=registry("models").get(config.model),
+        load_data=resolve_data(config.data),
+        augmentations=[registry("augmentations").get(name) for name in config.augmentations],
+        initializer=registry("initializers").get(config.init) if config.init else None,
+        strategy=registry("strategies").get(config.strategy),
+    )

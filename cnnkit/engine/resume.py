@@ -1,0 +1,47 @@
+"""``cnnkit train --resume runs/NAME``: the options a resumed run uses, and what it may change.
+
+The run's ``config.json`` gives the options; options given again on the command line (or in a
+``--config`` file) override them, except those that shape the training trajectory
+(:data:`cnnkit.config.RESUME_MUST_MATCH`): changing one of those is refused, naming each.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cnnkit.config import FIELD_NAMES, RESUME_MUST_MATCH, TrainConfig, read_config_file
+from cnnkit.errors import UsageError
+
+NOT_WITH_RESUME = ("name", "out")
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def resume_config(run: str | Path, given: dict[str, Any]) -> TrainConfig:
+    """The options for resuming ``run``: its saved ones, with the harmless ones in ``given`` applied."""
+    run = Path(run)
+    if not run.is_dir():
+        what = "is not a folder" if run.exists() else "does not exist"
+        raise UsageError(f"--resume '{run}' {what}; pass a run directory such as runs/NAME.")
+    if not (run / "config.json").is_file() or not (run / "last.pt").is_file():
+        missing = "config.json" if not (run / "config.json").is_file() else "last.pt"
+        raise UsageError(f"--resume '{run}' has no {missing}; it is not a cnnkit run directory (or it never started).")
+    saved = read_config_file(run / "config.json")
+    own = {"name": run.name, "out": str(run.parent)}
+    misplaced = [flag(key) for key in NOT_WITH_RESUME if key in given and str(given[key]) != own[key]]
+    if misplaced:
+        raise UsageError(f"--resume continues in '{run}' itself; drop {' and '.join(misplaced)}.")
+    changed = [key for key in RESUME_MUST_MATCH if key in given and given[key] != saved.get(key)]
+    if changed:
+        details = ", ".join(f"{flag(key)} {saved.get(key)!r} -> {given[key]!r}" for key in changed)
+        raise UsageError(
+            f"Cannot resume '{run}' with changed {', '.join(flag(key) for key in changed)} ({details}): "
+            "the result would not match the uninterrupted run. Start a new run instead."
+        )
+    options = {key: value for key, value in saved.items() if key in FIELD_NAMES}
+    options.update({key: value for key, value in given.items() if key != "resume"})
+    options.update(own, resume=str(run))
+    return TrainConfig(**options)

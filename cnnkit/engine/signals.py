@@ -1,0 +1,46 @@
+"""Ctrl-C (SIGINT) and SIGTERM end training the same way: the epoch in progress is abandoned,
+``last.pt`` keeps the last finished epoch, and the exit code is 130 or 143 (128 + signal)."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from pathlib import Path
+from typing import Iterator
+
+from cnnkit.errors import CnnkitError
+
+
+class Interrupted(CnnkitError):
+    exit_code = 130
+
+    def __init__(self, signal_name: str = "SIGINT", exit_code: int = 130):
+        super().__init__(f"Interrupted by {signal_name}")
+        self.signal_name = signal_name
+        self.exit_code = exit_code
+
+    def add_context(self, epochs_done: int, run_dir: Path) -> None:
+        self.args = (
+            f"Interrupted ({self.signal_name}) after {epochs_done} finished epoch(s); last.pt holds epoch {epochs_done}. "
+            f"Continue with: cnnkit train --resume {run_dir}",
+        )
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Interrupted("SIGTERM", 128 + signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def interrupts_as_exceptions() -> Iterator[None]:
+    """Within the block, SIGTERM raises like Ctrl-C does (main thread only; elsewhere unchanged)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted("SIGINT", 130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,124 @@
+"""The run state, saved whole at every epoch boundary (``last.pt``) and restored whole by ``--resume``.
+
+``last.pt`` holds the model, optimizer, scheduler, gradient scaler, early-stopping progress, the
+metrics history, and every random generator: the shuffle order's (shared by all processes) and,
+for each process, its augmentation, torch (CPU and CUDA), NumPy and Python generators. Epochs
+are the unit: a run stopped part-way through an epoch redoes that epoch from its start.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from cnnkit import __version__
+from cnnkit.engine.checkpoint import load_checkpoint, save_checkpoint
+from cnnkit.engine.seeding import rng_state, set_rng_state
+from cnnkit.errors import UsageError
+
+if TYPE_CHECKING:
+    from cnnkit.engine.run import TrainingRun
+
+
+def describe(run: TrainingRun, state: dict[str, torch.Tensor], epoch: int, metrics: dict, **extra: Any) -> dict:
+    """A self-describing checkpoint: enough to rebuild, normalise and label without the config."""
+    return {
+        "cnnkit_version": __version__,
+        "model": {"name": run.config.model, "kwargs": run.model_kwargs},
+        "classes": list(run.data.classes),
+        "input_size": run.input_size,
+        "normalization": {"mean": run.mean, "std": run.std},
+        "data": run.data.source,
+        "config": run.options,
+        "epoch": epoch,
+        "metrics": metrics,
+        "state_dict": state,
+        **extra,
+    }
+
+
+def capture(run: TrainingRun) -> dict[str, Any]:
+    """This epoch boundary's state; every process contributes its own generators."""
+    trainer, strategy = run.trainer, run.strategy
+    mine = {**rng_state(strategy.device), "augment": trainer.augment_generator.get_state()}
+    return {
+        "world_size": strategy.world_size,
+        "early_stopping": run.stopper.state_dict(),
+        "history": [dict(row) for row in run.history],
+        "rng": {"shuffle": trainer.shuffle_generator.get_state(), "processes": strategy.all_gather_object(mine)},
+        **trainer.state_dict(),
+    }
+
+
+def save(run: TrainingRun, payload: dict[str, Any]) -> None:
+    epoch = len(run.history)
+    metrics = run.history[-1] if run.history else {}
+    weights = run.strategy.unwrap(run.model).state_dict()
+    save_checkpoint(run.run_dir.last, describe(run, weights, epoch, metrics, **payload))
+
+
+def save_best(run: TrainingRun, weights: dict[str, torch.Tensor], epoch: int, metrics: dict) -> None:
+    save_checkpoint(run.run_dir.best, describe(run, weights, epoch, metrics))
+
+
+def restore(run: TrainingRun, path: Path) -> None:
+    """Put ``run`` back exactly where ``last.pt`` left it; refuse what cannot continue."""
+    strategy, trainer = run.strategy, run.trainer
+    saved = load_checkpoint(path, map_location=strategy.device)
+    if saved.get("world_size") != strategy.world_size:
+        raise UsageError(
+            f"'{path.parent}' was trained by {saved.get('world_size')} process(es) and this run has "
+            f"{strategy.world_size}; resume it with the same --nproc-per-node and --nnodes."
+        )
+    done = int(saved["epoch"])
+    run.stopper.load_state_dict(saved["early_stopping"])
+    if done >= run.config.epochs:
+        raise UsageError(f"'{path.parent}' already finished {done} of {run.config.epochs} epochs; pass --epochs N with N > {done} to train further.")
+    if run.stopper.should_stop:
+        raise UsageError(
+            f"'{path.parent}' stopped early after epoch {done} (no better validation loss for {run.stopper.bad_epochs} "
+            "epochs); pass a larger --patience (or 0) to train further."
+        )
+    strategy.unwrap(run.model).load_state_dict(saved["state_dict"])
+    trainer.optimizer.load_state_dict(saved["optimizer"])
+    restore_scheduler(run, saved)
+    trainer.scaler.load_state_dict(saved["scaler"])
+    run.history = [dict(row) for row in saved["history"]]
+    rng = saved["rng"]
+    trainer.shuffle_generator.set_state(rng["shuffle"])
+    mine = rng["processes"][strategy.rank]
+    trainer.augment_generator.set_state(mine["augment"])
+    set_rng_state(mine, strategy.device)
+    run.best_state = best_weights(run, saved, path.parent / "best.pt")
+
+
+def restore_scheduler(run: TrainingRun, saved: dict[str, Any]) -> None:
+    """The saved schedule; when ``--epochs`` changed, a per-batch schedule keeps its position but
+    is stretched (or shrunk) to end at the new last step, as its length depends on the epochs."""
+    scheduler, state = run.trainer.scheduler, saved["scheduler"]
+    if scheduler is None or state is None:
+        return
+    if int(saved["config"]["epochs"]) != run.config.epochs and run.trainer.scheduler_per_batch:
+        length_keys = ("T_max", "total_steps", "_schedule_phases")
+        state = {key: value for key, value in state.items() if key not in length_keys}
+        run.progress.message(
+            f"Note: --epochs changed from {saved['config']['epochs']} to {run.config.epochs}; the "
+            f"{run.config.scheduler} schedule continues from its current step over the new length."
+        )
+    scheduler.load_state_dict(state)
+
+
+def best_weights(run: TrainingRun, saved: dict[str, Any], best_path: Path) -> dict[str, torch.Tensor] | None:
+    """The weights of the best epoch so far: ``last.pt``'s own when the last epoch was the best
+    (``best.pt`` is written after ``last.pt`` and may have missed it), else ``best.pt``'s."""
+    best_epoch = run.stopper.best_epoch
+    if best_epoch == 0:
+        return None
+    if best_epoch == int(saved["epoch"]):
+        return {key: value.clone() for key, value in saved["state_dict"].items()}
+    best = load_checkpoint(best_path, map_location=run.strategy.device)
+    if int(best["epoch"]) != best_epoch:
+        raise UsageError(f"'{best_path}' holds epoch {best['epoch']}, but the run's best epoch is {best_epoch}; cannot resume safely.")
+    return best["state_dict"]
