@@ -1,31 +1,68 @@
-"""Ctrl-C during training saves last.pt and exits 130 without a traceback."""
+"""Signals during training: Ctrl-C and SIGTERM stop cleanly; kill -9 never breaks last.pt."""
 
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
+from tests.test_resume import metrics_without_seconds
 
-def test_ctrl_c_saves_last_checkpoint_and_exits_130(tmp_path):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cnnkit", "train", "--epochs", "500", "--patience", "0",
-         "--out", str(tmp_path), "--name", "stopped"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def start_training(out, name, *options):
+    return subprocess.Popen(
+        [sys.executable, "-m", "cnnkit", "train", "--out", str(out), "--name", name, "--patience", "0", *options],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
     )
-    metrics = tmp_path / "stopped" / "metrics.csv"
-    deadline = time.monotonic() + 120
-    while not metrics.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    assert metrics.exists(), "training never finished an epoch"
-    proc.send_signal(signal.SIGINT)
+
+
+def wait_for(path, proc, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not path.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert path.exists(), f"{path.name} never appeared"
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_and_sigterm_keep_the_last_finished_epoch_and_say_how_to_resume(tmp_path, sig, code):
+    proc = start_training(tmp_path, "stopped", "--epochs", "500")
+    wait_for(tmp_path / "stopped" / "metrics.csv", proc)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     assert "Traceback" not in err
-    assert err.strip().splitlines()[-1].startswith("Error: Interrupted after ")
+    last_line = err.strip().splitlines()[-1]
+    assert last_line.startswith(f"Error: Interrupted ({sig.name}) after ")
+    assert last_line.endswith(f"Continue with: cnnkit train --resume {tmp_path / 'stopped'}")
     last = torch.load(tmp_path / "stopped" / "last.pt", weights_only=True)
-    assert last["format"] == "cnnkit.checkpoint" and last["epoch"] >= 1 and last["interrupted"] is True
+    assert last["format"] == "cnnkit.checkpoint" and last["epoch"] >= 1
+    assert len(last["history"]) == last["epoch"], "an interrupted epoch is not half-counted"
     assert (tmp_path / "stopped" / "curves.png").exists()
+
+
+def test_kill_9_at_random_moments_leaves_a_resumable_run_that_ends_like_an_uninterrupted_one(tmp_path):
+    options = ("--epochs", "6", "--augment", "random-shift", "--quiet")
+    reference = start_training(tmp_path, "whole", *options)
+    assert reference.wait(timeout=300) == 0
+    chance = random.Random(int(time.time()))
+    run_dir = tmp_path / "killed"
+    proc = start_training(tmp_path, "killed", *options)
+    for _ in range(3):
+        wait_for(run_dir / "last.pt", proc)
+        time.sleep(chance.uniform(0.0, 1.5))
+        proc.kill()
+        proc.wait(timeout=30)
+        last = torch.load(run_dir / "last.pt", weights_only=True)
+        assert last["format"] == "cnnkit.checkpoint" and len(last["history"]) == last["epoch"]
+        proc = subprocess.Popen([sys.executable, "-m", "cnnkit", "train", "--resume", str(run_dir)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert metrics_without_seconds(run_dir) == metrics_without_seconds(tmp_path / "whole")
+    assert not list(run_dir.glob(".*.tmp*")), "half-written files of killed saves are cleaned up"

@@ -70,8 +70,18 @@ def cli() -> None:
 
 
 def _fail(message: str, code: int) -> None:
+    from cnnkit.engine.launch import record_worker_error
+
     click.echo(f"Error: {message}", err=True)
+    record_worker_error(message)
     sys.exit(code)
+
+
+def _record_and_raise(message: str) -> None:
+    from cnnkit.engine.launch import record_worker_error
+
+    record_worker_error(message)
+    raise
 
 
 def main(args: list[str] | None = None) -> None:
@@ -92,10 +102,10 @@ def main(args: list[str] | None = None) -> None:
         _fail("Aborted.", 130)
     except CnnkitError as exc:
         if _debug:
-            raise
+            _record_and_raise(str(exc))
         _fail(str(exc), exc.exit_code)
     except Exception as exc:
         if _debug:
-            raise
+            _record_and_raise(f"{type(exc).__name__}: {exc}")
         _fail(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)", 1)
     sys.exit(code if isinstance(code, int) else 0)

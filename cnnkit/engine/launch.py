@@ -70,7 +70,7 @@ def launch_workers(argv: list[str], options: StrategyOptions) -> int:
     from torch.distributed.launcher.api import elastic_launch
 
     config = launch_config(options)
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # failures are reported below
     threads_set = "OMP_NUM_THREADS" in os.environ
     if not threads_set:  # as torchrun does: share the cores instead of oversubscribing them
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // config.nproc_per_node))
@@ -88,13 +88,14 @@ def launch_workers(argv: list[str], options: StrategyOptions) -> int:
 
 
 def earliest_failure(failures: dict) -> tuple[int, object]:
-    """The root cause: the first worker to fail (our error files carry millisecond timestamps)."""
+    """The root cause: the first worker to fail (our error files also carry the time in ms)."""
 
-    def seconds(item: tuple[int, object]) -> float:
-        stamp = getattr(item[1], "timestamp", 0) or 0
-        return stamp / 1000 if stamp > 10**11 else stamp
+    def when(item: tuple[int, object]) -> float:
+        failure = item[1]
+        data = getattr(failure, "error_file_data", None) or {}
+        return data.get("cnnkit_time_ms", 1000.0 * (getattr(failure, "timestamp", 0) or 0))
 
-    return min(failures.items(), key=lambda item: (seconds(item), item[0]))
+    return min(failures.items(), key=lambda item: (when(item), item[0]))
 
 
 def record_worker_error(message: str) -> None:
@@ -104,6 +105,7 @@ def record_worker_error(message: str) -> None:
         return
     try:
         with open(path, "w", encoding="utf-8") as f:
-            json.dump({"message": message, "timestamp": int(time.time() * 1000)}, f)
+            now = time.time()
+            json.dump({"message": message, "timestamp": int(now), "cnnkit_time_ms": now * 1000}, f)
     except OSError:
         pass

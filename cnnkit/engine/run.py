@@ -215,12 +215,13 @@ class TrainingRun:
         try:
             with interrupts_as_exceptions():
                 for epoch in range(len(self.history) + 1, config.epochs + 1):
+                    if self.stopper.should_stop:
+                        break
                     row = self.run_epoch(epoch)
                     self.record(row)
                     self.progress.end_epoch(row)
                     if self.stopper.should_stop:
                         self.progress.message(f"Early stop: validation loss has not improved for {config.patience} epochs.")
-                        break
         except Interrupted as exc:
             self.progress.close()
             self.plot()
@@ -275,6 +276,7 @@ def train(config: TrainConfig, *, bars: bool | None = None) -> TrainResult | Non
     strategy.setup()
     try:
         result = TrainingRun(config, plan, strategy, bars=bars).build().start().fit()
+        strategy.barrier()  # leave together: a process that tears down early can abort the others
     finally:
         strategy.teardown()
     return result if strategy.is_main else None

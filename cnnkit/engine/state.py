@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import click
 import torch
 
 from cnnkit import __version__
@@ -74,12 +75,13 @@ def restore(run: TrainingRun, path: Path) -> None:
         )
     done = int(saved["epoch"])
     run.stopper.load_state_dict(saved["early_stopping"])
-    if done >= run.config.epochs:
-        raise UsageError(f"'{path.parent}' already finished {done} of {run.config.epochs} epochs; pass --epochs N with N > {done} to train further.")
-    if run.stopper.should_stop:
-        raise UsageError(
-            f"'{path.parent}' stopped early after epoch {done} (no better validation loss for {run.stopper.bad_epochs} "
-            "epochs); pass a larger --patience (or 0) to train further."
+    if run.strategy.is_main and (done >= run.config.epochs or run.stopper.should_stop):
+        why = (f"finished {done} of {run.config.epochs} epochs" if done >= run.config.epochs
+               else f"stopped early after epoch {done}")
+        click.echo(
+            f"cnnkit: note: '{path.parent}' already {why}; scoring its best weights again. To train further, "
+            f"pass --epochs N with N > {done}{' and a larger --patience (or 0)' if run.stopper.should_stop else ''}.",
+            err=True,
         )
     strategy.unwrap(run.model).load_state_dict(saved["state_dict"])
     trainer.optimizer.load_state_dict(saved["optimizer"])
@@ -103,10 +105,12 @@ def restore_scheduler(run: TrainingRun, saved: dict[str, Any]) -> None:
     if int(saved["config"]["epochs"]) != run.config.epochs and run.trainer.scheduler_per_batch:
         length_keys = ("T_max", "total_steps", "_schedule_phases")
         state = {key: value for key, value in state.items() if key not in length_keys}
-        run.progress.message(
-            f"Note: --epochs changed from {saved['config']['epochs']} to {run.config.epochs}; the "
-            f"{run.config.scheduler} schedule continues from its current step over the new length."
-        )
+        if run.strategy.is_main:
+            click.echo(
+                f"cnnkit: note: --epochs changed from {saved['config']['epochs']} to {run.config.epochs}; the "
+                f"{run.config.scheduler} schedule continues from its current step over the new length.",
+                err=True,
+            )
     scheduler.load_state_dict(state)
 
 

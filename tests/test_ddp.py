@@ -1,0 +1,98 @@
+"""DistributedDataParallel on CPU (gloo) with two worker processes."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from cnnkit.engine.checkpoint import load_checkpoint
+from cnnkit.engine.strategies import shard_steps
+
+FP32 = ("--precision", "fp32", "--epochs", "2", "--quiet")
+
+
+def test_shards_cover_each_global_batch_exactly_once_in_order():
+    order = torch.randperm(23)
+    for world in (1, 2, 3):
+        shares = [shard_steps(23, 4 * world, rank, world, order) for rank in range(world)]
+        steps = list(zip(*shares))
+        for step, parts in enumerate(steps):
+            joined = torch.cat(parts)
+            start = step * 4 * world
+            assert torch.equal(joined, order[start:start + len(joined)])
+            assert max(len(p) for p in parts) - min(len(p) for p in parts) <= 1
+        covered = sum(len(p) for parts in steps for p in parts)
+        assert 23 - covered < world, "only a last batch smaller than the number of processes is dropped"
+
+
+def test_two_ddp_processes_end_with_the_weights_of_one_process_with_twice_the_batch(run_cli, tmp_path):
+    ddp = run_cli("train", "--strategy", "ddp", "--nproc-per-node", "2", "--batch-size", "32", *FP32,
+                  "--out", str(tmp_path), "--name", "ddp")
+    assert ddp.code == 0, ddp.err
+    one = run_cli("train", "--strategy", "single", "--batch-size", "64", *FP32, "--out", str(tmp_path), "--name", "one")
+    assert one.code == 0, one.err
+    a, b = load_checkpoint(tmp_path / "ddp" / "last.pt"), load_checkpoint(tmp_path / "one" / "last.pt")
+    assert a["world_size"] == 2 and b["world_size"] == 1
+    for key, value in a["state_dict"].items():
+        torch.testing.assert_close(value, b["state_dict"][key], atol=1e-5, rtol=0)
+    for row_a, row_b in zip(a["history"], b["history"]):
+        for column in ("train_loss", "train_acc", "val_loss", "val_acc"):
+            assert row_a[column] == pytest.approx(row_b[column], abs=1e-5), "epoch metrics are global"
+    assert {p.name for p in tmp_path.iterdir()} == {"ddp", "one"}, "one run directory for the two processes"
+
+
+def test_a_crashing_rank_ends_the_job_with_its_error(run_cli, tmp_path, install_plugin):
+    site = install_plugin("cnnkit-crashy", """
+        import os
+        from cnnkit import hookimpl
+
+        def crashy(*, num_classes, in_channels):
+            import torch
+            from torch import nn
+
+            class Crashy(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.linear = nn.Linear(in_channels * 8 * 8, num_classes)
+                    self.calls = 0
+
+                def forward(self, x):
+                    self.calls += 1
+                    if os.environ.get("RANK") == "1" and self.calls == 5:
+                        raise RuntimeError("planted failure on rank 1")
+                    return self.linear(x.flatten(1))
+
+            return Crashy()
+
+        @hookimpl
+        def register_models(register):
+            register("crashy", crashy, input_size=(1, 8, 8))
+    """)
+    started = time.monotonic()
+    result = run_cli("train", "--model", "crashy", "--strategy", "ddp", "--nproc-per-node", "2", "--epochs", "3",
+                     "--out", str(tmp_path), "--name", "crash", env={"PYTHONPATH": str(site)})
+    assert result.code == 1
+    assert result.err.strip().splitlines()[-1].startswith("Error: rank 1 failed: RuntimeError: planted failure on rank 1")
+    assert time.monotonic() - started < 90
+
+
+def test_torchrun_with_a_single_process_strategy_is_refused(run_cli, monkeypatch):
+    for key, value in {"LOCAL_RANK": "0", "RANK": "0", "WORLD_SIZE": "2"}.items():
+        monkeypatch.setenv(key, value)
+    result = run_cli("train", "--strategy", "single")
+    assert result.code == 2
+    assert "started with 2 processes (torchrun), but --strategy single runs in one; pass --strategy ddp" in result.err
+
+
+def test_torchrun_launches_cnnkit_ddp_workers(tmp_path):
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "-m", "cnnkit", "train", "--strategy", "ddp", "--epochs", "1", "--out", str(tmp_path), "--name", "tr"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert load_checkpoint(tmp_path / "tr" / "last.pt")["world_size"] == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["tr"], "one run directory, not one per process"
+    assert done.stdout.count("best epoch 1:") == 1 and done.stdout.count("epoch 1/1") == 1, "only rank 0 prints"
