@@ -11,8 +11,16 @@ def test_toml_and_json_files_give_the_same_options(tmp_path):
     assert read_config_file(tmp_path / "a.toml") == expected == read_config_file(tmp_path / "a.json")
 
 
-def test_every_train_option_is_a_config_key():
-    assert set(FIELD_NAMES) == set(TrainConfig().to_dict())
+def test_every_train_flag_is_a_config_key_with_the_same_default():
+    from cnnkit.cli.train import train
+
+    options = {param.name: param.default for param in train.params if param.name != "config"}
+    defaults = TrainConfig().to_dict()
+    assert set(options) == set(FIELD_NAMES)
+    assert options == defaults
+
+
+def test_comma_separated_augmentations():
     assert TrainConfig(augment=" random-shift, hflip ,").augmentations == ["random-shift", "hflip"]
 
 

@@ -78,11 +78,23 @@ def test_best_weights_reproduce_the_reported_test_accuracy(default_run):
     assert (predictions == test.labels).float().mean().item() == pytest.approx(default_run.test["acc"])
 
 
-def test_last_checkpoint_carries_optimizer_and_scheduler_state(default_run):
+def test_last_checkpoint_carries_the_whole_run_state(default_run):
     last = load_checkpoint(default_run.run_dir / "last.pt")
-    assert last["epoch"] == len(default_run.history) and last["interrupted"] is False
+    assert last["epoch"] == len(default_run.history) == len(last["history"])
     assert last["optimizer"]["state"] and last["scheduler"]["last_epoch"] > 0
-    assert set(last["rng"]) == {"torch", "shuffle", "augment"}
+    assert last["scaler"] == {}, "the gradient scaler is only on (and has state) with fp16"
+    assert last["early_stopping"]["best_epoch"] == default_run.best_epoch
+    assert set(last["rng"]) == {"shuffle", "processes"} and len(last["rng"]["processes"]) == last["world_size"] == 1
+    assert set(last["rng"]["processes"][0]) == {"python", "numpy", "torch", "augment"}
+
+
+def test_config_json_records_what_auto_resolved_to(default_run):
+    from cnnkit.engine.precision import cpu_has_native_bf16
+
+    config = json.loads((default_run.run_dir / "config.json").read_text())
+    expected = "bf16" if cpu_has_native_bf16() else "fp32"
+    assert (config["strategy"], config["device"], config["precision"]) == ("single", "cpu", expected)
+    assert config["channels_last"] is (expected == "bf16") and config["deterministic"] is True
 
 
 def test_curves_png_shows_train_and_validation_lines(default_run):
@@ -100,6 +112,7 @@ def test_summary_line_and_per_epoch_lines_when_not_a_terminal(run_cli, tmp_path)
     result = run_cli("train", "--epochs", "2", "--out", str(tmp_path), "--name", "short")
     assert result.code == 0, result.err
     lines = result.out.strip().splitlines()
+    assert re.fullmatch(r"Training mnist-cnn on digits .* on cpu, (fp32|bf16, channels-last); run: .*", lines[0])
     assert re.fullmatch(r"epoch 1/2  train loss \d\.\d{4} acc [\d.]+%  val loss \d\.\d{4} acc [\d.]+%  lr \S+  [\d.]+s", lines[1])
     assert re.fullmatch(
         rf"best epoch [12]: val loss \d\.\d{{4}}, val acc [\d.]+%, test acc [\d.]+%; run: {re.escape(str(tmp_path / 'short'))}",
@@ -168,13 +181,30 @@ def test_every_optimizer_and_scheduler_trains(run_cli, tmp_path, optimizer, sche
     assert load_checkpoint(tmp_path / "x" / "last.pt")["config"]["optimizer"] == optimizer
 
 
-def test_terminal_mode_draws_a_bar_per_epoch_with_live_metrics(tmp_path, capsys):
+def test_terminal_mode_draws_a_bar_per_epoch_ending_with_the_epoch_metrics(tmp_path, capsys):
     from cnnkit.config import TrainConfig
     from cnnkit.engine.run import train
 
     train(TrainConfig(epochs=2, out=str(tmp_path)), bars=True)
     captured = capsys.readouterr()
     assert "epoch 1/2: 100%" in captured.err and "epoch 2/2: 100%" in captured.err
-    assert re.search(r"acc=[\d.]+%, loss=\d\.\d{4}", captured.err), "live postfix refreshed during the epoch"
     assert re.search(r"loss \d\.\d{4} acc [\d.]+% \| val loss \d\.\d{4} acc [\d.]+%", captured.err)
     assert "epoch 1/2  train loss" not in captured.out, "no per-epoch lines when bars are drawn"
+
+
+def test_bars_read_live_metrics_every_refresh_steps_batches_whatever_the_speed(capsys):
+    from cnnkit.engine.progress import Progress
+
+    reads = []
+
+    def read_metrics():
+        reads.append(1)
+        return {"loss": 0.5, "acc": 0.25}
+
+    progress = Progress(3, bars=True, refresh_steps=3)
+    progress.start_epoch(1, 7)
+    for step in range(1, 8):
+        progress.step(step, read_metrics)
+    assert len(reads) == 2, "metrics (a device sync) are read at steps 3 and 6 only"
+    assert progress._bar.postfix == "acc=25.00%, loss=0.5000"
+    progress.close()
