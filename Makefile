@@ -21,6 +21,9 @@ test: install
 bench: install
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/train_loop.py
+	$(BIN)/python benchmarks/loop_overhead.py
+	$(BIN)/python benchmarks/precision.py
+	$(BIN)/python benchmarks/ddp_scaling.py
 
 digits: install
 	$(BIN)/python -m pip install --quiet -e '.[data]'

@@ -16,8 +16,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from cnnkit.contracts import StrategyOptions
 from cnnkit.data.digits import load_digits
+from cnnkit.engine.precision import Precision
 from cnnkit.engine.progress import Progress
+from cnnkit.engine.strategies import single
 from cnnkit.engine.trainer import Trainer
 from cnnkit.models.mnist_cnn import MnistCNN
 
@@ -50,10 +53,11 @@ def cnnkit_engine(data, epochs: int, batch_size: int) -> float:
     torch.manual_seed(0)
     model = MnistCNN()
     mean, std = data.channel_stats()
+    strategy = single(StrategyOptions(device="cpu"))
     trainer = Trainer(
         model, torch.optim.AdamW(model.parameters(), lr=2e-3), nn.CrossEntropyLoss(),
-        device=torch.device("cpu"), mean=mean, std=std, batch_size=batch_size,
-        progress=Progress(epochs, quiet=True),
+        strategy=strategy, precision=Precision("fp32", strategy.device), mean=mean, std=std,
+        batch_size=batch_size, progress=Progress(epochs, quiet=True), shuffle_seed=0, augment_seed=0,
     )
     started = time.perf_counter()
     for epoch in range(1, epochs + 1):

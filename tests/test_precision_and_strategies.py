@@ -97,3 +97,17 @@ def test_sync_bn_on_cpu_is_refused(run_cli):
 def test_multi_node_needs_a_rendezvous_endpoint(run_cli):
     result = run_cli("train", "--strategy", "ddp", "--nnodes", "2")
     assert result.code == 2 and "--nnodes > 1 needs --rdzv-endpoint HOST:PORT" in result.err
+
+
+def test_compile_hands_the_wrapped_model_to_torch_compile(run_cli, tmp_path, monkeypatch):
+    compiled = []
+
+    def fake_compile(model):
+        compiled.append(model)
+        return model
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    assert run_cli("train", "--compile", "--epochs", "1", "--out", str(tmp_path), "--quiet").code == 0
+    assert len(compiled) == 1 and isinstance(compiled[0], nn.Module)
+    assert run_cli("train", "--epochs", "1", "--out", str(tmp_path), "--quiet").code == 0
+    assert len(compiled) == 1, "off by default"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import time
 import uuid
@@ -66,8 +67,11 @@ def launch_config(options: StrategyOptions):
 
 def launch_workers(argv: list[str], options: StrategyOptions) -> int:
     """Run ``python -m cnnkit *argv`` in every worker of this node; 0, or raise ``WorkerFailed``."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import elastic_launch
+
+    from cnnkit.engine.signals import Interrupted
 
     config = launch_config(options)
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # failures are reported below
@@ -81,6 +85,9 @@ def launch_workers(argv: list[str], options: StrategyOptions) -> int:
         message = failure.message if isinstance(failure.message, str) else failure.message.get("message", "")
         code = failure.exitcode if failure.exitcode > 0 else 1
         raise WorkerFailed(f"rank {rank} failed: {message.strip() or f'exit code {failure.exitcode}'}", code) from None
+    except SignalException as exc:  # Ctrl-C or SIGTERM reached this launcher; its workers are stopped
+        signum = int(exc.sigval)
+        raise Interrupted(signal.Signals(signum).name, 128 + signum) from None
     finally:
         if not threads_set:
             os.environ.pop("OMP_NUM_THREADS", None)

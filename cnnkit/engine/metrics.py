@@ -24,8 +24,8 @@ class RunningMetrics:
         """``loss`` is the batch mean; ``targets`` are class indices or per-class probabilities."""
         n = targets.shape[0]
         labels = targets.argmax(dim=1) if targets.ndim == 2 else targets
-        self.loss_sum += loss.detach().double() * n
-        self.correct += (logits.argmax(dim=1) == labels).sum()
+        self.loss_sum.add_(loss.detach(), alpha=n)
+        self.correct.add_((logits.argmax(dim=1) == labels).sum())
         self.count += n
 
     def compute(self, reduce: Reduce | None = None) -> dict[str, float]:

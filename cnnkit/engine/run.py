@@ -262,7 +262,13 @@ def launch(config: TrainConfig, strategy: Strategy) -> None:
     with tempfile.TemporaryDirectory(prefix="cnnkit-launch-") as folder:
         path = Path(folder) / "config.json"
         path.write_text(json.dumps(resolved.to_dict()))
-        strategy.launch(["train", "--config", str(path)])
+        try:
+            strategy.launch(["train", "--config", str(path)])
+        except Interrupted as exc:
+            run_dir = Path(resolved.resume) if resolved.resume else Path(resolved.out) / resolved.name
+            if (run_dir / "last.pt").is_file():
+                exc.args = (f"Interrupted ({exc.signal_name}); the workers were stopped. Continue with: cnnkit train --resume {run_dir}",)
+            raise
 
 
 def train(config: TrainConfig, *, bars: bool | None = None) -> TrainResult | None:

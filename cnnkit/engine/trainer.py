@@ -53,8 +53,10 @@ class Trainer:
         self.precision = precision
         self.scaler = precision.scaler()
         self.device = device
-        self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1)
-        self.std = torch.tensor(std, device=device).view(1, -1, 1, 1)
+        mean_t = torch.tensor(mean, device=device).view(1, -1, 1, 1)
+        std_t = torch.tensor(std, device=device).view(1, -1, 1, 1)
+        self.shift, self.scale = -mean_t / std_t, 1.0 / std_t  # (x - mean) / std as one fused op
+        self.scale_uint8 = self.scale / 255
         self.batch_size = batch_size
         self.progress = progress
         self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
@@ -93,10 +95,13 @@ class Trainer:
             yield split.images[first:last], split.labels[first:last]
 
     def inputs(self, images: torch.Tensor, train: bool) -> torch.Tensor:
-        x = images.float().div_(255)
+        """Normalised float images; augmentations see them on the 0..1 scale."""
         if train and self.augment is not None:
-            x = self.augment(x, self.augment_generator)
-        return ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
+            x = self.augment(images.float().div_(255), self.augment_generator)
+            x = torch.addcmul(self.shift, x, self.scale)
+        else:
+            x = torch.addcmul(self.shift, images.float(), self.scale_uint8)
+        return x.contiguous(memory_format=self.memory_format)
 
     @property
     def lr(self) -> float:
