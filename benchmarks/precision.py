@@ -51,8 +51,8 @@ def make_trainer(precision: str, channels_last: bool, batch: Split, device: torc
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per setting (after one warm-up)")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=4, help="timed steps per setting (after one warm-up)")
+    parser.add_argument("--batch-size", type=int, default=128, help="the usual CIFAR batch")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     device = torch.device(args.device)
