@@ -1,6 +1,7 @@
 """DistributedDataParallel on CPU (gloo) with two worker processes."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -72,10 +73,15 @@ def test_a_crashing_rank_ends_the_job_with_its_error(run_cli, tmp_path, install_
             register("crashy", crashy, input_size=(1, 8, 8))
     """)
     started = time.monotonic()
-    result = run_cli("train", "--model", "crashy", "--strategy", "ddp", "--nproc-per-node", "2", "--epochs", "3",
-                     "--out", str(tmp_path), "--name", "crash", env={"PYTHONPATH": str(site)})
-    assert result.code == 1
-    assert result.err.strip().splitlines()[-1].startswith("Error: rank 1 failed: RuntimeError: planted failure on rank 1")
+    done = subprocess.run(
+        [sys.executable, "-m", "cnnkit", "train", "--model", "crashy", "--strategy", "ddp", "--nproc-per-node", "2",
+         "--epochs", "3", "--out", str(tmp_path), "--name", "crash"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(site)},
+    )
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == ["Error: rank 1 failed: RuntimeError: planted failure on rank 1 (run with --debug for the traceback)"]
+    assert "Traceback" not in done.stderr and "GLHF" not in done.stderr, "the other rank's fallout stays quiet"
     assert time.monotonic() - started < 90
 
 
@@ -96,3 +102,76 @@ def test_torchrun_launches_cnnkit_ddp_workers(tmp_path):
     assert load_checkpoint(tmp_path / "tr" / "last.pt")["world_size"] == 2
     assert [p.name for p in tmp_path.iterdir()] == ["tr"], "one run directory, not one per process"
     assert done.stdout.count("best epoch 1:") == 1 and done.stdout.count("epoch 1/1") == 1, "only rank 0 prints"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--strategy", "single", "--nproc-per-node", "2"], "--nproc-per-node only apply to --strategy ddp (this run is 'single')"),
+        (["--sync-bn", "--nnodes", "2"], "--nnodes, --sync-bn only apply to --strategy ddp (this run is 'single')"),
+        (["--strategy", "ddp", "--rdzv-endpoint", "localhost:99999"], "--rdzv-endpoint 'localhost:99999' must be HOST:PORT with a port from 1 to 65535"),
+        (["--strategy", "ddp", "--rdzv-endpoint", "nohost"], "--rdzv-endpoint 'nohost' must be HOST:PORT"),
+        (["--strategy", "ddp", "--nnodes", "2", "--node-rank", "5", "--rdzv-endpoint", "h:29500"], "--node-rank 5 must be below --nnodes 2"),
+    ],
+)
+def test_distributed_options_are_checked_before_anything_starts(run_cli, tmp_path, args, message):
+    result = run_cli("train", "--out", str(tmp_path / "runs"), *args)
+    assert result.code == 2
+    assert result.err.startswith(f"Error: {message}") and len(result.err.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
+
+
+def test_evaluation_shares_cover_every_image_even_with_more_processes_than_images():
+    from types import SimpleNamespace
+
+    from cnnkit.data.splits import Split
+    from cnnkit.engine.trainer import Trainer
+
+    split = Split(torch.zeros(2, 1, 2, 2, dtype=torch.uint8), torch.tensor([0, 1]))
+    seen = []
+    for rank in range(3):
+        trainer = Trainer.__new__(Trainer)
+        trainer.strategy, trainer.batch_size = SimpleNamespace(rank=rank, world_size=3), 1
+        seen += [int(label) for _, labels in trainer.eval_batches(split) for label in labels]
+    assert sorted(seen) == [0, 1]
+
+
+def proc_stat(pid):
+    """(state, parent pid) of a process from /proc, or None once it is gone."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[0], int(fields[1])
+
+
+def children_of(pid):
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and (proc_stat(p) or ("", 0))[1] == pid]
+
+
+def running(pid):
+    stat = proc_stat(pid)
+    return stat is not None and stat[0] != "Z"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_workers_stop_when_their_launcher_is_killed(tmp_path):
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "cnnkit", "train", "--strategy", "ddp", "--nproc-per-node", "2", "--epochs", "200",
+         "--patience", "0", "--out", str(tmp_path), "--name", "orphan", "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "orphan" / "metrics.csv").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers = children_of(launcher.pid)
+    assert len(workers) == 2
+    launcher.kill()
+    launcher.wait()
+    deadline = time.monotonic() + 30
+    while any(running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    orphans = [pid for pid in workers if running(pid)]
+    for pid in orphans:
+        os.kill(pid, signal.SIGKILL)
+    assert not orphans, "orphaned workers would keep writing the run directory"

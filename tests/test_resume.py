@@ -78,7 +78,7 @@ def test_resume_refuses_changed_options_that_shape_training(run_cli, stopped_run
 def test_resume_allows_more_epochs_and_other_patience(run_cli, stopped_run):
     result = run_cli("train", "--resume", str(stopped_run), "--epochs", "4", "--patience", "9")
     assert result.code == 0, result.err
-    assert "schedule continues from its current step" in result.err
+    assert "schedule now spans the new length and goes on from step" in result.err
     config = json.loads((stopped_run / "config.json").read_text())
     assert (config["epochs"], config["patience"]) == (4, 9)
     assert [row[0] for row in metrics_without_seconds(stopped_run)] == ["1", "2", "3", "4"]
@@ -112,3 +112,49 @@ def test_resume_of_something_that_is_not_a_run(run_cli, tmp_path, make, message)
 def test_resume_refuses_name_and_out_of_another_place(run_cli, stopped_run, tmp_path):
     result = run_cli("train", "--resume", str(stopped_run), "--name", "elsewhere")
     assert result.code == 2 and "drop --name" in result.err
+
+
+def test_resume_accepts_auto_for_what_the_run_resolved(run_cli, stopped_run):
+    result = run_cli("train", "--resume", str(stopped_run), "--strategy", "auto", "--precision", "auto",
+                     "--out", str(stopped_run.parent) + "/")
+    assert result.code == 0, result.err
+
+
+def test_extending_a_finished_cosine_run_goes_on_training_at_the_new_schedules_rate(run_cli, tmp_path):
+    import math
+
+    assert run_cli("train", "--epochs", "2", "--out", str(tmp_path), "--name", "f", "--quiet").code == 0
+    steps = load_checkpoint(tmp_path / "f" / "last.pt")["scheduler"]["last_epoch"]
+    result = run_cli("train", "--resume", str(tmp_path / "f"), "--epochs", "3")
+    assert result.code == 0, result.err
+    rows = metrics_without_seconds(tmp_path / "f")
+    expected = 2e-3 * (1 + math.cos(math.pi * steps / (steps * 3 / 2))) / 2
+    assert float(rows[2][5]) == pytest.approx(expected, rel=1e-6), "lr of the 3-epoch cosine at the step reached"
+    assert rows[2][1:5] != rows[1][1:5], "epoch 3 trained"
+
+
+def test_resume_with_fewer_epochs_than_done_is_refused(run_cli, stopped_run):
+    result = run_cli("train", "--resume", str(stopped_run))
+    assert result.code == 0
+    fewer = run_cli("train", "--resume", str(stopped_run), "--epochs", "2")
+    assert fewer.code == 2 and "has finished 3 epochs; --epochs must be at least 3" in fewer.err
+    assert json.loads((stopped_run / "config.json").read_text())["epochs"] == 3, "config.json untouched"
+
+
+def test_a_run_still_training_cannot_be_resumed_twice_but_a_dead_lock_is_taken_over(run_cli, stopped_run):
+    import socket
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "cnnkit"])
+    try:
+        (stopped_run / ".lock").write_text(f"{holder.pid} {socket.gethostname()}\n")
+        busy = run_cli("train", "--resume", str(stopped_run))
+        assert busy.code == 2 and f"is being trained by process {holder.pid}" in busy.err
+        assert load_checkpoint(stopped_run / "last.pt")["epoch"] == 1
+    finally:
+        holder.kill()
+        holder.wait()
+    again = run_cli("train", "--resume", str(stopped_run))
+    assert again.code == 0, again.err
+    assert not (stopped_run / ".lock").exists()

@@ -70,10 +70,11 @@ def cli() -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    from cnnkit.engine.launch import record_worker_error
+    from cnnkit.engine.launch import launched_by_cnnkit, record_worker_error
 
-    click.echo(f"Error: {message}", err=True)
     record_worker_error(message)
+    if not launched_by_cnnkit():  # else the launcher prints the failing rank's line
+        click.echo(f"Error: {message}", err=True)
     sys.exit(code)
 
 

@@ -20,6 +20,20 @@ from cnnkit.contracts import StrategyOptions
 from cnnkit.errors import CnnkitError, UsageError
 
 ERROR_FILE_ENV = "TORCHELASTIC_ERROR_FILE"
+LAUNCHED_ENV = "CNNKIT_LAUNCHED"
+"""Set for workers cnnkit starts itself: they leave their errors to the launcher, which prints
+the failing rank's one line, instead of every worker printing its own."""
+
+
+def launched_by_cnnkit() -> bool:
+    return os.environ.get(LAUNCHED_ENV) == "1"
+
+
+def check_endpoint(endpoint: str) -> None:
+    """``HOST:PORT`` with a port from 1 to 65535, checked before anything waits on it."""
+    host, _, port = endpoint.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--rdzv-endpoint '{endpoint}' must be HOST:PORT with a port from 1 to 65535, e.g. node0:29500.")
 
 
 class WorkerFailed(CnnkitError):
@@ -44,6 +58,10 @@ def launch_config(options: StrategyOptions):
 
     if options.nnodes > 1 and not options.rdzv_endpoint:
         raise UsageError("--nnodes > 1 needs --rdzv-endpoint HOST:PORT (the same on every node).")
+    if options.rdzv_endpoint:
+        check_endpoint(options.rdzv_endpoint)
+    if options.node_rank >= options.nnodes:
+        raise UsageError(f"--node-rank {options.node_rank} must be below --nnodes {options.nnodes} (ranks count from 0).")
     if options.nnodes == 1 and not options.rdzv_endpoint:
         backend, endpoint, run_id = "c10d", "localhost:0", uuid.uuid4().hex
     elif options.node_rank >= 0:
@@ -74,9 +92,14 @@ def launch_workers(argv: list[str], options: StrategyOptions) -> int:
     from cnnkit.engine.signals import Interrupted
 
     config = launch_config(options)
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # failures are reported below
-    threads_set = "OMP_NUM_THREADS" in os.environ
-    if not threads_set:  # as torchrun does: share the cores instead of oversubscribing them
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("torch.distributed"):  # its own log lines; failures are reported below
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    if options.nnodes > 1:
+        print(f"cnnkit: waiting for {options.nnodes} nodes at {options.rdzv_endpoint}...", file=sys.stderr)
+    saved_env = {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", LAUNCHED_ENV)}
+    os.environ[LAUNCHED_ENV] = "1"
+    if saved_env["OMP_NUM_THREADS"] is None:  # as torchrun does: share the cores, not oversubscribe them
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // config.nproc_per_node))
     try:
         elastic_launch(config, sys.executable)("-m", "cnnkit", *argv)
@@ -89,8 +112,11 @@ def launch_workers(argv: list[str], options: StrategyOptions) -> int:
         signum = int(exc.sigval)
         raise Interrupted(signal.Signals(signum).name, 128 + signum) from None
     finally:
-        if not threads_set:
-            os.environ.pop("OMP_NUM_THREADS", None)
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return 0
 
 
@@ -103,6 +129,23 @@ def earliest_failure(failures: dict) -> tuple[int, object]:
         return data.get("cnnkit_time_ms", 1000.0 * (getattr(failure, "timestamp", 0) or 0))
 
     return min(failures.items(), key=lambda item: (when(item), item[0]))
+
+
+def die_with_launcher() -> None:
+    """In a worker cnnkit started, ask Linux for SIGTERM when the launcher dies (even by kill -9),
+    so no orphaned worker keeps writing the run directory. Elsewhere a no-op."""
+    if not launched_by_cnnkit() or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+        if os.getppid() == 1:  # the launcher died before we asked
+            os.kill(os.getpid(), signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def record_worker_error(message: str) -> None:

@@ -14,6 +14,8 @@ from cnnkit.config import FIELD_NAMES, RESUME_MUST_MATCH, TrainConfig, read_conf
 from cnnkit.errors import UsageError
 
 NOT_WITH_RESUME = ("name", "out")
+UNRESOLVED = {"strategy": "auto", "precision": "auto", "device": "auto", "nproc_per_node": 0}
+"""Values that mean "choose for me": given on resume, they keep what the run resolved them to."""
 
 
 def flag(name: str) -> str:
@@ -30,8 +32,10 @@ def resume_config(run: str | Path, given: dict[str, Any]) -> TrainConfig:
         missing = "config.json" if not (run / "config.json").is_file() else "last.pt"
         raise UsageError(f"--resume '{run}' has no {missing}; it is not a cnnkit run directory (or it never started).")
     saved = read_config_file(run / "config.json")
+    given = {key: value for key, value in given.items() if key not in UNRESOLVED or UNRESOLVED[key] != value}
     own = {"name": run.name, "out": str(run.parent)}
-    misplaced = [flag(key) for key in NOT_WITH_RESUME if key in given and str(given[key]) != own[key]]
+    same_place = {"name": lambda value: value == run.name, "out": lambda value: Path(value).resolve() == run.parent.resolve()}
+    misplaced = [flag(key) for key in NOT_WITH_RESUME if key in given and not same_place[key](str(given[key]))]
     if misplaced:
         raise UsageError(f"--resume continues in '{run}' itself; drop {' and '.join(misplaced)}.")
     changed = [key for key in RESUME_MUST_MATCH if key in given and given[key] != saved.get(key)]

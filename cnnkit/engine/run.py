@@ -8,6 +8,7 @@ strategy outside its workers, launches the workers (each of which runs :func:`tr
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
@@ -20,6 +21,7 @@ from cnnkit.config import TrainConfig
 from cnnkit.contracts import Strategy, StrategyOptions
 from cnnkit.engine import state as run_state
 from cnnkit.engine.early_stopping import EarlyStopping
+from cnnkit.engine.launch import die_with_launcher
 from cnnkit.engine.optim import build_optimizer, build_scheduler, param_groups
 from cnnkit.engine.plan import Plan, make_plan
 from cnnkit.engine.plots import plot_curves
@@ -27,7 +29,7 @@ from cnnkit.engine.precision import Precision, resolve_channels_last, resolve_pr
 from cnnkit.engine.progress import Progress
 from cnnkit.engine.rundir import RunDir
 from cnnkit.engine.seeding import configure_determinism, derive_seed, resolve_deterministic, seed_everything
-from cnnkit.engine.signals import Interrupted, interrupts_as_exceptions
+from cnnkit.engine.signals import Interrupted, interrupts_as_exceptions, signals_ignored
 from cnnkit.engine.strategies import in_launched_worker, launched_world_size
 from cnnkit.engine.trainer import Trainer
 from cnnkit.errors import CnnkitError, UsageError
@@ -63,6 +65,9 @@ def strategy_options(config: TrainConfig) -> StrategyOptions:
     )
 
 
+DISTRIBUTED_ONLY = {"nproc_per_node": 0, "nnodes": 1, "node_rank": -1, "rdzv_endpoint": "", "sync_bn": False}
+
+
 def create_strategy(entry: Entry, config: TrainConfig) -> Strategy:
     strategy = entry.create(strategy_options(config))
     if launched_world_size() > 1 and not strategy.distributed:
@@ -70,6 +75,10 @@ def create_strategy(entry: Entry, config: TrainConfig) -> Strategy:
             f"cnnkit was started with {launched_world_size()} processes (torchrun), but --strategy "
             f"{config.strategy} runs in one; pass --strategy ddp, or run without torchrun."
         )
+    unused = [name for name, default in DISTRIBUTED_ONLY.items() if getattr(config, name) != default]
+    if unused and not strategy.distributed:
+        flags = ", ".join("--" + name.replace("_", "-") for name in unused)
+        raise UsageError(f"{flags} only apply to --strategy ddp (this run is '{strategy.name}'); pass --strategy ddp or drop them.")
     return strategy
 
 
@@ -100,6 +109,11 @@ class TrainingRun:
         self.input_size = list(plan.model.metadata.get("input_size", (3, 224, 224)))
         channels, height, width = self.input_size
         data = plan.load_data(image_size=(height, width), channels=channels, val_split=config.val_split, seed=config.seed)
+        if len(data.train) < strategy.world_size:
+            raise UsageError(
+                f"The training split has {len(data.train)} image(s), fewer than the {strategy.world_size} processes; "
+                "use fewer processes (--nproc-per-node) or more data."
+            )
         self.mean, self.std = data.channel_stats()
         self.data = data.to(device)
 
@@ -138,25 +152,32 @@ class TrainingRun:
     @property
     def resolved(self) -> dict[str, object]:
         """The choices ``auto`` options resolved to, recorded in config.json and checkpoints."""
-        return {
+        resolved = {
             "strategy": self.strategy.name,
             "device": str(self.strategy.device),
             "precision": self.precision.name,
             "channels_last": self.channels_last,
             "deterministic": self.deterministic,
         }
+        if self.strategy.distributed:  # what the launcher (cnnkit's or torchrun) really started
+            per_node = int(os.environ.get("LOCAL_WORLD_SIZE", self.strategy.world_size))
+            resolved.update(nproc_per_node=per_node, nnodes=max(1, self.strategy.world_size // per_node))
+        return resolved
 
     def start(self) -> TrainingRun:
         """Open the run directory: a new one, or the resumed one with every state restored."""
         config = self.config
         if config.resume:
             self.run_dir = RunDir(Path(config.resume))
+            if self.strategy.is_main:
+                self.run_dir.lock()
             run_state.restore(self, self.run_dir.last)
             if self.strategy.is_main:
                 self.run_dir.remove_stale_temporaries()
                 self.run_dir.write_metrics(self.history)
         elif self.strategy.is_main:
             self.run_dir = RunDir.create(config.out, config.name)
+            self.run_dir.lock()
         else:
             self.run_dir = RunDir(Path(config.out) / config.name)
         self.options = {**config.to_dict(), **self.resolved, "name": self.run_dir.name, "out": config.out, "resume": ""}
@@ -222,12 +243,16 @@ class TrainingRun:
                     self.progress.end_epoch(row)
                     if self.stopper.should_stop:
                         self.progress.message(f"Early stop: validation loss has not improved for {config.patience} epochs.")
+                return self.finish()
         except Interrupted as exc:
-            self.progress.close()
-            self.plot()
+            with signals_ignored():  # a second Ctrl-C must not cut the clean-up short
+                self.progress.close()
+                self.plot()
             exc.add_context(len(self.history), self.run_dir.path)
             raise
-        return self.finish()
+        finally:
+            if self.strategy.is_main:
+                self.run_dir.unlock()
 
     def finish(self) -> TrainResult:
         """Restore the best weights, score them on the test split, and write the final files."""
@@ -279,6 +304,7 @@ def train(config: TrainConfig, *, bars: bool | None = None) -> TrainResult | Non
     if strategy.distributed and not in_launched_worker():
         launch(config, strategy)
         return None
+    die_with_launcher()
     strategy.setup()
     try:
         result = TrainingRun(config, plan, strategy, bars=bars).build().start().fit()

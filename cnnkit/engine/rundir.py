@@ -5,13 +5,31 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
 from cnnkit.engine.checkpoint import atomic_write
+from cnnkit.errors import UsageError
 
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
+
+
+def _is_cnnkit_process(pid: str | int) -> bool:
+    """Whether ``pid`` is alive and (where /proc tells) a cnnkit process, not a reused pid."""
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        return True
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    try:
+        return b"cnnkit" in cmdline.read_bytes() if cmdline.parent.exists() else True
+    except OSError:
+        return False
 
 
 class RunDir:
@@ -56,6 +74,27 @@ class RunDir:
     @property
     def config(self) -> Path:
         return self.path / "config.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.path / ".lock"
+
+    def lock(self) -> None:
+        """Claim the directory for this process, refusing when a live cnnkit process holds it
+        (a second ``--resume`` of a run still training); a lock left by a dead one is taken over."""
+        holder = self.lock_file.read_text().split() if self.lock_file.is_file() else []
+        held = len(holder) == 2 and holder[0] != str(os.getpid()) and holder[1] == socket.gethostname()
+        if held and _is_cnnkit_process(holder[0]):
+            raise UsageError(
+                f"'{self.path}' is being trained by process {holder[0]}; wait for it to end or stop it first."
+            )
+        mine = f"{os.getpid()} {socket.gethostname()}\n"
+        atomic_write(self.lock_file, lambda f: f.write(mine.encode()))
+
+    def unlock(self) -> None:
+        holder = self.lock_file.read_text().split() if self.lock_file.is_file() else []
+        if holder[:1] == [str(os.getpid())]:
+            self.lock_file.unlink(missing_ok=True)
 
     def remove_stale_temporaries(self) -> None:
         """Delete half-written files a killed process left behind (see ``atomic_write``)."""

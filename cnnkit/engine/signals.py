@@ -27,6 +27,20 @@ class Interrupted(CnnkitError):
         )
 
 
+@contextlib.contextmanager
+def signals_ignored() -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM wait (main thread only): clean-up after the first one."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _raise_terminated(signum: int, frame: object) -> None:
     raise Interrupted("SIGTERM", 128 + signal.SIGTERM)
 

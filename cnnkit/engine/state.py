@@ -8,6 +8,7 @@ are the unit: a run stopped part-way through an epoch redoes that epoch from its
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +75,8 @@ def restore(run: TrainingRun, path: Path) -> None:
             f"{strategy.world_size}; resume it with the same --nproc-per-node and --nnodes."
         )
     done = int(saved["epoch"])
+    if run.config.epochs < done:
+        raise UsageError(f"'{path.parent}' has finished {done} epochs; --epochs must be at least {done}.")
     run.stopper.load_state_dict(saved["early_stopping"])
     if run.strategy.is_main and (done >= run.config.epochs or run.stopper.should_stop):
         why = (f"finished {done} of {run.config.epochs} epochs" if done >= run.config.epochs
@@ -97,21 +100,32 @@ def restore(run: TrainingRun, path: Path) -> None:
 
 
 def restore_scheduler(run: TrainingRun, saved: dict[str, Any]) -> None:
-    """The saved schedule; when ``--epochs`` changed, a per-batch schedule keeps its position but
-    is stretched (or shrunk) to end at the new last step, as its length depends on the epochs."""
+    """The saved schedule. When ``--epochs`` changed, a per-batch schedule (whose length depends on
+    the epochs) keeps its step count but takes the new length, and the learning rate jumps to the
+    new schedule's value at that step: a finished cosine run extended by a third goes on from
+    where a longer run would be, not from the zero it had reached."""
     scheduler, state = run.trainer.scheduler, saved["scheduler"]
     if scheduler is None or state is None:
         return
-    if int(saved["config"]["epochs"]) != run.config.epochs and run.trainer.scheduler_per_batch:
-        length_keys = ("T_max", "total_steps", "_schedule_phases")
-        state = {key: value for key, value in state.items() if key not in length_keys}
-        if run.strategy.is_main:
-            click.echo(
-                f"cnnkit: note: --epochs changed from {saved['config']['epochs']} to {run.config.epochs}; the "
-                f"{run.config.scheduler} schedule continues from its current step over the new length.",
-                err=True,
-            )
-    scheduler.load_state_dict(state)
+    if int(saved["config"]["epochs"]) == run.config.epochs or not run.trainer.scheduler_per_batch:
+        scheduler.load_state_dict(state)
+        return
+    length_keys = ("T_max", "total_steps", "_schedule_phases")
+    scheduler.load_state_dict({key: value for key, value in state.items() if key not in length_keys})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # get_lr() outside step() warns
+        closed_form = getattr(scheduler, "_get_closed_form_lr", None)
+        lrs = closed_form() if closed_form is not None else scheduler.get_lr()
+    for group, lr in zip(run.trainer.optimizer.param_groups, lrs):
+        group["lr"] = lr
+    scheduler._last_lr = list(lrs)
+    if run.strategy.is_main:
+        click.echo(
+            f"cnnkit: note: --epochs changed from {saved['config']['epochs']} to {run.config.epochs}; the "
+            f"{run.config.scheduler} schedule now spans the new length and goes on from step "
+            f"{scheduler.last_epoch} at lr {lrs[0]:.2e}.",
+            err=True,
+        )
 
 
 def best_weights(run: TrainingRun, saved: dict[str, Any], best_path: Path) -> dict[str, torch.Tensor] | None:

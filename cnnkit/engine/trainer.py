@@ -85,11 +85,9 @@ class Trainer:
             yield split.images[index], split.labels[index], len(index) * world / global_count
 
     def eval_batches(self, split: Split) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """This process's contiguous share of ``split``, in order, batch by batch."""
-        shares = self.strategy.shard(len(split), max(1, len(split)))
-        if not shares:
-            return
-        start, stop = int(shares[0][0]), int(shares[0][-1]) + 1
+        """This process's contiguous share of ``split`` (possibly none), in order, batch by batch."""
+        n, rank, world = len(split), self.strategy.rank, self.strategy.world_size
+        start, stop = rank * n // world, (rank + 1) * n // world
         for first in range(start, stop, self.batch_size):
             last = min(first + self.batch_size, stop)
             yield split.images[first:last], split.labels[first:last]
