@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cnnkit.errors import UsageError
+from cnnkit.options import RULES
 from cnnkit.registry import unknown_name_message
 
 if sys.version_info >= (3, 11):
@@ -58,6 +59,14 @@ class TrainConfig:
     quiet: bool = False
     resume: str = ""
 
+    def __post_init__(self) -> None:
+        """Every way of making options (flags, files, ``--resume``, the Python API) ends here."""
+        for name, rule in RULES.items():
+            try:
+                object.__setattr__(self, name, rule.check(getattr(self, name)))
+            except ValueError as exc:
+                raise UsageError(f"Option '{name}' {exc}.") from None
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -78,7 +87,7 @@ where the uninterrupted run would. The others (epochs, patience, device, ...) ma
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Options from a ``.toml`` or ``.json`` file, keys checked against the known options."""
+    """Options from a ``.toml`` or ``.json`` file; keys and values checked by the same rules as flags."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"Config file '{path}' does not exist.")
@@ -99,5 +108,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         if name not in FIELD_NAMES:
             hint = f"Known options: {', '.join(FIELD_NAMES)}."
             raise UsageError(f"{path}: " + unknown_name_message("option", key, FIELD_NAMES, hint))
-        options[name] = value
+        try:
+            options[name] = RULES[name].check(value)
+        except ValueError as exc:
+            raise UsageError(f"{path}: option '{key}' {exc}.") from None
     return options

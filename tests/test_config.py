@@ -38,3 +38,37 @@ def test_malformed_config_files_are_usage_errors(tmp_path, name, text, message):
     path.write_text(text)
     with pytest.raises(UsageError, match=message):
         read_config_file(path)
+
+
+def test_every_option_has_a_validation_rule():
+    from cnnkit.options import RULES
+
+    assert set(RULES) == set(FIELD_NAMES)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("epochs = 2.9", "option 'epochs' must be a whole number at least 1, got 2.9"),
+        ("lr = true", "option 'lr' must be a number above 0, got true"),
+        ("lr = nan", "option 'lr' must be a finite number, got nan"),
+        ("seed = 18446744073709551616", "option 'seed' must be a whole number at least 0 and at most 18446744073709551615, got 18446744073709551616"),
+        ("out = 5", "option 'out' must be text, got 5"),
+        ("augment = [1, 2]", "option 'augment' must be text, got a list ([1, 2])"),
+        ('name = "a\\tb"', "option 'name' must not hold control characters"),
+    ],
+)
+def test_config_file_values_are_checked_strictly(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(UsageError) as caught:
+        read_config_file(path)
+    assert str(caught.value).startswith(f"{path}: {message}")
+
+
+def test_a_list_of_augmentations_is_joined_and_null_seeds_are_refused(tmp_path):
+    (tmp_path / "a.toml").write_text('augment = ["hflip", "random-shift"]\n')
+    assert read_config_file(tmp_path / "a.toml") == {"augment": "hflip,random-shift"}
+    (tmp_path / "b.json").write_text('{"seed": null}')
+    with pytest.raises(UsageError, match="option 'seed' must be a whole number at least 0 .*, got null"):
+        read_config_file(tmp_path / "b.json")

@@ -6,8 +6,7 @@ import click
 from click.core import ParameterSource
 
 from cnnkit.config import TrainConfig, read_config_file
-
-SEED_MAX = 2**64 - 1
+from cnnkit.options import checked
 
 D = TrainConfig()
 
@@ -27,55 +26,55 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.command()
 @click.option("--config", type=click.Path(dir_okay=False), is_eager=True, expose_value=False, callback=_load_config,
               help="TOML or JSON file of options (e.g. a run's config.json); flags override it.")
-@click.option("--model", default=D.model, show_default=True, help="Registered model name (see 'cnnkit models').")
-@click.option("--data", default=D.data, show_default=True,
+@click.option("--model", type=checked("model"), default=D.model, show_default=True, help="Registered model name (see 'cnnkit models').")
+@click.option("--data", type=checked("data"), default=D.data, show_default=True,
               help="Registered dataset (see 'cnnkit datasets') or a folder in ImageFolder layout.")
-@click.option("--epochs", type=click.IntRange(min=1), default=D.epochs, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=D.batch_size, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=D.lr, show_default=True,
+@click.option("--epochs", type=checked("epochs"), default=D.epochs, show_default=True)
+@click.option("--batch-size", type=checked("batch_size"), default=D.batch_size, show_default=True)
+@click.option("--lr", type=checked("lr"), default=D.lr, show_default=True,
               help="Learning rate (the peak rate for onecycle).")
-@click.option("--optimizer", default=D.optimizer, show_default=True, help="sgd, adam or adamw.")
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=D.weight_decay, show_default=True)
-@click.option("--momentum", type=click.FloatRange(min=0, max=1), default=D.momentum, show_default=True,
+@click.option("--optimizer", type=checked("optimizer"), default=D.optimizer, show_default=True, help="sgd, adam or adamw.")
+@click.option("--weight-decay", type=checked("weight_decay"), default=D.weight_decay, show_default=True)
+@click.option("--momentum", type=checked("momentum"), default=D.momentum, show_default=True,
               help="SGD momentum.")
 @click.option("--nesterov/--no-nesterov", default=D.nesterov, show_default=True, help="Nesterov momentum (SGD).")
-@click.option("--scheduler", default=D.scheduler, show_default=True, help="none, step, cosine or onecycle.")
-@click.option("--step-size", type=click.IntRange(min=1), default=D.step_size, show_default=True,
+@click.option("--scheduler", type=checked("scheduler"), default=D.scheduler, show_default=True, help="none, step, cosine or onecycle.")
+@click.option("--step-size", type=checked("step_size"), default=D.step_size, show_default=True,
               help="Epochs between learning-rate drops (step scheduler).")
-@click.option("--gamma", type=click.FloatRange(min=0, min_open=True), default=D.gamma, show_default=True,
+@click.option("--gamma", type=checked("gamma"), default=D.gamma, show_default=True,
               help="Learning-rate factor at each drop (step scheduler).")
-@click.option("--label-smoothing", type=click.FloatRange(min=0, max=1, max_open=True), default=D.label_smoothing,
+@click.option("--label-smoothing", type=checked("label_smoothing"), default=D.label_smoothing,
               show_default=True)
-@click.option("--patience", type=click.IntRange(min=0), default=D.patience, show_default=True,
+@click.option("--patience", type=checked("patience"), default=D.patience, show_default=True,
               help="Stop after this many epochs without a lower validation loss (0: never).")
-@click.option("--val-split", type=click.FloatRange(min=0, max=1, max_open=True), default=D.val_split,
+@click.option("--val-split", type=checked("val_split"), default=D.val_split,
               show_default=True, help="Fraction held out for validation when the data has no val/ folder.")
-@click.option("--augment", default=D.augment, help="Comma-separated augmentations (see 'cnnkit augmentations').")
-@click.option("--init", default=D.init, help="Weight initializer (see 'cnnkit initializers'); default: PyTorch's.")
-@click.option("--strategy", default=D.strategy, show_default=True,
+@click.option("--augment", type=checked("augment"), default=D.augment, help="Comma-separated augmentations (see 'cnnkit augmentations').")
+@click.option("--init", type=checked("init"), default=D.init, help="Weight initializer (see 'cnnkit initializers'); default: PyTorch's.")
+@click.option("--strategy", type=checked("strategy"), default=D.strategy, show_default=True,
               help="Parallel strategy: auto, single, dp, ddp (see 'cnnkit strategies').")
-@click.option("--nproc-per-node", type=click.IntRange(min=0), default=D.nproc_per_node,
+@click.option("--nproc-per-node", type=checked("nproc_per_node"), default=D.nproc_per_node,
               help="ddp: processes on this node; default one per GPU, or 1 on CPU.")
-@click.option("--nnodes", type=click.IntRange(min=1), default=D.nnodes, show_default=True, help="ddp: number of machines.")
-@click.option("--node-rank", type=click.IntRange(min=-1), default=D.node_rank,
+@click.option("--nnodes", type=checked("nnodes"), default=D.nnodes, show_default=True, help="ddp: number of machines.")
+@click.option("--node-rank", type=checked("node_rank"), default=D.node_rank,
               help="ddp: this machine's rank (static rendezvous); default: assigned by rendezvous.")
-@click.option("--rdzv-endpoint", default=D.rdzv_endpoint, help="ddp: HOST:PORT every node meets at (multi-node).")
+@click.option("--rdzv-endpoint", type=checked("rdzv_endpoint"), default=D.rdzv_endpoint, help="ddp: HOST:PORT every node meets at (multi-node).")
 @click.option("--sync-bn", is_flag=True, default=D.sync_bn, help="ddp: synchronise batch-norm statistics across GPUs.")
-@click.option("--precision", default=D.precision, show_default=True,
+@click.option("--precision", type=checked("precision"), default=D.precision, show_default=True,
               help="auto, fp32, bf16 or fp16 (autocast); auto: bf16 where native, fp16 on older GPUs, else fp32.")
 @click.option("--channels-last/--no-channels-last", default=D.channels_last,
               help="NHWC memory layout; default: on with bf16/fp16, where it is faster.")
 @click.option("--compile", is_flag=True, default=D.compile, help="torch.compile the model (slow to start; off by default).")
 @click.option("--deterministic/--no-deterministic", default=D.deterministic,
               help="Deterministic kernels; default: on, except on CUDA (cudnn.benchmark instead).")
-@click.option("--seed", type=click.IntRange(min=0, max=SEED_MAX), default=D.seed, show_default=True,
+@click.option("--seed", type=checked("seed"), default=D.seed, show_default=True,
               help="Seed for all randomness (0 to 2**64-1).")
-@click.option("--device", default=D.device, show_default=True, help="auto (cuda, then mps, then cpu), cpu, cuda[:N] or mps.")
-@click.option("--name", default=D.name, help="Run name; default: a timestamp.")
-@click.option("--out", type=click.Path(file_okay=False), default=D.out, show_default=True,
+@click.option("--device", type=checked("device"), default=D.device, show_default=True, help="auto (cuda, then mps, then cpu), cpu, cuda[:N] or mps.")
+@click.option("--name", type=checked("name"), default=D.name, help="Run name; default: a timestamp.")
+@click.option("--out", type=checked("out"), default=D.out, show_default=True,
               help="Folder that holds run directories.")
 @click.option("--quiet", is_flag=True, default=D.quiet, help="Print only the final summary line.")
-@click.option("--resume", type=click.Path(file_okay=False), default=D.resume,
+@click.option("--resume", type=checked("resume"), default=D.resume,
               help="Continue the run in this directory from its last finished epoch.")
 @click.pass_context
 def train(ctx: click.Context, **options) -> None:

@@ -11,6 +11,8 @@ from cnnkit.registry import unknown_name_message
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("none", "step", "cosine", "onecycle")
+ONECYCLE_MIN_STEPS = 20
+"""Fewer steps than this leave onecycle no room between warm-up and annealing (cnnkit warns)."""
 
 
 def check_choice(noun: str, value: str, choices: tuple[str, ...]) -> str:

@@ -31,6 +31,8 @@ class Plan:
 
 
 def check_run_name(name: str) -> None:
+    if name and name.strip() != name:
+        raise UsageError(f"--name {name!r} must not be blank or start or end with spaces.")
     if Path(name).name != name or name in (".", ".."):
         raise UsageError(f"--name '{name}' must be a plain folder name; use --out for the folder that holds runs.")
 

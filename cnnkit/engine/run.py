@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import click
 import torch
 from torch import nn
 
@@ -22,7 +23,7 @@ from cnnkit.contracts import Strategy, StrategyOptions
 from cnnkit.engine import state as run_state
 from cnnkit.engine.early_stopping import EarlyStopping
 from cnnkit.engine.launch import die_with_launcher
-from cnnkit.engine.optim import build_optimizer, build_scheduler, param_groups
+from cnnkit.engine.optim import ONECYCLE_MIN_STEPS, build_optimizer, build_scheduler, param_groups
 from cnnkit.engine.plan import Plan, make_plan
 from cnnkit.engine.plots import plot_curves
 from cnnkit.engine.precision import Precision, resolve_channels_last, resolve_precision
@@ -31,7 +32,7 @@ from cnnkit.engine.rundir import RunDir
 from cnnkit.engine.seeding import configure_determinism, derive_seed, resolve_deterministic, seed_everything
 from cnnkit.engine.signals import Interrupted, interrupts_as_exceptions, signals_ignored
 from cnnkit.engine.strategies import in_launched_worker, launched_world_size
-from cnnkit.engine.trainer import Trainer
+from cnnkit.engine.trainer import NonFiniteLoss, Trainer
 from cnnkit.errors import CnnkitError, UsageError
 from cnnkit.registry import Entry
 
@@ -143,10 +144,18 @@ class TrainingRun:
             augment_seed=derive_seed(config.seed, "augment", strategy.rank),
             channels_last=self.channels_last,
         )
+        steps_per_epoch = trainer.steps(self.data.train)
         trainer.scheduler, trainer.scheduler_per_batch = build_scheduler(
-            config.scheduler, optimizer, epochs=config.epochs, steps_per_epoch=trainer.steps(self.data.train),
+            config.scheduler, optimizer, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
             step_size=config.step_size, gamma=config.gamma,
         )
+        if config.scheduler == "onecycle" and config.epochs * steps_per_epoch < ONECYCLE_MIN_STEPS and strategy.is_main:
+            click.echo(
+                f"cnnkit: warning: --scheduler onecycle over {config.epochs * steps_per_epoch} step(s) "
+                f"({config.epochs} epoch(s) x {steps_per_epoch} batch(es)) spends them warming up and annealing, "
+                "at tiny learning rates; train for more steps, or use --scheduler cosine or none.",
+                err=True,
+            )
         return trainer
 
     @property
@@ -244,6 +253,10 @@ class TrainingRun:
                     if self.stopper.should_stop:
                         self.progress.message(f"Early stop: validation loss has not improved for {config.patience} epochs.")
                 return self.finish()
+        except NonFiniteLoss as exc:
+            self.progress.close()
+            self.plot()
+            raise CnnkitError(f"{exc}; {self.likely_causes()}. last.pt keeps epoch {len(self.history)}; run: {self.run_dir.path}") from None
         except Interrupted as exc:
             with signals_ignored():  # a second Ctrl-C must not cut the clean-up short
                 self.progress.close()
@@ -253,6 +266,18 @@ class TrainingRun:
         finally:
             if self.strategy.is_main:
                 self.run_dir.unlock()
+
+    def likely_causes(self) -> str:
+        config = self.config
+        causes = [f"a learning rate too high for this model (--lr {config.lr:g}; try {config.lr / 10:g})"]
+        if self.precision.name == "fp16":
+            causes.append("fp16 overflow (try --precision bf16 or fp32)")
+        if config.augment:
+            causes.append(f"an augmentation that produced NaN (--augment {config.augment})")
+        if config.init:
+            causes.append(f"the initializer (--init {config.init})")
+        causes.append("images or labels that are not what they seem (--data)")
+        return "likely causes: " + "; ".join(causes)
 
     def finish(self) -> TrainResult:
         """Restore the best weights, score them on the test split, and write the final files."""

@@ -9,7 +9,6 @@ import random
 import numpy as np
 import torch
 
-SEED_MAX = 2**64 - 1
 
 
 def derive_seed(seed: int, *keys: object) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Iterator
 
 import torch
@@ -12,8 +13,18 @@ from cnnkit.data.splits import Split
 from cnnkit.engine.metrics import RunningMetrics
 from cnnkit.engine.precision import Precision
 from cnnkit.engine.progress import Progress
+from cnnkit.errors import CnnkitError
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+class NonFiniteLoss(CnnkitError):
+    """The training loss became NaN or infinite; ``step`` is None when another process saw it."""
+
+    def __init__(self, epoch: int, step: int | None, steps: int):
+        where = f"step {step} of {steps}" if step is not None else "a step of another process"
+        super().__init__(f"The training loss stopped being finite at epoch {epoch}, {where}")
+        self.epoch, self.step, self.steps = epoch, step, steps
 
 
 class Trainer:
@@ -106,9 +117,12 @@ class Trainer:
         return self.optimizer.param_groups[0]["lr"]
 
     def train_epoch(self, split: Split, epoch: int) -> dict[str, float]:
+        """One pass over ``split``; raises :class:`NonFiniteLoss` when the loss stopped being finite."""
         self.model.train()
         metrics = RunningMetrics(self.device)
-        self.progress.start_epoch(epoch, self.steps(split))
+        steps = self.steps(split)
+        step_losses = torch.zeros(steps, device=self.device)  # kept on the device: found after the epoch
+        self.progress.start_epoch(epoch, steps)
         for step, (images, labels, weight) in enumerate(self.batches(split), start=1):
             with self.precision.autocast():
                 logits = self.model(self.inputs(images, train=True))
@@ -119,11 +133,16 @@ class Trainer:
             self.scaler.update()
             if self.scheduler is not None and self.scheduler_per_batch:
                 self.scheduler.step()
+            step_losses[step - 1] = loss.detach()
             metrics.update(loss, logits, labels)
             self.progress.step(step, metrics.compute)
         if self.scheduler is not None and not self.scheduler_per_batch:
             self.scheduler.step()
-        return metrics.compute(self.strategy.all_reduce)
+        result = metrics.compute(self.strategy.all_reduce)
+        if not math.isfinite(result["loss"]):
+            bad = torch.nonzero(~torch.isfinite(step_losses)).flatten().tolist()
+            raise NonFiniteLoss(epoch, bad[0] + 1 if bad else None, steps)
+        return result
 
     @torch.no_grad()
     def evaluate(self, split: Split) -> dict[str, float]:

@@ -1,0 +1,116 @@
+"""One strict validation layer for training options, shared by command-line flags and config files.
+
+Each option has a :class:`Rule`: its type (whole number, number, flag, text), its range, and
+whether it may be empty (``null``). Flags are parsed from text and then checked; config files
+already hold typed values (TOML, JSON) and are checked as they are, so ``epochs = 2.9`` or
+``lr = true`` is refused instead of being coerced. Numbers must be finite.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+SEED_MAX = 2**64 - 1
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: type
+    min: float | None = None
+    max: float | None = None
+    min_open: bool = False
+    max_open: bool = False
+    nullable: bool = False
+    list_joins: bool = False
+    """For text options that hold a comma-separated list: a list of strings is accepted too."""
+
+    def describe(self) -> str:
+        noun = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}[self.kind]
+        shown = (lambda bound: str(int(bound))) if self.kind is int else (lambda bound: f"{bound:g}")
+        bounds = []
+        if self.min is not None:
+            bounds.append(f"{'above' if self.min_open else 'at least'} {shown(self.min)}")
+        if self.max is not None:
+            bounds.append(f"{'below' if self.max_open else 'at most'} {shown(self.max)}")
+        return noun + (" " + " and ".join(bounds) if bounds else "")
+
+    def check(self, value: Any) -> Any:
+        """``value`` as this option's type, or ``ValueError`` saying what was expected."""
+        if value is None and self.nullable:
+            return None
+        if self.kind is str and self.list_joins and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            value = ",".join(value)
+        ok = {
+            int: isinstance(value, int) and not isinstance(value, bool),
+            float: isinstance(value, (int, float)) and not isinstance(value, bool),
+            bool: isinstance(value, bool),
+            str: isinstance(value, str),
+        }[self.kind]
+        if not ok:
+            raise ValueError(f"must be {self.describe()}, got {_shown(value)}")
+        if self.kind in (int, float):
+            if not math.isfinite(value):
+                raise ValueError(f"must be a finite number, got {_shown(value)}")
+            below = self.min is not None and (value <= self.min if self.min_open else value < self.min)
+            above = self.max is not None and (value >= self.max if self.max_open else value > self.max)
+            if below or above:
+                raise ValueError(f"must be {self.describe()}, got {_shown(value)}")
+            return float(value) if self.kind is float else value
+        if self.kind is str and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError(f"must not hold control characters, got {_shown(value)}")
+        return value
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return f"a {'list' if isinstance(value, list) else 'table'} ({value!r})"
+    return repr(value)
+
+
+TEXT = Rule(str)
+FLAG = Rule(bool)
+RULES: dict[str, Rule] = {
+    "model": TEXT, "data": TEXT,
+    "epochs": Rule(int, min=1), "batch_size": Rule(int, min=1),
+    "lr": Rule(float, min=0, min_open=True), "optimizer": TEXT,
+    "weight_decay": Rule(float, min=0), "momentum": Rule(float, min=0, max=1), "nesterov": FLAG,
+    "scheduler": TEXT, "step_size": Rule(int, min=1), "gamma": Rule(float, min=0, min_open=True),
+    "label_smoothing": Rule(float, min=0, max=1, max_open=True), "patience": Rule(int, min=0),
+    "val_split": Rule(float, min=0, max=1, max_open=True),
+    "augment": Rule(str, list_joins=True), "init": TEXT, "strategy": TEXT,
+    "nproc_per_node": Rule(int, min=0), "nnodes": Rule(int, min=1), "node_rank": Rule(int, min=-1),
+    "rdzv_endpoint": TEXT, "sync_bn": FLAG, "precision": TEXT, "channels_last": Rule(bool, nullable=True),
+    "compile": FLAG, "deterministic": Rule(bool, nullable=True), "seed": Rule(int, min=0, max=SEED_MAX),
+    "device": TEXT, "name": TEXT, "out": TEXT, "quiet": FLAG, "resume": TEXT,
+}
+
+
+class Checked(click.ParamType):
+    """A click type that parses a flag's text and applies the option's :class:`Rule`."""
+
+    def __init__(self, rule: Rule):
+        self.rule = rule
+        self.name = rule.describe()
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and self.rule.kind in (int, float):
+            try:
+                value = int(value, 10) if self.rule.kind is int else float(value)
+            except ValueError:
+                self.fail(f"{value!r} is not {self.rule.describe()}.", param, ctx)
+        try:
+            return self.rule.check(value)
+        except ValueError as exc:
+            self.fail(f"{exc}.", param, ctx)
+
+
+def checked(name: str) -> Checked:
+    return Checked(RULES[name])
