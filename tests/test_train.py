@@ -181,15 +181,16 @@ def test_every_optimizer_and_scheduler_trains(run_cli, tmp_path, optimizer, sche
     assert load_checkpoint(tmp_path / "x" / "last.pt")["config"]["optimizer"] == optimizer
 
 
-def test_terminal_mode_draws_a_bar_per_epoch_ending_with_the_epoch_metrics(tmp_path, capsys):
+def test_terminal_mode_draws_a_bar_per_epoch_then_the_epoch_line_in_full(tmp_path, capsys):
     from cnnkit.config import TrainConfig
     from cnnkit.engine.run import train
 
     train(TrainConfig(epochs=2, out=str(tmp_path)), bars=True)
     captured = capsys.readouterr()
-    assert "epoch 1/2: 100%" in captured.err and "epoch 2/2: 100%" in captured.err
-    assert re.search(r"loss \d\.\d{4} acc [\d.]+% \| val loss \d\.\d{4} acc [\d.]+%", captured.err)
-    assert "epoch 1/2  train loss" not in captured.out, "no per-epoch lines when bars are drawn"
+    assert "epoch 1/2:" in captured.err and "epoch 2/2:" in captured.err, "a bar while each epoch runs"
+    lines = [line for line in captured.out.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in lines] == ["1/2", "2/2"]
+    assert all(re.search(r"val loss \d\.\d{4} acc [\d.]+%  lr \S+  [\d.]+s$", line) for line in lines)
 
 
 def test_bars_read_live_metrics_every_refresh_steps_batches_whatever_the_speed(capsys):

@@ -6,56 +6,144 @@ Accepted layouts::
     ROOT/train/<class>/*.png  (validation split off by --val-split)
     ROOT/<class>/*.png        (validation split off by --val-split)
 
+Split folders are matched without regard to case and by their common names (``training``;
+``valid``, ``validation``, ``dev``; ``testing``). A class folder without images is an error, and a
+folder of cnnkit runs (an ``--out`` folder inside the data) is skipped with a note.
+
 Images are converted to the channels the model wants (grayscale or RGB), resized so the shorter
-side matches the model's input and centre-cropped, as torchvision's evaluation transforms do.
+side matches the model's input and centre-cropped, as torchvision's evaluation transforms do;
+16-bit, 32-bit and floating-point images are scaled to 8 bits.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from cnnkit.console import note
 from cnnkit.data.splits import DataSplits, Split, split_indices
 from cnnkit.errors import UsageError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+SPLIT_NAMES = {"train": ("train", "training"), "val": ("val", "valid", "validation", "dev"), "test": ("test", "testing")}
+MAX_PIXELS = 64_000_000
+"""Largest image cnnkit decodes (a 64-megapixel RGB image takes about 190 MB)."""
 LAYOUT_HINT = (
     "expected ROOT/train/<class>/<images> and ROOT/val/<class>/<images>, "
     "or ROOT/<class>/<images> split by --val-split"
 )
 
 
+def is_run_output(folder: Path) -> bool:
+    """Whether ``folder`` is a cnnkit run directory, or holds some (a ``--out`` folder)."""
+    candidates = [folder, *(child for child in folder.iterdir() if child.is_dir())]
+    return any((d / "config.json").is_file() and (d / "last.pt").is_file() for d in candidates)
+
+
 def find_classes(directory: Path) -> list[str]:
-    return sorted(p.name for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """Class folders: every visible subfolder but cnnkit's own output (skipped with a note)."""
+    classes = []
+    for child in sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if is_run_output(child):
+            note(f"skipping '{child}': it holds cnnkit runs, not a class of images.")
+        else:
+            classes.append(child.name)
+    return classes
 
 
 def list_samples(directory: Path, classes: list[str]) -> list[tuple[Path, int]]:
     samples = []
     for index, name in enumerate(classes):
-        for path in sorted((directory / name).rglob("*")):
-            if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
-                samples.append((path, index))
+        found = [path for path in sorted((directory / name).rglob("*"))
+                 if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file()]
+        if not found:
+            raise UsageError(
+                f"Class folder '{directory / name}' has no images ({', '.join(IMAGE_EXTENSIONS)}); "
+                "add some or remove the folder."
+            )
+        samples.extend((path, index) for path in found)
     return samples
 
 
+def find_splits(root: Path) -> dict[str, Path]:
+    """The split folders of ``root``, matched without regard to case and by their common names
+    (``Train/``, ``valid/``, ``validation/``, ``Test/``...); a note names any unusual one."""
+    found: dict[str, Path] = {}
+    for child in sorted(p for p in root.iterdir() if p.is_dir()):
+        for split, names in SPLIT_NAMES.items():
+            if child.name.lower() in names:
+                if split in found:
+                    raise UsageError(f"'{root}' has two {split} folders, '{found[split].name}' and '{child.name}'; keep one.")
+                found[split] = child
+                if child.name != split:
+                    note(f"using '{child}' as the {split} split.")
+    if found and "train" not in found:
+        names = ", ".join(f"'{path.name}'" for path in found.values())
+        raise UsageError(f"'{root}' has {names} but no train folder; add ROOT/train/<class>/ (or drop the split folders).")
+    return found
+
+
 def read_image(path: Path, size: tuple[int, int], channels: int) -> np.ndarray:
+    """One image as uint8 ``(C, H, W)``: deeper pixels scaled to 8 bits, the centre region of the
+    target's aspect ratio cut out and resized to ``size`` in one step, so memory never exceeds the
+    decoded image (bounded by :data:`MAX_PIXELS`)."""
     from PIL import Image
 
+    height, width = size
     try:
-        with Image.open(path) as img:
-            img = img.convert("L" if channels == 1 else "RGB")
-            height, width = size
-            scale = max(height / img.height, width / img.width)
-            resized = (max(width, round(img.width * scale)), max(height, round(img.height * scale)))
-            img = img.resize(resized, Image.Resampling.BILINEAR)
-            left, top = (resized[0] - width) // 2, (resized[1] - height) // 2
-            img = img.crop((left, top, left + width, top + height))
-            array = np.asarray(img, dtype=np.uint8)
-    except (OSError, ValueError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.width * img.height > MAX_PIXELS:
+                    raise UsageError(
+                        f"Image '{path}' is {img.width}x{img.height} pixels, more than cnnkit reads "
+                        f"({MAX_PIXELS // 1_000_000} megapixels); shrink it first."
+                    )
+                img.draft("L" if channels == 1 else "RGB", (width, height))  # JPEG: decode at a smaller scale
+                img = to_8_bits(img, path).convert("L" if channels == 1 else "RGB")
+                img = img.resize((width, height), Image.Resampling.BILINEAR, box=centre_box(img.size, size))
+                array = np.asarray(img, dtype=np.uint8)
+    except (OSError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise UsageError(f"Cannot read image '{path}': {exc}") from None
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def centre_box(source: tuple[int, int], size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """The largest centred region of ``source`` (width, height) with the aspect ratio of ``size``
+    (height, width): what resizing the shorter side and centre-cropping would keep."""
+    source_w, source_h = source
+    height, width = size
+    scale = min(source_w / width, source_h / height)
+    box_w, box_h = width * scale, height * scale
+    left, top = (source_w - box_w) / 2, (source_h - box_h) / 2
+    return (left, top, left + box_w, top + box_h)
+
+
+def to_8_bits(img, path: Path):
+    """16-bit, 32-bit integer and floating-point images scaled to 8 bits by their nominal range:
+    16-bit by 65535; 32-bit integers by 65535 when no value exceeds it (16-bit PNGs read by older
+    Pillow), else by 2**32 - 1; floats from 0..1 or 0..255. Other ranges are refused."""
+    from PIL import Image
+
+    if img.mode not in ("I", "F") and not img.mode.startswith("I;16"):
+        return img
+    pixels = np.asarray(img).astype(np.float64)
+    low, high = float(pixels.min()), float(pixels.max())
+    if img.mode == "F":
+        if not (np.isfinite(pixels).all() and low >= 0 and high <= 255):
+            raise UsageError(
+                f"Image '{path}' holds floating-point values from {low:g} to {high:g}; cnnkit reads 0..1 or "
+                "0..255. Convert it to 8-bit first."
+            )
+        full = 1.0 if high <= 1.0 else 255.0
+    elif low < 0:
+        raise UsageError(f"Image '{path}' holds negative pixel values (down to {low:g}); convert it to 8-bit first.")
+    else:
+        full = 65535.0 if img.mode.startswith("I;16") or high <= 65535 else 2.0**32 - 1
+    return Image.fromarray(np.round(pixels * (255.0 / full)).astype(np.uint8), "L")
 
 
 def load_split(directory: Path, classes: list[str], size: tuple[int, int], channels: int) -> Split:
@@ -76,6 +164,13 @@ def checked_classes(directory: Path) -> list[str]:
     return classes
 
 
+def checked_like(directory: Path, classes: list[str], train_dir: Path) -> Path:
+    found = find_classes(directory)
+    if found != classes:
+        raise UsageError(f"Class folders of '{directory}' differ from those of '{train_dir}': {found} vs {classes}.")
+    return directory
+
+
 def load_folder(
     root: str | Path, *, image_size: tuple[int, int], channels: int, val_split: float, seed: int
 ) -> DataSplits:
@@ -83,15 +178,13 @@ def load_folder(
     if not root.is_dir():
         what = "is not a folder" if root.exists() else "does not exist"
         raise UsageError(f"Data folder '{root}' {what}; {LAYOUT_HINT}.")
-    train_dir = root / "train" if (root / "train").is_dir() else root
+    splits = find_splits(root)
+    train_dir = splits.get("train", root)
     classes = checked_classes(train_dir)
     train = load_split(train_dir, classes, image_size, channels)
 
-    val_dir = root / "val" if train_dir != root else None
-    if val_dir is not None and val_dir.is_dir():
-        if find_classes(val_dir) != classes:
-            raise UsageError(f"Class folders of '{val_dir}' differ from those of '{train_dir}': {find_classes(val_dir)} vs {classes}.")
-        val = load_split(val_dir, classes, image_size, channels)
+    if "val" in splits:
+        val = load_split(checked_like(splits["val"], classes, train_dir), classes, image_size, channels)
     else:
         if not 0.0 < val_split < 1.0:
             raise UsageError(f"'{root}' has no val/ folder, so --val-split must be between 0 and 1 (got {val_split}).")
@@ -102,8 +195,6 @@ def load_folder(
             raise UsageError(f"'{root}' has too few images to split off a validation set; add images or a val/ folder.")
 
     test = None
-    if train_dir != root and (root / "test").is_dir():
-        if find_classes(root / "test") != classes:
-            raise UsageError(f"Class folders of '{root / 'test'}' differ from those of '{train_dir}'.")
-        test = load_split(root / "test", classes, image_size, channels)
+    if "test" in splits:
+        test = load_split(checked_like(splits["test"], classes, train_dir), classes, image_size, channels)
     return DataSplits(train, val, test, classes, str(root))

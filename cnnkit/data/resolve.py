@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+from cnnkit.console import note
 from cnnkit.plugins import registry
 from cnnkit.registry import UnknownNameError, unknown_name_message
 
@@ -22,6 +23,8 @@ def resolve_data(spec: str) -> Callable[..., Any]:
     """
     datasets = registry("datasets")
     if spec in datasets:
+        if Path(spec).is_dir():
+            note(f"'{spec}' is both a registered dataset and a folder here; using the dataset (pass ./{spec} for the folder).")
         return datasets.get(spec).factory
     if looks_like_path(spec):
         from cnnkit.data.folder import load_folder

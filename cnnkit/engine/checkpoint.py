@@ -7,6 +7,8 @@ unpickle arbitrary Python objects.
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -20,24 +22,46 @@ FORMAT = "cnnkit.checkpoint"
 FORMAT_VERSION = 1
 
 
-def atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it over ``path``."""
+WRITE_ERRORS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EFBIG: "the file is too large (a file-size limit is set)",
+    errno.EDQUOT: "the disk quota is exceeded",
+}
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``: a crash
+    or a full disk leaves the previous file whole. The file gets the usual permissions (0666 less
+    the umask). A failure is a ``CnnkitError`` naming the file and the reason."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
-            write(f)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as exc:
+        reason = WRITE_ERRORS.get(exc.errno) or exc.strerror or str(exc)
+        raise CnnkitError(f"Cannot write '{path}': {reason}. The files written before are kept.") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     data = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
-    atomic_write(path, lambda f: torch.save(data, f))
+    buffer = io.BytesIO()
+    torch.save(data, buffer)
+    atomic_write(path, buffer.getvalue())
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

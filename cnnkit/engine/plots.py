@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+
+from cnnkit.engine.checkpoint import atomic_write
 
 
 def plot_curves(history: list[dict[str, float]], path: Path, title: str = "") -> None:
@@ -26,7 +29,7 @@ def plot_curves(history: list[dict[str, float]], path: Path, title: str = "") ->
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
-    tmp.replace(path)
+    atomic_write(path, buffer.getvalue())

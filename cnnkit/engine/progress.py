@@ -1,4 +1,5 @@
-"""What the user sees while training: tqdm bars on a terminal, one line per epoch otherwise.
+"""What the user sees while training: one line per epoch, and on a terminal a tqdm bar while the
+epoch runs (replaced by that line, so the result is readable in full however narrow the terminal).
 
 Bars refresh their loss/accuracy at most every ``refresh_steps`` batches, because reading the
 device-side metrics forces a host synchronisation.
@@ -33,7 +34,7 @@ class Progress:
         if self.bars:
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=steps, desc=f"epoch {epoch}/{self.epochs}", leave=True, dynamic_ncols=True)
+            self._bar = tqdm(total=steps, desc=f"epoch {epoch}/{self.epochs}", leave=False, dynamic_ncols=True)
 
     def step(self, step: int, read_metrics: Callable[[], dict[str, float]]) -> None:
         if self._bar is None:
@@ -44,14 +45,8 @@ class Progress:
             self._bar.set_postfix(loss=f"{metrics['loss']:.4f}", acc=f"{100 * metrics['acc']:.2f}%", refresh=False)
 
     def end_epoch(self, row: dict[str, float]) -> None:
-        if self._bar is not None:
-            self._bar.set_postfix_str(
-                f"loss {row['train_loss']:.4f} acc {100 * row['train_acc']:.2f}% | "
-                f"val loss {row['val_loss']:.4f} acc {100 * row['val_acc']:.2f}%"
-            )
-            self._bar.close()
-            self._bar = None
-        elif not self.quiet:
+        self.close()
+        if not self.quiet:
             click.echo(format_epoch(row, self.epochs))
 
     def close(self) -> None:

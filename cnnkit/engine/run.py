@@ -263,9 +263,11 @@ class TrainingRun:
                 self.plot()
             exc.add_context(len(self.history), self.run_dir.path)
             raise
-        finally:
-            if self.strategy.is_main:
-                self.run_dir.unlock()
+
+    def close(self) -> None:
+        """Release the run directory (whatever happened since ``start()``)."""
+        if self.strategy.is_main and hasattr(self, "run_dir"):
+            self.run_dir.unlock()
 
     def likely_causes(self) -> str:
         config = self.config
@@ -331,9 +333,11 @@ def train(config: TrainConfig, *, bars: bool | None = None) -> TrainResult | Non
         return None
     die_with_launcher()
     strategy.setup()
+    run = TrainingRun(config, plan, strategy, bars=bars)
     try:
-        result = TrainingRun(config, plan, strategy, bars=bars).build().start().fit()
+        result = run.build().start().fit()
         strategy.barrier()  # leave together: a process that tears down early can abort the others
     finally:
+        run.close()
         strategy.teardown()
     return result if strategy.is_main else None

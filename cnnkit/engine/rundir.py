@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnkit.engine.checkpoint import atomic_write
-from cnnkit.errors import UsageError
+from cnnkit.errors import CnnkitError, UsageError
 
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
 
@@ -40,7 +40,12 @@ class RunDir:
     def create(cls, out: str | Path, name: str = "") -> RunDir:
         """Make ``out/name`` (a timestamp when ``name`` is empty); an existing one gets ``-2``, ``-3``..."""
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"--out '{out}' is a file; pass a folder to hold run directories.")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CnnkitError(f"Cannot create the folder '{out}': {exc.strerror or exc}.") from None
         base = name or time.strftime("%Y%m%d-%H%M%S")
         candidate, n = out / base, 1
         while True:
@@ -89,7 +94,7 @@ class RunDir:
                 f"'{self.path}' is being trained by process {holder[0]}; wait for it to end or stop it first."
             )
         mine = f"{os.getpid()} {socket.gethostname()}\n"
-        atomic_write(self.lock_file, lambda f: f.write(mine.encode()))
+        atomic_write(self.lock_file, mine.encode())
 
     def unlock(self) -> None:
         holder = self.lock_file.read_text().split() if self.lock_file.is_file() else []
@@ -103,7 +108,7 @@ class RunDir:
 
     def write_config(self, options: dict[str, Any]) -> None:
         text = json.dumps(options, indent=2, sort_keys=True) + "\n"
-        atomic_write(self.config, lambda f: f.write(text.encode()))
+        atomic_write(self.config, text.encode())
 
     def write_metrics(self, history: list[dict[str, float]]) -> None:
         """Rewrite ``metrics.csv`` whole (atomically), one row per finished epoch."""
@@ -111,4 +116,4 @@ class RunDir:
         writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows(history)
-        atomic_write(self.metrics, lambda f: f.write(buffer.getvalue().encode()))
+        atomic_write(self.metrics, buffer.getvalue().encode())
