@@ -55,17 +55,17 @@ def find_classes(directory: Path) -> list[str]:
 
 
 def list_samples(directory: Path, classes: list[str]) -> list[tuple[Path, int]]:
-    samples = []
-    for index, name in enumerate(classes):
-        found = [path for path in sorted((directory / name).rglob("*"))
-                 if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file()]
+    kinds = ", ".join(IMAGE_EXTENSIONS)
+    per_class = [
+        [path for path in sorted((directory / name).rglob("*")) if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file()]
+        for name in classes
+    ]
+    if not any(per_class):
+        raise UsageError(f"No images found in the class folders of '{directory}' (looked for {kinds}); {LAYOUT_HINT}.")
+    for name, found in zip(classes, per_class):
         if not found:
-            raise UsageError(
-                f"Class folder '{directory / name}' has no images ({', '.join(IMAGE_EXTENSIONS)}); "
-                "add some or remove the folder."
-            )
-        samples.extend((path, index) for path in found)
-    return samples
+            raise UsageError(f"Class folder '{directory / name}' has no images ({kinds}); add some or remove the folder.")
+    return [(path, index) for index, found in enumerate(per_class) for path in found]
 
 
 def find_splits(root: Path) -> dict[str, Path]:
@@ -148,9 +148,6 @@ def to_8_bits(img, path: Path):
 
 def load_split(directory: Path, classes: list[str], size: tuple[int, int], channels: int) -> Split:
     samples = list_samples(directory, classes)
-    if not samples:
-        kinds = ", ".join(IMAGE_EXTENSIONS)
-        raise UsageError(f"No images found in the class folders of '{directory}' (looked for {kinds}); {LAYOUT_HINT}.")
     images = np.stack([read_image(path, size, channels) for path, _ in samples])
     labels = torch.tensor([label for _, label in samples], dtype=torch.long)
     return Split(torch.from_numpy(images), labels)
