@@ -51,6 +51,8 @@ class PluginInfo:
     distribution: str | None
     errors: list[str] = field(default_factory=list)
     registers: dict[str, list[str]] = field(default_factory=dict)
+    loaded: bool = False
+    """Registered with the plugin manager, so its hooks are asked to fill the registries."""
 
     @property
     def builtin(self) -> bool:
@@ -113,26 +115,39 @@ class PluginHost:
                 self._add(info, ep.load)
 
     def _add(self, info: PluginInfo, load: Callable[[], Any]) -> None:
-        if info.name in self.plugins:
-            self._fail(info, f"plugin name '{info.name}' is already taken by '{self.plugins[info.name].module}'")
+        key = info.name
+        if key in self.plugins:
+            taken = self.plugins[key]
+            key = f"{info.name} ({info.distribution or info.module})"
+            self.plugins[key] = info
+            self._fail(
+                info,
+                f"uses the entry-point name '{info.name}', already used by "
+                f"{taken.distribution or taken.module}; it is skipped (one of the two must be renamed)",
+            )
             return
-        self.plugins[info.name] = info
+        self.plugins[key] = info
         try:
             plugin = load()
             self.pm.register(plugin, name=info.name)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin calling sys.exit() must not end cnnkit
             self._fail(info, f"failed to load: {type(exc).__name__}: {exc}")
             return
-        for caller in self.pm.get_hookcallers(plugin) or []:
-            if not caller.has_spec():
-                known = [f"register_{kind}" for kind in KINDS]
-                close = suggest(caller.name, known)
+        info.loaded = True
+        unknown = [caller.name for caller in self.pm.get_hookcallers(plugin) or [] if not caller.has_spec()]
+        if unknown:
+            self.pm.unregister(plugin)
+            info.loaded = False
+            known = [f"register_{kind}" for kind in KINDS]
+            for name in unknown:
+                close = suggest(name, known)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
-                self._fail(info, f"implements unknown hook '{caller.name}'{hint}")
+                self._fail(info, f"implements unknown hook '{name}'{hint}; the plugin is skipped")
 
     def _fail(self, info: PluginInfo, message: str) -> None:
         info.errors.append(message)
-        text = f"plugin '{info.name}' {message}"
+        owner = f" ({info.distribution})" if info.distribution and info.distribution != info.name else ""
+        text = f"plugin '{info.name}'{owner} {message}"
         if self.strict:
             raise PluginError(f"{text} ({STRICT_ENV} is set)")
         self.warn(f"{text}. See 'cnnkit plugins'; {NO_PLUGINS_ENV}=1 loads no third-party plugins.")
@@ -147,7 +162,7 @@ class PluginHost:
             self._registries[kind] = registry
             impls = {impl.plugin_name: impl for impl in getattr(self.pm.hook, f"register_{kind}").get_hookimpls()}
             for info in self.plugins.values():
-                if info.name in impls:
+                if info.loaded and info.name in impls:
                     self._collect(kind, registry, info, impls[info.name].function)
         return self._registries[kind]
 
@@ -164,7 +179,7 @@ class PluginHost:
 
         try:
             hook(register=register)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             self._fail(info, f"raised while registering {kind}: {type(exc).__name__}: {exc}")
             return
         for entry in staged:

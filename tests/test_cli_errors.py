@@ -2,6 +2,8 @@
 
 import pytest
 
+from cnnkit.errors import CnnkitError
+
 
 @pytest.mark.parametrize(
     ("args", "message"),
@@ -102,9 +104,13 @@ def test_unexpected_failure_is_one_line_unless_debug(run_cli, tmp_path, install_
     )
     result = run_cli("train", "--out", str(tmp_path), "--model", "crash-net", "--quiet")
     assert result.code == 1
-    assert result.err.strip() == "Error: ZeroDivisionError: model exploded (run with --debug for the traceback)"
-    with pytest.raises(ZeroDivisionError):
+    assert result.err.strip() == (
+        "Error: model 'crash-net' of plugin 'cnnkit-crash' failed: ZeroDivisionError: model exploded "
+        "(run with --debug for the traceback)"
+    )
+    with pytest.raises(CnnkitError) as caught:
         run_cli("--debug", "train", "--out", str(tmp_path), "--model", "crash-net", "--quiet")
+    assert isinstance(caught.value.__cause__, ZeroDivisionError), "the traceback reaches the plugin's code"
 
 
 def test_run_name_must_not_be_a_path(run_cli, tmp_path):

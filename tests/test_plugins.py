@@ -117,7 +117,7 @@ def test_collision_between_two_third_party_plugins_is_deterministic(install_plug
     assert host.plugins["cnnkit-zeta"].errors and not host.plugins["cnnkit-alpha"].errors
 
 
-def test_misspelt_hook_is_reported_with_a_suggestion(install_plugin):
+def test_a_plugin_with_a_misspelt_hook_is_reported_with_a_suggestion_and_skipped_whole(install_plugin):
     install_plugin(
         "cnnkit-typo",
         """
@@ -126,13 +126,48 @@ def test_misspelt_hook_is_reported_with_a_suggestion(install_plugin):
         @hookimpl
         def register_model(register):
             pass
+
+        @hookimpl
+        def register_initializers(register):
+            register("typo-init", lambda: None)
         """,
     )
     host, _ = quiet_host()
     host.build_all()
-    assert host.plugins["cnnkit-typo"].errors == [
-        "implements unknown hook 'register_model' (did you mean 'register_models'?)"
+    info = host.plugins["cnnkit-typo"]
+    assert info.errors == ["implements unknown hook 'register_model' (did you mean 'register_models'?); the plugin is skipped"]
+    assert "typo-init" not in host.registry("initializers") and info.registers == {}
+
+
+@pytest.mark.parametrize("where", ["import", "hook"])
+def test_a_plugin_calling_sys_exit_is_a_failing_plugin_not_the_end_of_cnnkit(install_plugin, run_cli, where):
+    source = "import sys\nsys.exit(3)\n" if where == "import" else """
+        import sys
+        from cnnkit import hookimpl
+
+        @hookimpl
+        def register_commands(register):
+            sys.exit(3)
+    """
+    install_plugin("cnnkit-quitter", source)
+    result = run_cli("--help")
+    assert result.code == 0 and "train" in result.out
+    assert "plugin 'cnnkit-quitter'" in result.err and "SystemExit: 3" in result.err
+    listing = run_cli("plugins")
+    assert "cnnkit-quitter 1.0 (cnnkit-quitter)  FAILED" in listing.out
+
+
+def test_two_distributions_with_one_entry_point_name_are_both_listed(install_plugin, run_cli):
+    install_plugin("cnnkit-first", GOOD_PLUGIN, entry_point="shared")
+    install_plugin("cnnkit-second", GOOD_PLUGIN.replace("tiny-net", "other-net"), entry_point="shared")
+    result = run_cli("plugins", "--json")
+    entries = [p for p in json.loads(result.out) if p["name"] == "shared"]
+    assert [(p["distribution"], p["ok"]) for p in entries] == [("cnnkit-first", True), ("cnnkit-second", False)]
+    assert entries[1]["errors"] == [
+        "uses the entry-point name 'shared', already used by cnnkit-first; it is skipped (one of the two must be renamed)"
     ]
+    assert "plugin 'shared' (cnnkit-second) uses the entry-point name 'shared', already used by cnnkit-first" in result.err
+    assert entries[0]["registers"] == {"models": ["tiny-net"]} and entries[1]["registers"] == {}
 
 
 def test_strict_mode_makes_plugin_failures_fatal(install_plugin, monkeypatch):

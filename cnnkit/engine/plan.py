@@ -14,9 +14,9 @@ from cnnkit.config import TrainConfig
 from cnnkit.data.resolve import resolve_data
 from cnnkit.engine.optim import OPTIMIZERS, SCHEDULERS, check_choice
 from cnnkit.engine.precision import PRECISIONS
-from cnnkit.errors import UsageError
+from cnnkit.errors import CnnkitError, UsageError
 from cnnkit.plugins import registry
-from cnnkit.registry import Entry
+from cnnkit.registry import KIND_NOUNS, Entry
 
 
 @dataclass
@@ -37,13 +37,42 @@ def check_run_name(name: str) -> None:
         raise UsageError(f"--name '{name}' must be a plain folder name; use --out for the folder that holds runs.")
 
 
+def checked_input_size(entry: Entry) -> tuple[int, int, int]:
+    """A model entry's ``input_size`` metadata (channels, height, width), or an error naming the
+    model and the plugin at fault."""
+    size = entry.metadata.get("input_size", (3, 224, 224))
+    whole = lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0  # noqa: E731
+    if not (isinstance(size, (tuple, list)) and len(size) == 3 and all(whole(v) for v in size)):
+        raise CnnkitError(
+            f"model '{entry.name}' of plugin '{entry.plugin}' declares input_size {size!r}; it must be three "
+            "positive whole numbers (channels, height, width). Tell the plugin's author."
+        )
+    return tuple(size)
+
+
+def from_plugin(entry: Entry, call: Callable[[], Any]) -> Any:
+    """``call()`` (which runs plugin code for ``entry``), with any failure naming the entry and plugin."""
+    try:
+        return call()
+    except CnnkitError:
+        raise
+    except (Exception, SystemExit) as exc:
+        noun = KIND_NOUNS.get(entry.kind, entry.kind)
+        raise CnnkitError(
+            f"{noun} '{entry.name}' of plugin '{entry.plugin}' failed: {type(exc).__name__}: {exc} "
+            "(run with --debug for the traceback)"
+        ) from exc
+
+
 def make_plan(config: TrainConfig) -> Plan:
     check_run_name(config.name)
     check_choice("optimizer", config.optimizer, OPTIMIZERS)
     check_choice("scheduler", config.scheduler, SCHEDULERS)
     check_choice("precision", config.precision, PRECISIONS)
+    model = registry("models").get(config.model)
+    checked_input_size(model)
     return Plan(
-        model=registry("models").get(config.model),
+        model=model,
         load_data=resolve_data(config.data),
         augmentations=[registry("augmentations").get(name) for name in config.augmentations],
         initializer=registry("initializers").get(config.init) if config.init else None,

@@ -24,7 +24,7 @@ from cnnkit.engine import state as run_state
 from cnnkit.engine.early_stopping import EarlyStopping
 from cnnkit.engine.launch import die_with_launcher
 from cnnkit.engine.optim import ONECYCLE_MIN_STEPS, build_optimizer, build_scheduler, param_groups
-from cnnkit.engine.plan import Plan, make_plan
+from cnnkit.engine.plan import Plan, checked_input_size, from_plugin, make_plan
 from cnnkit.engine.plots import plot_curves
 from cnnkit.engine.precision import Precision, resolve_channels_last, resolve_precision
 from cnnkit.engine.progress import Progress
@@ -52,7 +52,28 @@ def _compose(augmentations: list[Entry]):
         return None
     from cnnkit.data.augment import compose
 
-    return compose([entry.create() for entry in augmentations])
+    return compose([from_plugin(entry, entry.create) for entry in augmentations])
+
+
+def build_model(entry: Entry, kwargs: dict[str, int], input_size: list[int]) -> nn.Module:
+    """The entry's model, checked to be a module that maps a batch of its input size to one score
+    per class, so a plugin's mistake is named here rather than deep inside training."""
+    model = from_plugin(entry, lambda: entry.create(**kwargs))
+    if not isinstance(model, nn.Module):
+        raise CnnkitError(f"model '{entry.name}' of plugin '{entry.plugin}' returned a {type(model).__name__}, not a torch.nn.Module.")
+    probe = torch.zeros(2, *input_size)
+    model.eval()
+    with torch.no_grad():
+        output = from_plugin(entry, lambda: model(probe))
+    model.train()
+    expected = (2, kwargs["num_classes"])
+    if not isinstance(output, torch.Tensor) or tuple(output.shape) != expected:
+        shown = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+        raise CnnkitError(
+            f"model '{entry.name}' of plugin '{entry.plugin}' gives {shown} for a batch of shape {tuple(probe.shape)}; "
+            f"expected {expected} (one score per class)."
+        )
+    return model
 
 
 def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -107,7 +128,7 @@ class TrainingRun:
         seed_everything(config.seed)
         self.progress = Progress(config.epochs, quiet=config.quiet or not strategy.is_main, bars=self.bars)
 
-        self.input_size = list(plan.model.metadata.get("input_size", (3, 224, 224)))
+        self.input_size = list(checked_input_size(plan.model))
         channels, height, width = self.input_size
         data = plan.load_data(image_size=(height, width), channels=channels, val_split=config.val_split, seed=config.seed)
         if len(data.train) < strategy.world_size:
@@ -119,9 +140,9 @@ class TrainingRun:
         self.data = data.to(device)
 
         self.model_kwargs = {"num_classes": len(data.classes), "in_channels": channels}
-        model = plan.model.create(**self.model_kwargs)
+        model = build_model(plan.model, self.model_kwargs, self.input_size)
         if plan.initializer is not None:
-            plan.initializer.create()(model)
+            from_plugin(plan.initializer, lambda: plan.initializer.create()(model))
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = strategy.wrap(model)
