@@ -1,0 +1,384 @@
+"""Every row of docs/errors.md, planted and checked: exit code, answer, and nothing written lost."""
+
+import errno
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
+ROW = re.compile(r"^\| ([a-z0-9-]+) \| .*? \| (.*) \| (\d+) \|$")
+
+
+def documented_rows() -> dict[str, tuple[str, int]]:
+    rows = {}
+    for line in DOC.read_text(encoding="utf-8").splitlines():
+        match = ROW.match(line)
+        if match:
+            answer = re.findall(r"`([^`]*)`", match.group(2))[-1]
+            rows[match.group(1)] = (answer, int(match.group(3)))
+    return rows
+
+
+ROWS = documented_rows()
+CASES = {}
+
+
+def case(row_id):
+    def add(function):
+        CASES[row_id] = function
+        return function
+
+    return add
+
+
+def simple(row_id, *args):
+    CASES[row_id] = lambda t: t.train(*args)
+
+
+simple("lr-nan", "--lr", "nan")
+simple("label-smoothing-nan", "--label-smoothing", "nan")
+simple("momentum-inf", "--optimizer", "sgd", "--momentum", "inf")
+simple("epochs-word", "--epochs", "ten")
+simple("seed-too-big", "--seed", str(2**64))
+simple("name-blank", "--name", "  ")
+simple("name-control", "--name", "a\tb")
+simple("name-path", "--name", "a/b")
+simple("unknown-model", "--model", "mnist-cnm")
+simple("onecycle-short", "--scheduler", "onecycle", "--epochs", "1", "--batch-size", "128")
+simple("loss-nan", "--optimizer", "sgd", "--lr", "1e6", "--epochs", "2")
+simple("missing-folder", "--data", "./no/such")
+simple("run-exists", "--name", "earlier", "--epochs", "1")
+simple("resume-changed", "--resume", "{out}/earlier", "--lr", "0.01")
+
+
+@case("unknown-command")
+def _(t):
+    return t.cli("trian")
+
+
+def config_case(row_id, name, text):
+    def run(t):
+        path = t.tmp / name
+        path.write_text(text)
+        return t.train("--config", str(path))
+
+    CASES[row_id] = run
+
+
+config_case("config-float-epochs", "c.toml", "epochs = 2.9\n")
+config_case("config-bool-lr", "c.toml", "lr = true\n")
+config_case("config-list-augment", "c.toml", 'augment = ["hflip", 3]\n')
+config_case("config-number-path", "c.toml", "out = 5\n")
+config_case("config-null-seed", "c.json", '{"seed": null}')
+config_case("config-unknown-key", "c.toml", "epoch = 3\n")
+
+
+@case("out-is-a-file")
+def _(t):
+    (t.tmp / "notes.txt").write_text("mine")
+    return t.cli("train", "--out", str(t.tmp / "notes.txt"))
+
+
+def two_classes(root: Path, size: int = 8, count: int = 4) -> None:
+    for name, value in (("dark", 20), ("light", 230)):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            Image.fromarray(np.full((size, size), value + i, np.uint8)).save(root / name / f"{i}.png")
+
+
+@case("image-16-bit")
+def _(t):
+    for name, value in (("dark", 5000), ("light", 60000)):
+        (t.tmp / "deep" / name).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.full((8, 8), value + i, np.uint16)).save(t.tmp / "deep" / name / f"{i}.png")
+    return t.train("--data", str(t.tmp / "deep"), "--epochs", "1", "--batch-size", "4")
+
+
+@case("image-float-range")
+def _(t):
+    two_classes(t.tmp / "data")
+    Image.fromarray(np.linspace(0, 1000, 64, dtype=np.float32).reshape(8, 8), "F").save(t.tmp / "data" / "dark" / "float.tif")
+    return t.train("--data", str(t.tmp / "data"))
+
+
+@case("image-too-large")
+def _(t):
+    two_classes(t.tmp / "data")
+    Image.new("L", (40, 40)).save(t.tmp / "data" / "dark" / "big.png")
+    t.monkeypatch.setattr("cnnkit.data.folder.MAX_PIXELS", 1000)
+    return t.train("--data", str(t.tmp / "data"))
+
+
+@case("image-thin")
+def _(t):
+    two_classes(t.tmp / "data")
+    Image.new("L", (1, 200_000)).save(t.tmp / "data" / "dark" / "thin.png")
+    assert (t.tmp / "data" / "dark" / "thin.png").stat().st_size < 2000
+    return t.train("--data", str(t.tmp / "data"), "--epochs", "1", "--batch-size", "4")
+
+
+@case("image-broken")
+def _(t):
+    two_classes(t.tmp / "data")
+    (t.tmp / "data" / "dark" / "broken.png").write_bytes(b"not a png")
+    return t.train("--data", str(t.tmp / "data"))
+
+
+@case("split-case")
+def _(t):
+    two_classes(t.tmp / "data" / "Train")
+    two_classes(t.tmp / "data" / "Validation")
+    result = t.train("--data", str(t.tmp / "data"), "--epochs", "1", "--batch-size", "4")
+    assert "no test split" in result.out
+    return result
+
+
+@case("split-two-val")
+def _(t):
+    for split in ("train", "val", "valid"):
+        two_classes(t.tmp / "data" / split)
+    return t.train("--data", str(t.tmp / "data"))
+
+
+@case("split-no-train")
+def _(t):
+    two_classes(t.tmp / "data")
+    two_classes(t.tmp / "data" / "test")
+    return t.train("--data", str(t.tmp / "data"))
+
+
+@case("empty-class")
+def _(t):
+    two_classes(t.tmp / "data")
+    (t.tmp / "data" / "empty").mkdir()
+    return t.train("--data", str(t.tmp / "data"))
+
+
+@case("runs-inside-data")
+def _(t):
+    two_classes(t.tmp / "data")
+    first = t.cli("train", "--data", str(t.tmp / "data"), "--epochs", "1", "--out", str(t.tmp / "data" / "runs"), "--quiet")
+    assert first.code == 0, first.err
+    result = t.train("--data", str(t.tmp / "data"), "--epochs", "1", "--batch-size", "4")
+    assert json.loads((t.out / "again" / "config.json").read_text())["data"] == str(t.tmp / "data")
+    return result
+
+
+@case("dataset-shadow")
+def _(t):
+    (t.tmp / "digits").mkdir()
+    t.monkeypatch.chdir(t.tmp)
+    return t.train("--data", "digits", "--epochs", "1")
+
+
+@case("file-size-limit")
+def _(t):
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "cnnkit", "train", "--epochs", "1", "--out", str(t.out), "--name", "again"],
+        preexec_fn=limit, capture_output=True, text=True, timeout=300,
+    )
+    assert json.loads((t.out / "again" / "config.json").read_text())["name"] == "again", "written before: kept"
+    return SimpleNamespace(code=done.returncode, out=done.stdout, err=done.stderr)
+
+
+@case("disk-full")
+def _(t):
+    real_fsync = os.fsync
+
+    def nearly_full(fd):
+        """Small files still fit; the first checkpoint does not."""
+        if os.fstat(fd).st_size > 10_000:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    t.monkeypatch.setattr(os, "fsync", nearly_full)
+    result = t.train("--epochs", "1")
+    assert json.loads((t.out / "again" / "config.json").read_text())["name"] == "again", "written before: kept"
+    assert not list((t.out / "again").glob(".*.tmp")), "no half-written file is left"
+    return result
+
+
+@case("umask")
+def _(t):
+    previous = os.umask(0o027)
+    try:
+        result = t.train("--epochs", "1")
+    finally:
+        os.umask(previous)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (t.out / "again").iterdir()}
+    assert set(modes) == {"best.pt", "last.pt", "metrics.csv", "curves.png", "config.json"}
+    assert set(modes.values()) == {0o640}, modes
+    return result
+
+
+@case("narrow-terminal")
+def _(t):
+    from cnnkit.config import TrainConfig
+    from cnnkit.engine.run import train
+
+    t.monkeypatch.setenv("COLUMNS", "80")
+    t.capsys.readouterr()
+    train(TrainConfig(epochs=1, out=str(t.out), name="again"), bars=True)
+    captured = t.capsys.readouterr()
+    assert "epoch 1/1:" in captured.err, "the bar was drawn"
+    return SimpleNamespace(code=0, out=captured.out, err=captured.err)
+
+
+@case("ctrl-c")
+def _(t):
+    from cnnkit.engine import run as run_module
+
+    original = run_module.TrainingRun.record
+
+    def record(self, row):
+        original(self, row)
+        raise KeyboardInterrupt
+
+    t.monkeypatch.setattr(run_module.TrainingRun, "record", record)
+    return t.train("--epochs", "3")
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("arbitrary code ran",))
+
+
+@case("evil-checkpoint")
+def _(t):
+    import torch
+
+    shutil.copytree(t.out / "earlier", t.tmp / "handed")
+    torch.save({"format": "cnnkit.checkpoint", "state_dict": Payload()}, t.tmp / "handed" / "last.pt")
+    result = t.cli("train", "--resume", str(t.tmp / "handed"))
+    assert "arbitrary code ran" not in result.out
+    return result
+
+
+@case("torchrun-single")
+def _(t):
+    for key, value in {"LOCAL_RANK": "0", "RANK": "0", "WORLD_SIZE": "2"}.items():
+        t.monkeypatch.setenv(key, value)
+    return t.train("--strategy", "single")
+
+
+BAD_MODELS = """
+    from cnnkit import hookimpl
+
+    def str_net(**kwargs):
+        return "not a model"
+
+    def three_net(*, num_classes, in_channels):
+        from torch import nn
+        return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * 28 * 28, 3))
+
+    def crash(**kwargs):
+        raise ZeroDivisionError("model exploded")
+
+    @hookimpl
+    def register_models(register):
+        register("str-net", str_net, input_size=(1, 28, 28))
+        register("zero-net", str_net, input_size=(1, 0, 28))
+        register("three-net", three_net, input_size=(1, 28, 28))
+        register("crash-net", crash, input_size=(1, 28, 28))
+"""
+
+
+def bad_model_case(row_id, model):
+    def run(t):
+        t.install_plugin("cnnkit-bad", BAD_MODELS)
+        return t.train("--model", model)
+
+    CASES[row_id] = run
+
+
+bad_model_case("plugin-not-a-module", "str-net")
+bad_model_case("plugin-bad-input-size", "zero-net")
+bad_model_case("plugin-wrong-output", "three-net")
+bad_model_case("plugin-raising-factory", "crash-net")
+
+
+@case("plugin-sys-exit")
+def _(t):
+    t.install_plugin("cnnkit-quitter", "import sys\nsys.exit(3)\n")
+    result = t.cli("--help")
+    assert "train" in result.out
+    return result
+
+
+@case("plugin-same-entry-point")
+def _(t):
+    source = """
+        from cnnkit import hookimpl
+
+        @hookimpl
+        def register_models(register):
+            register("{name}", lambda **kw: None, input_size=(1, 8, 8))
+    """
+    t.install_plugin("cnnkit-first", source.replace("{name}", "first-net"), entry_point="shared")
+    t.install_plugin("cnnkit-second", source.replace("{name}", "second-net"), entry_point="shared")
+    return t.cli("plugins")
+
+
+@case("plugin-misspelt-hook")
+def _(t):
+    t.install_plugin("cnnkit-typo", "from cnnkit import hookimpl\n\n@hookimpl\ndef register_model(register):\n    pass\n")
+    return t.cli("plugins")
+
+
+@pytest.fixture(scope="module")
+def earlier_run(tmp_path_factory):
+    """A finished one-epoch run: every case runs beside a copy of it and must leave it alone."""
+    from cnnkit.config import TrainConfig
+    from cnnkit.engine.run import train
+
+    out = tmp_path_factory.mktemp("earlier")
+    train(TrainConfig(epochs=1, out=str(out), name="earlier", quiet=True))
+    return out / "earlier"
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_every_documented_row_has_a_case_and_every_case_a_row():
+    assert len(ROWS) >= 40
+    assert sorted(ROWS) == sorted(CASES)
+
+
+@pytest.mark.parametrize("row_id", sorted(ROWS))
+def test_documented_answer(row_id, run_cli, install_plugin, tmp_path, monkeypatch, capsys, earlier_run):
+    answer, exit_code = ROWS[row_id]
+    out = tmp_path / "runs"
+    shutil.copytree(earlier_run, out / "earlier")
+    before = snapshot(out / "earlier")
+
+    def cli(*args):
+        return run_cli(*[arg.replace("{out}", str(out)) for arg in args])
+
+    def train(*args):
+        defaults = [] if "--resume" in args else ["--out", str(out), "--quiet"]
+        if "--name" not in args and "--resume" not in args:
+            defaults += ["--name", "again"]
+        return cli("train", *args, *defaults)
+
+    helpers = SimpleNamespace(cli=cli, train=train, tmp=tmp_path, out=out, monkeypatch=monkeypatch,
+                              install_plugin=install_plugin, capsys=capsys)
+    result = CASES[row_id](helpers)
+    pattern = re.escape(answer).replace("…", ".*?")
+    assert result.code == exit_code, result.err
+    assert re.search(pattern, result.out + result.err), f"{answer!r} not in:\n{result.out}{result.err}"
+    assert snapshot(out / "earlier") == before, "a run written earlier was changed"
