@@ -70,3 +70,38 @@ def test_training_on_an_image_folder_reports_validation_accuracy(run_cli, image_
     best = load_checkpoint(tmp_path / "runs" / "folder" / "best.pt")
     assert best["classes"] == ["dark", "light"] and best["input_size"] == [1, 28, 28]
     assert best["data"] == str(image_folder)
+
+
+def test_deep_images_are_scaled_to_8_bits_by_their_nominal_range(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from cnnkit.data.folder import read_image
+
+    Image.fromarray(np.array([[0, 32768], [65535, 257]], np.uint16)).save(tmp_path / "a.png")
+    assert read_image(tmp_path / "a.png", (2, 2), 1)[0].tolist() == [[0, 128], [255, 1]]
+    Image.fromarray(np.array([[0, 2**30], [2**31 - 1, 65536]], np.int32), "I").save(tmp_path / "b.tif")
+    assert read_image(tmp_path / "b.tif", (2, 2), 1)[0].tolist() == [[0, 64], [127, 0]]
+    Image.fromarray(np.array([[0, 0.5], [1.0, 0.25]], np.float32), "F").save(tmp_path / "c.tif")
+    assert read_image(tmp_path / "c.tif", (2, 2), 3)[1].tolist() == [[0, 128], [255, 64]]
+    Image.fromarray(np.array([[-5, 3]], np.int32), "I").save(tmp_path / "d.tif")
+    with pytest.raises(UsageError, match=r"d\.tif' holds negative pixel values"):
+        read_image(tmp_path / "d.tif", (2, 2), 1)
+
+
+def test_the_crop_is_cut_before_resizing_so_thin_images_stay_small(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from cnnkit.data.folder import read_image
+
+    Image.new("L", (3, 90_000), 200).save(tmp_path / "thin.png")
+    sizes = []
+    original = Image.Image.resize
+
+    def resize(self, size, *args, **kwargs):
+        sizes.append(tuple(size))
+        return original(self, size, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "resize", resize)
+    assert read_image(tmp_path / "thin.png", (28, 28), 1).shape == (1, 28, 28)
+    assert sizes == [(28, 28)], "only the target size is ever allocated"
