@@ -13,14 +13,13 @@ from __future__ import annotations
 import functools
 import importlib
 import os
-import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Callable
 
 import pluggy
 
-from cnnkit import __version__, hookspecs
+from cnnkit import __version__, console, hookspecs
 from cnnkit.errors import PluginError
 from cnnkit.registry import KIND_NOUNS, DuplicateNameError, Entry, Registry, suggest
 
@@ -88,7 +87,7 @@ class PluginHost:
     ):
         self.entry_points = (not env_flag(NO_PLUGINS_ENV)) if entry_points is None else entry_points
         self.strict = env_flag(STRICT_ENV) if strict is None else strict
-        self.warn = warn or (lambda message: print(f"cnnkit: warning: {message}", file=sys.stderr))
+        self.warn = warn or console.warn
         self.pm = pluggy.PluginManager("cnnkit")
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}

@@ -1,6 +1,5 @@
 """What ``auto`` resolves to, weight-decay groups, seeds, and the single-process strategies."""
 
-import pytest
 import torch
 from torch import nn
 

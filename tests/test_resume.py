@@ -5,10 +5,8 @@ import json
 import pytest
 import torch
 
-from cnnkit.config import TrainConfig
 from cnnkit.engine import run as run_module
 from cnnkit.engine.checkpoint import load_checkpoint
-from cnnkit.engine.signals import Interrupted
 
 COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr")
 

@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 
+from cnnkit.console import note
 from cnnkit.contracts import StrategyOptions
 from cnnkit.errors import CnnkitError, UsageError
 
@@ -96,7 +97,7 @@ def launch_workers(argv: list[str], options: StrategyOptions) -> int:
         if name.startswith("torch.distributed"):  # its own log lines; failures are reported below
             logging.getLogger(name).setLevel(logging.CRITICAL)
     if options.nnodes > 1:
-        print(f"cnnkit: waiting for {options.nnodes} nodes at {options.rdzv_endpoint}...", file=sys.stderr)
+        note(f"waiting for {options.nnodes} nodes at {options.rdzv_endpoint}...")
     saved_env = {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", LAUNCHED_ENV)}
     os.environ[LAUNCHED_ENV] = "1"
     if saved_env["OMP_NUM_THREADS"] is None:  # as torchrun does: share the cores, not oversubscribe them

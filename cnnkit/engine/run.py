@@ -14,11 +14,11 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import click
 import torch
 from torch import nn
 
 from cnnkit.config import TrainConfig
+from cnnkit.console import warn
 from cnnkit.contracts import Strategy, StrategyOptions
 from cnnkit.engine import state as run_state
 from cnnkit.engine.early_stopping import EarlyStopping
@@ -170,12 +170,11 @@ class TrainingRun:
             config.scheduler, optimizer, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
             step_size=config.step_size, gamma=config.gamma,
         )
-        if config.scheduler == "onecycle" and config.epochs * steps_per_epoch < ONECYCLE_MIN_STEPS and strategy.is_main:
-            click.echo(
-                f"cnnkit: warning: --scheduler onecycle over {config.epochs * steps_per_epoch} step(s) "
+        if config.scheduler == "onecycle" and config.epochs * steps_per_epoch < ONECYCLE_MIN_STEPS:
+            warn(
+                f"--scheduler onecycle over {config.epochs * steps_per_epoch} step(s) "
                 f"({config.epochs} epoch(s) x {steps_per_epoch} batch(es)) spends them warming up and annealing, "
-                "at tiny learning rates; train for more steps, or use --scheduler cosine or none.",
-                err=True,
+                "at tiny learning rates; train for more steps, or use --scheduler cosine or none."
             )
         return trainer
 

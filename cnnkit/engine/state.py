@@ -12,10 +12,10 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import click
 import torch
 
 from cnnkit import __version__
+from cnnkit.console import note
 from cnnkit.engine.checkpoint import load_checkpoint, save_checkpoint
 from cnnkit.engine.seeding import rng_state, set_rng_state
 from cnnkit.errors import UsageError
@@ -78,13 +78,12 @@ def restore(run: TrainingRun, path: Path) -> None:
     if run.config.epochs < done:
         raise UsageError(f"'{path.parent}' has finished {done} epochs; --epochs must be at least {done}.")
     run.stopper.load_state_dict(saved["early_stopping"])
-    if run.strategy.is_main and (done >= run.config.epochs or run.stopper.should_stop):
+    if done >= run.config.epochs or run.stopper.should_stop:
         why = (f"finished {done} of {run.config.epochs} epochs" if done >= run.config.epochs
                else f"stopped early after epoch {done}")
-        click.echo(
-            f"cnnkit: note: '{path.parent}' already {why}; scoring its best weights again. To train further, "
-            f"pass --epochs N with N > {done}{' and a larger --patience (or 0)' if run.stopper.should_stop else ''}.",
-            err=True,
+        note(
+            f"'{path.parent}' already {why}; scoring its best weights again. To train further, "
+            f"pass --epochs N with N > {done}{' and a larger --patience (or 0)' if run.stopper.should_stop else ''}."
         )
     strategy.unwrap(run.model).load_state_dict(saved["state_dict"])
     trainer.optimizer.load_state_dict(saved["optimizer"])
@@ -119,13 +118,11 @@ def restore_scheduler(run: TrainingRun, saved: dict[str, Any]) -> None:
     for group, lr in zip(run.trainer.optimizer.param_groups, lrs):
         group["lr"] = lr
     scheduler._last_lr = list(lrs)
-    if run.strategy.is_main:
-        click.echo(
-            f"cnnkit: note: --epochs changed from {saved['config']['epochs']} to {run.config.epochs}; the "
-            f"{run.config.scheduler} schedule now spans the new length and goes on from step "
-            f"{scheduler.last_epoch} at lr {lrs[0]:.2e}.",
-            err=True,
-        )
+    note(
+        f"--epochs changed from {saved['config']['epochs']} to {run.config.epochs}; the "
+        f"{run.config.scheduler} schedule now spans the new length and goes on from step "
+        f"{scheduler.last_epoch} at lr {lrs[0]:.2e}."
+    )
 
 
 def best_weights(run: TrainingRun, saved: dict[str, Any], best_path: Path) -> dict[str, torch.Tensor] | None:

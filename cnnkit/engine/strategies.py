@@ -9,12 +9,12 @@ share of each, so ``N`` processes with batch ``B`` see exactly the batches one p
 from __future__ import annotations
 
 import os
-import sys
 from datetime import timedelta
 
 import torch
 from torch import nn
 
+from cnnkit.console import warn
 from cnnkit.contracts import StrategyOptions
 from cnnkit.engine.device import select_device
 from cnnkit.errors import UsageError
@@ -210,8 +210,7 @@ def data_parallel(options: StrategyOptions) -> _OneProcess:
     count = gpu_count()
     device = select_device(options.device)
     if count < 2 or device.type != "cuda":
-        print(f"cnnkit: warning: --strategy dp needs at least 2 CUDA GPUs and this machine has {count}; "
-              "running as 'single'.", file=sys.stderr)
+        warn(f"--strategy dp needs at least 2 CUDA GPUs and this machine has {count}; running as 'single'.")
         return SingleDevice(device)
     return DataParallelStrategy(torch.device("cuda", 0), list(range(count)))
 
