@@ -90,12 +90,12 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     """Options from a ``.toml`` or ``.json`` file; keys and values checked by the same rules as flags."""
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"Config file '{path}' does not exist.")
+        raise UsageError(f"Config file '{path}' {'is not a regular file' if path.exists() else 'does not exist'}.")
     try:
         if path.suffix.lower() == ".toml":
-            values = tomllib.loads(path.read_text(encoding="utf-8"))
+            values = tomllib.loads(path.read_text(encoding="utf-8-sig"))
         elif path.suffix.lower() == ".json":
-            values = json.loads(path.read_text(encoding="utf-8"))
+            values = json.loads(path.read_text(encoding="utf-8-sig"))
         else:
             raise UsageError(f"Config file '{path}' must end in .toml or .json.")
     except (ValueError, UnicodeDecodeError) as exc:

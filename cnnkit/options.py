@@ -9,12 +9,16 @@ already hold typed values (TOML, JSON) and are checked as they are, so ``epochs 
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 import click
 
 SEED_MAX = 2**64 - 1
+INVISIBLE = ("Cc", "Cf", "Zl", "Zp")
+"""Unicode categories refused in text options: controls, format characters (such as the
+right-to-left override) and line or paragraph separators."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,7 @@ class Rule:
     nullable: bool = False
     list_joins: bool = False
     """For text options that hold a comma-separated list: a list of strings is accepted too."""
+    nonempty: bool = False
 
     def describe(self) -> str:
         noun = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}[self.kind]
@@ -60,8 +65,10 @@ class Rule:
             if below or above:
                 raise ValueError(f"must be {self.describe()}, got {_shown(value)}")
             return float(value) if self.kind is float else value
-        if self.kind is str and any(ord(c) < 32 or ord(c) == 127 for c in value):
-            raise ValueError(f"must not hold control characters, got {_shown(value)}")
+        if self.kind is str and any(unicodedata.category(c) in INVISIBLE for c in value):
+            raise ValueError(f"must not hold control or invisible formatting characters, got {_shown(value)}")
+        if self.nonempty and not value.strip():
+            raise ValueError("must not be empty")
         return value
 
 
@@ -76,20 +83,21 @@ def _shown(value: Any) -> str:
 
 
 TEXT = Rule(str)
+NAME = Rule(str, nonempty=True)
 FLAG = Rule(bool)
 RULES: dict[str, Rule] = {
-    "model": TEXT, "data": TEXT,
+    "model": NAME, "data": NAME,
     "epochs": Rule(int, min=1), "batch_size": Rule(int, min=1),
-    "lr": Rule(float, min=0, min_open=True), "optimizer": TEXT,
+    "lr": Rule(float, min=0, min_open=True), "optimizer": NAME,
     "weight_decay": Rule(float, min=0), "momentum": Rule(float, min=0, max=1), "nesterov": FLAG,
-    "scheduler": TEXT, "step_size": Rule(int, min=1), "gamma": Rule(float, min=0, min_open=True),
+    "scheduler": NAME, "step_size": Rule(int, min=1), "gamma": Rule(float, min=0, min_open=True),
     "label_smoothing": Rule(float, min=0, max=1, max_open=True), "patience": Rule(int, min=0),
     "val_split": Rule(float, min=0, max=1, max_open=True),
-    "augment": Rule(str, list_joins=True), "init": TEXT, "strategy": TEXT,
+    "augment": Rule(str, list_joins=True), "init": TEXT, "strategy": NAME,
     "nproc_per_node": Rule(int, min=0), "nnodes": Rule(int, min=1), "node_rank": Rule(int, min=-1),
-    "rdzv_endpoint": TEXT, "sync_bn": FLAG, "precision": TEXT, "channels_last": Rule(bool, nullable=True),
+    "rdzv_endpoint": TEXT, "sync_bn": FLAG, "precision": NAME, "channels_last": Rule(bool, nullable=True),
     "compile": FLAG, "deterministic": Rule(bool, nullable=True), "seed": Rule(int, min=0, max=SEED_MAX),
-    "device": TEXT, "name": TEXT, "out": TEXT, "quiet": FLAG, "resume": TEXT,
+    "device": NAME, "name": TEXT, "out": NAME, "quiet": FLAG, "resume": TEXT,
 }
 
 

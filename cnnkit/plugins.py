@@ -10,9 +10,11 @@ recorded with its error and skipped; the rest of cnnkit keeps working. Two envir
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import os
+import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Callable
@@ -127,9 +129,12 @@ class PluginHost:
             return
         self.plugins[key] = info
         try:
-            plugin = load()
-            self.pm.register(plugin, name=info.name)
-        except (Exception, SystemExit) as exc:  # a plugin calling sys.exit() must not end cnnkit
+            with contextlib.redirect_stdout(sys.stderr):  # a plugin's prints must not spoil --json
+                plugin = load()
+                self.pm.register(plugin, name=info.name)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # sys.exit() or a framework's own exception must not end cnnkit
             self._fail(info, f"failed to load: {type(exc).__name__}: {exc}")
             return
         info.loaded = True
@@ -144,6 +149,7 @@ class PluginHost:
                 self._fail(info, f"implements unknown hook '{name}'{hint}; the plugin is skipped")
 
     def _fail(self, info: PluginInfo, message: str) -> None:
+        message = " ".join(message.split())  # one line, whatever the exception's text
         info.errors.append(message)
         owner = f" ({info.distribution})" if info.distribution and info.distribution != info.name else ""
         text = f"plugin '{info.name}'{owner} {message}"
@@ -170,15 +176,18 @@ class PluginHost:
         staged: list[Entry] = []
 
         def register(name: str, factory: Callable[..., Any], *, help: str = "", **meta: Any) -> None:
-            if not isinstance(name, str) or not name.strip():
-                raise ValueError(f"{KIND_NOUNS[kind]} name must be a non-empty string, got {name!r}")
+            if not isinstance(name, str) or not name or any(c.isspace() or not c.isprintable() for c in name):
+                raise ValueError(f"{KIND_NOUNS[kind]} name must be a non-empty string without spaces, got {name!r}")
             if not callable(factory):
                 raise TypeError(f"factory for {KIND_NOUNS[kind]} '{name}' is not callable")
             staged.append(Entry(kind, name, factory, info.name, help or _first_doc_line(factory), meta))
 
         try:
-            hook(register=register)
-        except (Exception, SystemExit) as exc:
+            with contextlib.redirect_stdout(sys.stderr):
+                hook(register=register)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             self._fail(info, f"raised while registering {kind}: {type(exc).__name__}: {exc}")
             return
         for entry in staged:

@@ -55,7 +55,7 @@ def test_every_option_has_a_validation_rule():
         ("seed = 18446744073709551616", "option 'seed' must be a whole number at least 0 and at most 18446744073709551615, got 18446744073709551616"),
         ("out = 5", "option 'out' must be text, got 5"),
         ("augment = [1, 2]", "option 'augment' must be text, got a list ([1, 2])"),
-        ('name = "a\\tb"', "option 'name' must not hold control characters"),
+        ('name = "a\\tb"', "option 'name' must not hold control or invisible formatting characters"),
     ],
 )
 def test_config_file_values_are_checked_strictly(tmp_path, text, message):

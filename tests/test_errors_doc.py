@@ -57,6 +57,85 @@ simple("unknown-model", "--model", "mnist-cnm")
 simple("onecycle-short", "--scheduler", "onecycle", "--epochs", "1", "--batch-size", "128")
 simple("loss-nan", "--optimizer", "sgd", "--lr", "1e6", "--epochs", "2")
 simple("missing-folder", "--data", "./no/such")
+simple("data-empty", "--data", "")
+simple("name-too-long", "--name", "x" * 300)
+simple("name-invisible", "--name", "a\u202eb")
+simple("weight-decay-nan", "--weight-decay", "1e308", "--epochs", "2")
+
+
+@case("config-not-a-file")
+def _(t):
+    return t.train("--config", "/dev/null")
+
+
+@case("config-bom")
+def _(t):
+    (t.tmp / "bom.toml").write_bytes("\ufeffepochs = 1\n".encode("utf-8"))
+    return t.train("--config", str(t.tmp / "bom.toml"))
+
+
+@case("out-unwritable")
+def _(t):
+    real_mkdir = Path.mkdir
+
+    def mkdir(self, *args, **kwargs):
+        if self.name == "again":
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    t.monkeypatch.setattr(Path, "mkdir", mkdir)
+    return t.train()
+
+
+@case("split-and-classes")
+def _(t):
+    for split in ("train", "val"):
+        two_classes(t.tmp / "data" / split)
+    two_classes(t.tmp / "data" / "cat")
+    return t.train("--data", str(t.tmp / "data"))
+
+
+@case("hidden-files")
+def _(t):
+    two_classes(t.tmp / "data", count=5)
+    (t.tmp / "data" / "dark" / "._0.png").write_bytes(b"macOS resource fork")
+    (t.tmp / "data" / "light" / ".ipynb_checkpoints").mkdir()
+    Image.new("L", (8, 8)).save(t.tmp / "data" / "light" / ".ipynb_checkpoints" / "0-checkpoint.png")
+    return t.cli("train", "--data", str(t.tmp / "data"), "--epochs", "1", "--out", str(t.out), "--name", "again")
+
+
+@case("broken-link")
+def _(t):
+    two_classes(t.tmp / "data")
+    (t.tmp / "data" / "dark" / "gone.png").symlink_to(t.tmp / "nowhere.png")
+    return t.train("--data", str(t.tmp / "data"))
+
+
+def train_twice(t, out: Path):
+    two_classes(t.tmp / "data")
+    first = t.cli("train", "--data", str(t.tmp / "data"), "--epochs", "1", "--out", str(out), "--quiet")
+    assert first.code == 0, first.err
+    result = t.train("--data", str(t.tmp / "data"), "--epochs", "1", "--batch-size", "4")
+    assert load_classes(t.out / "again") == ["dark", "light"]
+    return result
+
+
+def load_classes(run_dir: Path) -> list[str]:
+    from cnnkit.engine.checkpoint import load_checkpoint
+
+    return load_checkpoint(run_dir / "best.pt")["classes"]
+
+
+@case("runs-nested")
+def _(t):
+    return train_twice(t, t.tmp / "data" / "outputs" / "exp1")
+
+
+@case("runs-in-class")
+def _(t):
+    result = train_twice(t, t.tmp / "data" / "dark" / "runs")
+    assert "(6 train / 2 val images)" not in result.out
+    return result
 simple("run-exists", "--name", "earlier", "--epochs", "1")
 simple("resume-changed", "--resume", "{out}/earlier", "--lr", "0.01")
 
@@ -288,6 +367,23 @@ BAD_MODELS = """
     def crash(**kwargs):
         raise ZeroDivisionError("model exploded")
 
+    def exit_data(**kwargs):
+        import sys
+        sys.exit(4)
+
+    @hookimpl
+    def register_datasets(register):
+        register("exit-data", exit_data)
+        register("none-data", lambda **kwargs: None)
+
+    @hookimpl
+    def register_strategies(register):
+        register("none-strat", lambda options: None)
+
+    @hookimpl
+    def register_augmentations(register):
+        register("int-aug", lambda: 3)
+
     @hookimpl
     def register_models(register):
         register("str-net", str_net, input_size=(1, 28, 28))
@@ -309,6 +405,48 @@ bad_model_case("plugin-not-a-module", "str-net")
 bad_model_case("plugin-bad-input-size", "zero-net")
 bad_model_case("plugin-wrong-output", "three-net")
 bad_model_case("plugin-raising-factory", "crash-net")
+
+
+def bad_plugin_case(row_id, *args):
+    def run(t):
+        t.install_plugin("cnnkit-bad", BAD_MODELS)
+        return t.train(*args)
+
+    CASES[row_id] = run
+
+
+bad_plugin_case("plugin-dataset-exit", "--data", "exit-data")
+bad_plugin_case("plugin-dataset-none", "--data", "none-data")
+bad_plugin_case("plugin-strategy-none", "--strategy", "none-strat")
+bad_plugin_case("plugin-augment-not-callable", "--augment", "int-aug")
+
+
+@case("plugin-prints")
+def _(t):
+    t.install_plugin("cnnkit-chatty", "print('hello from a plugin')\n")
+    result = t.cli("plugins", "--json")
+    assert "cnnkit-chatty" in [p["name"] for p in json.loads(result.out)]
+    return result
+
+
+@case("plugin-bad-name")
+def _(t):
+    t.install_plugin("cnnkit-spaced", """
+        from cnnkit import hookimpl
+
+        @hookimpl
+        def register_models(register):
+            register("sp ace", lambda **kw: None)
+    """)
+    return t.cli("plugins")
+
+
+@case("plugin-base-exception")
+def _(t):
+    t.install_plugin("cnnkit-cancel", "import asyncio\nraise asyncio.CancelledError('shutting down')\n")
+    result = t.cli("--help")
+    assert "train" in result.out
+    return result
 
 
 @case("plugin-sys-exit")
@@ -355,7 +493,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def test_every_documented_row_has_a_case_and_every_case_a_row():
-    assert len(ROWS) >= 40
+    assert len(ROWS) >= 60
     assert sorted(ROWS) == sorted(CASES)
 
 

@@ -25,7 +25,9 @@ class PluginCommandGroup(click.Group):
         entry = registry("commands").get(name)
         try:
             command = entry.create()
-        except (Exception, SystemExit) as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             raise CnnkitError(f"command '{name}' of plugin '{entry.plugin}' failed to load: {type(exc).__name__}: {exc}") from exc
         if not isinstance(command, click.Command):
             raise CnnkitError(f"command '{name}' of plugin '{entry.plugin}' is not a click command")

@@ -17,6 +17,7 @@ side matches the model's input and centre-cropped, as torchvision's evaluation t
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -37,29 +38,53 @@ LAYOUT_HINT = (
 )
 
 
-def is_run_output(folder: Path) -> bool:
-    """Whether ``folder`` is a cnnkit run directory, or holds some (a ``--out`` folder)."""
-    candidates = [folder, *(child for child in folder.iterdir() if child.is_dir())]
-    return any((d / "config.json").is_file() and (d / "last.pt").is_file() for d in candidates)
+def is_run_directory(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and (folder / "last.pt").is_file()
+
+
+def images_in(folder: Path) -> tuple[list[Path], list[Path]]:
+    """The images below ``folder``, sorted, and the cnnkit run directories found there (whose
+    files are not data). Hidden files and folders (``.ipynb_checkpoints``, ``._x.png``) are skipped;
+    a link to nothing is an error naming it."""
+    images, runs = [], []
+    for top, dirs, files in os.walk(folder, followlinks=True):
+        here = Path(top)
+        if is_run_directory(here):
+            runs.append(here)
+            dirs[:] = []
+            continue
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            path = here / name
+            if name.startswith(".") or path.suffix.lower() not in IMAGE_EXTENSIONS:
+                continue
+            if not path.exists():
+                raise UsageError(f"Image '{path}' is a link to nothing; fix or remove it.")
+            images.append(path)
+    return images, runs
+
+
+def visible_folders(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def find_classes(directory: Path) -> list[str]:
     """Class folders: every visible subfolder but cnnkit's own output (skipped with a note)."""
     classes = []
-    for child in sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if is_run_output(child):
+    for child in visible_folders(directory):
+        images, runs = images_in(child)
+        if runs and not images:
             note(f"skipping '{child}': it holds cnnkit runs, not a class of images.")
-        else:
-            classes.append(child.name)
+            continue
+        if runs:
+            note(f"ignoring the cnnkit runs inside '{child}' ({', '.join(str(r) for r in runs)}).")
+        classes.append(child.name)
     return classes
 
 
 def list_samples(directory: Path, classes: list[str]) -> list[tuple[Path, int]]:
     kinds = ", ".join(IMAGE_EXTENSIONS)
-    per_class = [
-        [path for path in sorted((directory / name).rglob("*")) if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file()]
-        for name in classes
-    ]
+    per_class = [images_in(directory / name)[0] for name in classes]
     if not any(per_class):
         raise UsageError(f"No images found in the class folders of '{directory}' (looked for {kinds}); {LAYOUT_HINT}.")
     for name, found in zip(classes, per_class):
@@ -72,7 +97,7 @@ def find_splits(root: Path) -> dict[str, Path]:
     """The split folders of ``root``, matched without regard to case and by their common names
     (``Train/``, ``valid/``, ``validation/``, ``Test/``...); a note names any unusual one."""
     found: dict[str, Path] = {}
-    for child in sorted(p for p in root.iterdir() if p.is_dir()):
+    for child in visible_folders(root):
         for split, names in SPLIT_NAMES.items():
             if child.name.lower() in names:
                 if split in found:
@@ -83,6 +108,12 @@ def find_splits(root: Path) -> dict[str, Path]:
     if found and "train" not in found:
         names = ", ".join(f"'{path.name}'" for path in found.values())
         raise UsageError(f"'{root}' has {names} but no train folder; add ROOT/train/<class>/ (or drop the split folders).")
+    others = [p.name for p in visible_folders(root) if p not in found.values() and images_in(p)[0]]
+    if found and others:
+        raise UsageError(
+            f"'{root}' has split folders ({', '.join(p.name for p in found.values())}) and other folders of images "
+            f"({', '.join(others)}); move those into the splits or out of '{root}'."
+        )
     return found
 
 

@@ -24,7 +24,7 @@ class Plan:
     """Everything a config names, looked up before any heavy work starts."""
 
     model: Entry
-    load_data: Callable[..., Any]
+    dataset: Entry
     augmentations: list[Entry]
     initializer: Entry | None
     strategy: Entry
@@ -33,6 +33,8 @@ class Plan:
 def check_run_name(name: str) -> None:
     if name and name.strip() != name:
         raise UsageError(f"--name {name!r} must not be blank or start or end with spaces.")
+    if len(name.encode()) > 200:
+        raise UsageError(f"--name is {len(name.encode())} bytes long; keep it under 200 (file systems allow 255).")
     if Path(name).name != name or name in (".", ".."):
         raise UsageError(f"--name '{name}' must be a plain folder name; use --out for the folder that holds runs.")
 
@@ -54,9 +56,9 @@ def from_plugin(entry: Entry, call: Callable[[], Any]) -> Any:
     """``call()`` (which runs plugin code for ``entry``), with any failure naming the entry and plugin."""
     try:
         return call()
-    except CnnkitError:
+    except (CnnkitError, KeyboardInterrupt):
         raise
-    except (Exception, SystemExit) as exc:
+    except BaseException as exc:
         noun = KIND_NOUNS.get(entry.kind, entry.kind)
         raise CnnkitError(
             f"{noun} '{entry.name}' of plugin '{entry.plugin}' failed: {type(exc).__name__}: {exc} "
@@ -73,7 +75,7 @@ def make_plan(config: TrainConfig) -> Plan:
     checked_input_size(model)
     return Plan(
         model=model,
-        load_data=resolve_data(config.data),
+        dataset=resolve_data(config.data),
         augmentations=[registry("augmentations").get(name) for name in config.augmentations],
         initializer=registry("initializers").get(config.init) if config.init else None,
         strategy=registry("strategies").get(config.strategy),

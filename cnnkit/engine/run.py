@@ -8,6 +8,7 @@ strategy outside its workers, launches the workers (each of which runs :func:`tr
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import time
@@ -20,6 +21,7 @@ from torch import nn
 from cnnkit.config import TrainConfig
 from cnnkit.console import warn
 from cnnkit.contracts import Strategy, StrategyOptions
+from cnnkit.data.splits import DataSplits
 from cnnkit.engine import state as run_state
 from cnnkit.engine.early_stopping import EarlyStopping
 from cnnkit.engine.launch import die_with_launcher
@@ -52,7 +54,11 @@ def _compose(augmentations: list[Entry]):
         return None
     from cnnkit.data.augment import compose
 
-    return compose([from_plugin(entry, entry.create) for entry in augmentations])
+    steps = [from_plugin(entry, entry.create) for entry in augmentations]
+    for entry, step in zip(augmentations, steps):
+        if not callable(step):
+            raise CnnkitError(f"augmentation '{entry.name}' of plugin '{entry.plugin}' returned {type(step).__name__}, not a function.")
+    return compose(steps)
 
 
 def build_model(entry: Entry, kwargs: dict[str, int], input_size: list[int]) -> nn.Module:
@@ -60,7 +66,7 @@ def build_model(entry: Entry, kwargs: dict[str, int], input_size: list[int]) -> 
     per class, so a plugin's mistake is named here rather than deep inside training."""
     model = from_plugin(entry, lambda: entry.create(**kwargs))
     if not isinstance(model, nn.Module):
-        raise CnnkitError(f"model '{entry.name}' of plugin '{entry.plugin}' returned a {type(model).__name__}, not a torch.nn.Module.")
+        raise CnnkitError(f"model '{entry.name}' of plugin '{entry.plugin}' returned {type(model).__name__}, not a torch.nn.Module.")
     probe = torch.zeros(2, *input_size)
     model.eval()
     with torch.no_grad():
@@ -91,7 +97,12 @@ DISTRIBUTED_ONLY = {"nproc_per_node": 0, "nnodes": 1, "node_rank": -1, "rdzv_end
 
 
 def create_strategy(entry: Entry, config: TrainConfig) -> Strategy:
-    strategy = entry.create(strategy_options(config))
+    strategy = from_plugin(entry, lambda: entry.create(strategy_options(config)))
+    if not isinstance(strategy, Strategy):
+        raise CnnkitError(
+            f"strategy '{entry.name}' of plugin '{entry.plugin}' returned {type(strategy).__name__}, which lacks "
+            "members of cnnkit.contracts.Strategy."
+        )
     if launched_world_size() > 1 and not strategy.distributed:
         raise UsageError(
             f"cnnkit was started with {launched_world_size()} processes (torchrun), but --strategy "
@@ -130,7 +141,13 @@ class TrainingRun:
 
         self.input_size = list(checked_input_size(plan.model))
         channels, height, width = self.input_size
-        data = plan.load_data(image_size=(height, width), channels=channels, val_split=config.val_split, seed=config.seed)
+        data = from_plugin(plan.dataset, lambda: plan.dataset.create(
+            image_size=(height, width), channels=channels, val_split=config.val_split, seed=config.seed))
+        if not isinstance(data, DataSplits):
+            raise CnnkitError(
+                f"dataset '{plan.dataset.name}' of plugin '{plan.dataset.plugin}' returned {type(data).__name__}, "
+                "not cnnkit.data.splits.DataSplits."
+            )
         if len(data.train) < strategy.world_size:
             raise UsageError(
                 f"The training split has {len(data.train)} image(s), fewer than the {strategy.world_size} processes; "
@@ -230,6 +247,8 @@ class TrainingRun:
         started, lr = time.perf_counter(), self.trainer.lr
         train_metrics = self.trainer.train_epoch(self.data.train, epoch)
         val_metrics = self.trainer.evaluate(self.data.val)
+        if not math.isfinite(val_metrics["loss"]):
+            raise NonFiniteLoss(epoch, None, 0)
         return {
             "epoch": epoch,
             "train_loss": train_metrics["loss"], "train_acc": train_metrics["acc"],
@@ -292,6 +311,12 @@ class TrainingRun:
     def likely_causes(self) -> str:
         config = self.config
         causes = [f"a learning rate too high for this model (--lr {config.lr:g}; try {config.lr / 10:g})"]
+        if config.weight_decay >= 1:
+            causes.append(f"a weight decay this large (--weight-decay {config.weight_decay:g})")
+        if config.optimizer == "sgd" and config.momentum >= 1:
+            causes.append(f"momentum of 1 or more (--momentum {config.momentum:g})")
+        if config.scheduler == "step" and config.gamma > 1:
+            causes.append(f"a step schedule that raises the rate (--gamma {config.gamma:g})")
         if self.precision.name == "fp16":
             causes.append("fp16 overflow (try --precision bf16 or fp32)")
         if config.augment:

@@ -55,6 +55,8 @@ class RunDir:
             except FileExistsError:
                 n += 1
                 candidate = out / f"{base}-{n}"
+            except OSError as exc:
+                raise CnnkitError(f"Cannot create the run directory '{candidate}': {exc.strerror or exc}.") from None
 
     @property
     def name(self) -> str:

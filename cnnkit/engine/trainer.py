@@ -19,11 +19,16 @@ Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
 class NonFiniteLoss(CnnkitError):
-    """The training loss became NaN or infinite; ``step`` is None when another process saw it."""
+    """A loss became NaN or infinite: training at ``step`` (None when another process saw it), or
+    validation (``steps`` 0)."""
 
     def __init__(self, epoch: int, step: int | None, steps: int):
-        where = f"step {step} of {steps}" if step is not None else "a step of another process"
-        super().__init__(f"The training loss stopped being finite at epoch {epoch}, {where}")
+        if steps == 0:
+            text = f"The validation loss is not finite after epoch {epoch}"
+        else:
+            where = f"step {step} of {steps}" if step is not None else "a step of another process"
+            text = f"The training loss stopped being finite at epoch {epoch}, {where}"
+        super().__init__(text)
         self.epoch, self.step, self.steps = epoch, step, steps
 
 
