@@ -80,7 +80,7 @@ FIELD_NAMES = [f.name for f in fields(TrainConfig)]
 RESUME_MUST_MATCH = (
     "model", "data", "batch_size", "lr", "optimizer", "weight_decay", "momentum", "nesterov", "scheduler",
     "step_size", "gamma", "label_smoothing", "val_split", "augment", "init", "seed", "strategy",
-    "nproc_per_node", "nnodes", "precision", "channels_last",
+    "nproc_per_node", "nnodes", "sync_bn", "precision", "channels_last",
 )
 """Options that shape the training trajectory: a resumed run must keep them, or it would not end
 where the uninterrupted run would. The others (epochs, patience, device, ...) may change."""

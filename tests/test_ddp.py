@@ -175,3 +175,29 @@ def test_workers_stop_when_their_launcher_is_killed(tmp_path):
     for pid in orphans:
         os.kill(pid, signal.SIGKILL)
     assert not orphans, "orphaned workers would keep writing the run directory"
+
+
+def test_a_distributed_plugin_strategy_whose_workers_fail_ends_with_their_code(run_cli, install_plugin, tmp_path):
+    install_plugin("cnnkit-farm", """
+        from cnnkit import hookimpl
+
+        def farm(options):
+            from cnnkit.engine.strategies import SingleDevice
+            import torch
+
+            class Farm(SingleDevice):
+                name = "farm"
+                distributed = True
+
+                def launch(self, argv):
+                    return 3
+
+            return Farm(torch.device("cpu"))
+
+        @hookimpl
+        def register_strategies(register):
+            register("farm", farm, distributed=True)
+    """)
+    result = run_cli("train", "--strategy", "farm", "--out", str(tmp_path))
+    assert result.code == 3
+    assert result.err.strip() == "Error: the workers of strategy 'farm' exited with code 3"

@@ -156,3 +156,21 @@ def test_a_run_still_training_cannot_be_resumed_twice_but_a_dead_lock_is_taken_o
     again = run_cli("train", "--resume", str(stopped_run))
     assert again.code == 0, again.err
     assert not (stopped_run / ".lock").exists()
+
+
+def test_a_lock_held_on_another_host_is_refused_with_what_to_do(run_cli, stopped_run):
+    (stopped_run / ".lock").write_text("12345 some-other-host\n")
+    result = run_cli("train", "--resume", str(stopped_run))
+    assert result.code == 2
+    assert f"is locked by process 12345 on some-other-host; if no run goes on there, delete '{stopped_run / '.lock'}'" in result.err
+
+
+def test_a_run_resumes_only_on_the_device_type_it_was_trained_on(run_cli, stopped_run):
+    from cnnkit.engine.checkpoint import save_checkpoint
+
+    last = load_checkpoint(stopped_run / "last.pt")
+    last["config"]["device"] = "cuda:0"
+    save_checkpoint(stopped_run / "last.pt", {k: v for k, v in last.items() if k not in ("format", "format_version")})
+    result = run_cli("train", "--resume", str(stopped_run), "--device", "cpu")
+    assert result.code == 2
+    assert "was trained on cuda and this run is on cpu" in result.err and "--device cuda" in result.err

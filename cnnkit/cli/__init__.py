@@ -8,6 +8,7 @@ import sys
 import click
 
 from cnnkit import __version__
+from cnnkit.engine.launch import launched_by_cnnkit, record_worker_error
 from cnnkit.errors import CnnkitError
 from cnnkit.plugins import env_flag, get_host, registry
 from cnnkit.registry import unknown_name_message
@@ -72,19 +73,10 @@ def cli() -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    from cnnkit.engine.launch import launched_by_cnnkit, record_worker_error
-
     record_worker_error(message)
     if not launched_by_cnnkit():  # else the launcher prints the failing rank's line
         click.echo(f"Error: {message}", err=True)
     sys.exit(code)
-
-
-def _record_and_raise(message: str) -> None:
-    from cnnkit.engine.launch import record_worker_error
-
-    record_worker_error(message)
-    raise
 
 
 def main(args: list[str] | None = None) -> None:
@@ -105,10 +97,12 @@ def main(args: list[str] | None = None) -> None:
         _fail("Aborted.", 130)
     except CnnkitError as exc:
         if _debug:
-            _record_and_raise(str(exc))
+            record_worker_error(str(exc))
+            raise
         _fail(str(exc), exc.exit_code)
     except Exception as exc:
         if _debug:
-            _record_and_raise(f"{type(exc).__name__}: {exc}")
+            record_worker_error(f"{type(exc).__name__}: {exc}")
+            raise
         _fail(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)", 1)
     sys.exit(code if isinstance(code, int) else 0)

@@ -108,8 +108,8 @@ def find_splits(root: Path) -> dict[str, Path]:
     if found and "train" not in found:
         names = ", ".join(f"'{path.name}'" for path in found.values())
         raise UsageError(f"'{root}' has {names} but no train folder; add ROOT/train/<class>/ (or drop the split folders).")
-    others = [p.name for p in visible_folders(root) if p not in found.values() and images_in(p)[0]]
-    if found and others:
+    others = [p.name for p in visible_folders(root) if p not in found.values() and images_in(p)[0]] if found else []
+    if others:
         raise UsageError(
             f"'{root}' has split folders ({', '.join(p.name for p in found.values())}) and other folders of images "
             f"({', '.join(others)}); move those into the splits or out of '{root}'."

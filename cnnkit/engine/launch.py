@@ -53,6 +53,12 @@ def nproc_for(options: StrategyOptions) -> int:
     return max(1, torch.cuda.device_count()) if torch.cuda.is_available() else 1
 
 
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def launch_config(options: StrategyOptions):
     """A LaunchConfig like torchrun's: standalone on one node, rendezvous at an endpoint on several."""
     from torch.distributed.launcher.api import LaunchConfig
@@ -61,6 +67,10 @@ def launch_config(options: StrategyOptions):
         raise UsageError("--nnodes > 1 needs --rdzv-endpoint HOST:PORT (the same on every node).")
     if options.rdzv_endpoint:
         check_endpoint(options.rdzv_endpoint)
+    nproc = nproc_for(options)
+    if options.device != "cpu" and 0 < _gpu_count() < nproc:
+        raise UsageError(f"--nproc-per-node {nproc} asks for more processes than this machine's {_gpu_count()} GPUs; "
+                         "use at most one per GPU, or --device cpu.")
     if options.node_rank >= options.nnodes:
         raise UsageError(f"--node-rank {options.node_rank} must be below --nnodes {options.nnodes} (ranks count from 0).")
     if options.nnodes == 1 and not options.rdzv_endpoint:
@@ -73,7 +83,7 @@ def launch_config(options: StrategyOptions):
     return LaunchConfig(
         min_nodes=options.nnodes,
         max_nodes=options.nnodes,
-        nproc_per_node=nproc_for(options),
+        nproc_per_node=nproc,
         run_id=run_id,
         rdzv_backend=backend,
         rdzv_endpoint=endpoint,
@@ -106,7 +116,13 @@ def launch_workers(argv: list[str], options: StrategyOptions) -> int:
         elastic_launch(config, sys.executable)("-m", "cnnkit", *argv)
     except ChildFailedError as exc:
         rank, failure = earliest_failure(exc.failures)
-        message = failure.message if isinstance(failure.message, str) else failure.message.get("message", "")
+        data = getattr(failure, "error_file_data", None) or {}
+        if "cnnkit_time_ms" in data:
+            message = str(data.get("message", ""))
+        elif failure.exitcode < 0:
+            message = f"killed by {signal.Signals(-failure.exitcode).name}"
+        else:
+            message = f"exit code {failure.exitcode}"
         code = failure.exitcode if failure.exitcode > 0 else 1
         raise WorkerFailed(f"rank {rank} failed: {message.strip() or f'exit code {failure.exitcode}'}", code) from None
     except SignalException as exc:  # Ctrl-C or SIGTERM reached this launcher; its workers are stopped
@@ -122,14 +138,15 @@ def launch_workers(argv: list[str], options: StrategyOptions) -> int:
 
 
 def earliest_failure(failures: dict) -> tuple[int, object]:
-    """The root cause: the first worker to fail (our error files also carry the time in ms)."""
+    """The root cause: the first worker that reported a cnnkit error (those carry the time in ms);
+    failing that, the lowest rank."""
 
-    def when(item: tuple[int, object]) -> float:
-        failure = item[1]
-        data = getattr(failure, "error_file_data", None) or {}
-        return data.get("cnnkit_time_ms", 1000.0 * (getattr(failure, "timestamp", 0) or 0))
+    def order(item: tuple[int, object]) -> tuple[int, float, int]:
+        data = getattr(item[1], "error_file_data", None) or {}
+        reported = "cnnkit_time_ms" in data
+        return (0 if reported else 1, data.get("cnnkit_time_ms", 0.0), item[0])
 
-    return min(failures.items(), key=lambda item: (when(item), item[0]))
+    return min(failures.items(), key=order)
 
 
 def die_with_launcher() -> None:

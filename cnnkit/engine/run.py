@@ -122,6 +122,9 @@ class TrainingRun:
 
     def __init__(self, config: TrainConfig, plan: Plan, strategy: Strategy, *, bars: bool | None = None):
         self.config = config
+        self.saved_epoch = 0
+        if config.resume:
+            self.run_dir = RunDir(Path(config.resume))
         self.plan = plan
         self.strategy = strategy
         self.bars = bars
@@ -214,18 +217,16 @@ class TrainingRun:
         """Open the run directory: a new one, or the resumed one with every state restored."""
         config = self.config
         if config.resume:
-            self.run_dir = RunDir(Path(config.resume))
-            if self.strategy.is_main:
-                self.run_dir.lock()
             run_state.restore(self, self.run_dir.last)
             if self.strategy.is_main:
                 self.run_dir.remove_stale_temporaries()
                 self.run_dir.write_metrics(self.history)
-        elif self.strategy.is_main:
-            self.run_dir = RunDir.create(config.out, config.name)
-            self.run_dir.lock()
         else:
-            self.run_dir = RunDir(Path(config.out) / config.name)
+            if self.strategy.is_main:
+                self.run_dir = RunDir.create(config.out, config.name)
+                self.run_dir.lock()
+            [path] = self.strategy.all_gather_object(str(self.run_dir.path) if self.strategy.is_main else "")[:1]
+            self.run_dir = RunDir(Path(path))  # every process names rank 0's directory
         self.options = {**config.to_dict(), **self.resolved, "name": self.run_dir.name, "out": config.out, "resume": ""}
         if self.strategy.is_main:
             self.run_dir.write_config(self.options)
@@ -233,15 +234,19 @@ class TrainingRun:
             self.save_last()
         return self
 
-    def checkpoint(self, state: dict[str, torch.Tensor], epoch: int, metrics: dict, **extra: object) -> dict:
-        """A self-describing checkpoint: enough to rebuild, normalise and label without the config."""
-        return run_state.describe(self, state, epoch, metrics, **extra)
+    def claim(self) -> TrainingRun:
+        """Lock the directory of a resumed run before anything is built (a new one is locked as it
+        is made, in ``start()``)."""
+        if self.config.resume and self.strategy.is_main:
+            self.run_dir.lock()
+        return self
 
     def save_last(self) -> None:
         """``last.pt`` at an epoch boundary: everything a resume restores (all processes take part)."""
         payload = run_state.capture(self)
         if self.strategy.is_main:
             run_state.save(self, payload)
+        self.saved_epoch = len(self.history)
 
     def run_epoch(self, epoch: int) -> dict[str, float]:
         started, lr = time.perf_counter(), self.trainer.lr
@@ -294,14 +299,21 @@ class TrainingRun:
                 return self.finish()
         except NonFiniteLoss as exc:
             self.progress.close()
-            self.plot()
-            raise CnnkitError(f"{exc}; {self.likely_causes()}. last.pt keeps epoch {len(self.history)}; run: {self.run_dir.path}") from None
+            self.plot_if_possible()
+            raise CnnkitError(f"{exc}; {self.likely_causes()}. last.pt keeps epoch {self.saved_epoch}; run: {self.run_dir.path}") from None
         except Interrupted as exc:
             with signals_ignored():  # a second Ctrl-C must not cut the clean-up short
                 self.progress.close()
-                self.plot()
-            exc.add_context(len(self.history), self.run_dir.path)
+                self.plot_if_possible()
+            exc.add_context(self.saved_epoch, self.run_dir.path)
             raise
+
+    def plot_if_possible(self) -> None:
+        """The curves while another error is on its way: a failure here must not replace it."""
+        try:
+            self.plot()
+        except CnnkitError as exc:
+            warn(f"the curves were not written: {exc}")
 
     def close(self) -> None:
         """Release the run directory (whatever happened since ``start()``)."""
@@ -349,7 +361,7 @@ class TrainingRun:
 def launch(config: TrainConfig, strategy: Strategy) -> None:
     """Start the strategy's workers, each running this configuration (resolved here, so every
     worker agrees on names such as the run directory's)."""
-    from cnnkit.engine.launch import nproc_for
+    from cnnkit.engine.launch import WorkerFailed, nproc_for
 
     options = strategy_options(config)
     resolved = replace(
@@ -360,7 +372,9 @@ def launch(config: TrainConfig, strategy: Strategy) -> None:
         path = Path(folder) / "config.json"
         path.write_text(json.dumps(resolved.to_dict()))
         try:
-            strategy.launch(["train", "--config", str(path)])
+            code = strategy.launch(["train", "--config", str(path)])
+            if code:
+                raise WorkerFailed(f"the workers of strategy '{strategy.name}' exited with code {code}", code)
         except Interrupted as exc:
             run_dir = Path(resolved.resume) if resolved.resume else Path(resolved.out) / resolved.name
             if (run_dir / "last.pt").is_file():
@@ -377,10 +391,12 @@ def train(config: TrainConfig, *, bars: bool | None = None) -> TrainResult | Non
         launch(config, strategy)
         return None
     die_with_launcher()
-    strategy.setup()
     run = TrainingRun(config, plan, strategy, bars=bars)
     try:
-        result = run.build().start().fit()
+        with interrupts_as_exceptions():
+            strategy.setup()
+            run.claim().build().start()
+        result = run.fit()
         strategy.barrier()  # leave together: a process that tears down early can abort the others
     finally:
         run.close()

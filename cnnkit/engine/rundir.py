@@ -87,16 +87,31 @@ class RunDir:
         return self.path / ".lock"
 
     def lock(self) -> None:
-        """Claim the directory for this process, refusing when a live cnnkit process holds it
-        (a second ``--resume`` of a run still training); a lock left by a dead one is taken over."""
-        holder = self.lock_file.read_text().split() if self.lock_file.is_file() else []
-        held = len(holder) == 2 and holder[0] != str(os.getpid()) and holder[1] == socket.gethostname()
-        if held and _is_cnnkit_process(holder[0]):
-            raise UsageError(
-                f"'{self.path}' is being trained by process {holder[0]}; wait for it to end or stop it first."
-            )
-        mine = f"{os.getpid()} {socket.gethostname()}\n"
-        atomic_write(self.lock_file, mine.encode())
+        """Claim the directory for this process (created exclusively, so two claims cannot both win).
+        A live cnnkit process holding it on this host, or any holder on another host, is refused;
+        a lock left by a dead process here is taken over."""
+        me = [str(os.getpid()), socket.gethostname()]
+        while True:
+            try:
+                fd = os.open(self.lock_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+            except FileExistsError:
+                holder = self.lock_file.read_text().split() if self.lock_file.is_file() else []
+                if holder == me:
+                    return
+                if len(holder) == 2 and holder[1] != me[1]:
+                    raise UsageError(
+                        f"'{self.path}' is locked by process {holder[0]} on {holder[1]}; if no run goes on there, "
+                        f"delete '{self.lock_file}'."
+                    ) from None
+                if len(holder) == 2 and _is_cnnkit_process(holder[0]):
+                    raise UsageError(f"'{self.path}' is being trained by process {holder[0]}; wait for it to end or stop it first.") from None
+                self.lock_file.unlink(missing_ok=True)  # left by a process that died
+                continue
+            except OSError as exc:
+                raise CnnkitError(f"Cannot write '{self.lock_file}': {exc.strerror or exc}.") from None
+            with os.fdopen(fd, "w") as f:
+                f.write(" ".join(me) + "\n")
+            return
 
     def unlock(self) -> None:
         holder = self.lock_file.read_text().split() if self.lock_file.is_file() else []

@@ -20,9 +20,9 @@ class Interrupted(CnnkitError):
         self.signal_name = signal_name
         self.exit_code = exit_code
 
-    def add_context(self, epochs_done: int, run_dir: Path) -> None:
+    def add_context(self, epochs_saved: int, run_dir: Path) -> None:
         self.args = (
-            f"Interrupted ({self.signal_name}) after {epochs_done} finished epoch(s); last.pt holds epoch {epochs_done}. "
+            f"Interrupted ({self.signal_name}) after {epochs_saved} finished epoch(s); last.pt holds epoch {epochs_saved}. "
             f"Continue with: cnnkit train --resume {run_dir}",
         )
 

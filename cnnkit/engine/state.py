@@ -68,7 +68,13 @@ def save_best(run: TrainingRun, weights: dict[str, torch.Tensor], epoch: int, me
 def restore(run: TrainingRun, path: Path) -> None:
     """Put ``run`` back exactly where ``last.pt`` left it; refuse what cannot continue."""
     strategy, trainer = run.strategy, run.trainer
-    saved = load_checkpoint(path, map_location=strategy.device)
+    saved = load_checkpoint(path)  # on the CPU: generator states must be CPU tensors
+    saved_device = str(saved["config"].get("device", "cpu")).split(":")[0]
+    if saved_device != strategy.device.type:
+        raise UsageError(
+            f"'{path.parent}' was trained on {saved_device} and this run is on {strategy.device.type}; the random "
+            f"generators do not carry over between device types. Resume with --device {saved_device}."
+        )
     if saved.get("world_size") != strategy.world_size:
         raise UsageError(
             f"'{path.parent}' was trained by {saved.get('world_size')} process(es) and this run has "
@@ -133,7 +139,7 @@ def best_weights(run: TrainingRun, saved: dict[str, Any], best_path: Path) -> di
         return None
     if best_epoch == int(saved["epoch"]):
         return {key: value.clone() for key, value in saved["state_dict"].items()}
-    best = load_checkpoint(best_path, map_location=run.strategy.device)
+    best = load_checkpoint(best_path)
     if int(best["epoch"]) != best_epoch:
         raise UsageError(f"'{best_path}' holds epoch {best['epoch']}, but the run's best epoch is {best_epoch}; cannot resume safely.")
     return best["state_dict"]

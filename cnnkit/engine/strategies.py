@@ -24,7 +24,7 @@ WORKER_ENV = ("LOCAL_RANK", "RANK", "WORLD_SIZE")
 
 def launched_world_size() -> int:
     """``WORLD_SIZE`` when this process was started by torchrun or cnnkit's launcher, else 1."""
-    if not all(name in os.environ for name in WORKER_ENV):
+    if not in_launched_worker():
         return 1
     try:
         return int(os.environ["WORLD_SIZE"])
@@ -209,8 +209,9 @@ def single(options: StrategyOptions) -> SingleDevice:
 def data_parallel(options: StrategyOptions) -> _OneProcess:
     count = gpu_count()
     device = select_device(options.device)
-    if count < 2 or device.type != "cuda":
-        warn(f"--strategy dp needs at least 2 CUDA GPUs and this machine has {count}; running as 'single'.")
+    if device.type != "cuda" or count < 2:
+        why = f"this machine has {count}" if count < 2 else f"--device {options.device} is not a GPU"
+        warn(f"--strategy dp needs at least 2 CUDA GPUs and {why}; running as 'single'.")
         return SingleDevice(device)
     return DataParallelStrategy(torch.device("cuda", 0), list(range(count)))
 

@@ -152,6 +152,10 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, split: Split) -> dict[str, float]:
         model = self.strategy.unwrap(self.model)
+        if self.strategy.world_size > 1:  # one set of batch-norm statistics, the same in every process
+            for buffer in model.buffers():
+                if buffer.is_floating_point():
+                    self.strategy.all_reduce(buffer).div_(self.strategy.world_size)
         model.eval()
         metrics = RunningMetrics(self.device)
         for images, labels in self.eval_batches(split):
