@@ -1,4 +1,8 @@
-"""Built-in models."""
+"""Built-in models: the architectures cnnkit implements itself (``cnnkit/models/``).
+
+Each entry records its native ``input_size`` (channels, height, width) and ``params``, its
+parameter count at its native number of classes (10, or 1000 for AlexNet).
+"""
 
 from cnnkit import hookimpl
 
@@ -9,6 +13,31 @@ def mnist_cnn(*, num_classes: int = 10, in_channels: int = 1):
     return MnistCNN(num_classes=num_classes, in_channels=in_channels)
 
 
+def mnist_cnn2(*, num_classes: int = 10, in_channels: int = 1, dropout: float = 0.2):
+    from cnnkit.models.mnist_cnn2 import MnistCNN2
+
+    return MnistCNN2(num_classes=num_classes, in_channels=in_channels, dropout=dropout)
+
+
+def alexnet_2012(*, num_classes: int = 1000, in_channels: int = 3, norm: str = "lrn", dropout: float = 0.5):
+    from cnnkit.models.alexnet import AlexNet2012
+
+    return AlexNet2012(num_classes=num_classes, in_channels=in_channels, norm=norm, dropout=dropout)
+
+
+def _cifar_resnet(depth: int):
+    def factory(*, num_classes: int = 10, in_channels: int = 3, shortcut: str = "A"):
+        from cnnkit.models.resnet import CifarResNet
+
+        return CifarResNet(depth, num_classes=num_classes, in_channels=in_channels, shortcut=shortcut)
+
+    factory.__name__ = f"resnet{depth}"
+    return factory
+
+
+CIFAR_RESNET_PARAMS = {20: 269_722, 32: 464_154, 44: 658_586, 56: 853_018, 110: 1_727_962}
+
+
 @hookimpl
 def register_models(register):
     register(
@@ -16,4 +45,27 @@ def register_models(register):
         mnist_cnn,
         help="Two-conv MNIST CNN (32 and 64 3x3 filters, ReLU, max-pool), 28x28 input",
         input_size=(1, 28, 28),
+        params=50_186,
     )
+    register(
+        "mnist-cnn2",
+        mnist_cnn2,
+        help="Three-conv MNIST CNN (32, 64, 128 filters), 625 hidden units, dropout 0.2; 28x28 input",
+        input_size=(1, 28, 28),
+        params=1_379_557,
+    )
+    register(
+        "alexnet-2012",
+        alexnet_2012,
+        help="AlexNet as published (Krizhevsky et al. 2012): LRN, overlapping pooling, dropout; 227x227",
+        input_size=(3, 227, 227),
+        params=62_378_344,
+    )
+    for depth, params in CIFAR_RESNET_PARAMS.items():
+        register(
+            f"resnet{depth}",
+            _cifar_resnet(depth),
+            help=f"CIFAR ResNet-{depth} (He et al. 2016, sec. 4.2): 6n+2 layers, option-A shortcuts; 32x32",
+            input_size=(3, 32, 32),
+            params=params,
+        )

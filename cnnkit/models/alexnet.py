@@ -1,0 +1,63 @@
+"""AlexNet as Krizhevsky, Sutskever and Hinton published it (NeurIPS 2012), in one tower.
+
+227x227 input; ReLU; local response normalisation after conv1 and conv2; overlapping max-pooling
+(3x3, stride 2); dropout 0.5 before the two hidden fully connected layers. Feature maps: 55x55
+after conv1, 27x27 after pool1 and conv2, 13x13 after pool2 to conv5, 6x6 after pool3. Weights
+start from N(0, 0.01) and the biases of conv2, conv4, conv5 and the hidden FC layers from 1, as
+in the paper (section 5); the others from 0.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from torch import nn
+
+NORMS = ("lrn", "batch", "none")
+
+
+def _norm(kind: str, name: str, channels: int) -> list[tuple[str, nn.Module]]:
+    if kind == "lrn":
+        return [(name, nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0))]
+    if kind == "batch":
+        return [(name, nn.BatchNorm2d(channels))]
+    return []
+
+
+def _pool(name: str) -> tuple[str, nn.Module]:
+    return name, nn.MaxPool2d(kernel_size=3, stride=2)  # overlapping: the window is wider than the stride
+
+
+class AlexNet2012(nn.Module):
+    def __init__(self, num_classes: int = 1000, in_channels: int = 3, norm: str = "lrn", dropout: float = 0.5):
+        super().__init__()
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
+        self.features = nn.Sequential(OrderedDict([
+            ("conv1", nn.Conv2d(in_channels, 96, kernel_size=11, stride=4)), ("relu1", nn.ReLU(inplace=True)),
+            *_norm(norm, "norm1", 96), _pool("pool1"),
+            ("conv2", nn.Conv2d(96, 256, kernel_size=5, padding=2)), ("relu2", nn.ReLU(inplace=True)),
+            *_norm(norm, "norm2", 256), _pool("pool2"),
+            ("conv3", nn.Conv2d(256, 384, kernel_size=3, padding=1)), ("relu3", nn.ReLU(inplace=True)),
+            ("conv4", nn.Conv2d(384, 384, kernel_size=3, padding=1)), ("relu4", nn.ReLU(inplace=True)),
+            ("conv5", nn.Conv2d(384, 256, kernel_size=3, padding=1)), ("relu5", nn.ReLU(inplace=True)),
+            _pool("pool3"),
+        ]))
+        self.classifier = nn.Sequential(OrderedDict([
+            ("drop6", nn.Dropout(dropout)), ("fc6", nn.Linear(256 * 6 * 6, 4096)), ("relu6", nn.ReLU(inplace=True)),
+            ("drop7", nn.Dropout(dropout)), ("fc7", nn.Linear(4096, 4096)), ("relu7", nn.ReLU(inplace=True)),
+            ("fc8", nn.Linear(4096, num_classes)),
+        ]))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """The paper's initialisation: weights N(0, 0.01); biases 1 in conv2, conv4, conv5, fc6, fc7."""
+        f, c = self.features, self.classifier
+        for layer in (f.conv1, f.conv2, f.conv3, f.conv4, f.conv5, c.fc6, c.fc7, c.fc8):
+            nn.init.normal_(layer.weight, 0.0, 0.01)
+            nn.init.zeros_(layer.bias)
+        for layer in (f.conv2, f.conv4, f.conv5, c.fc6, c.fc7):
+            nn.init.ones_(layer.bias)
+
+    def forward(self, x):
+        return self.classifier(self.features(x).flatten(1))

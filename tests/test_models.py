@@ -1,0 +1,87 @@
+"""The architectures cnnkit implements: parameter counts, feature-map sizes, one training step."""
+
+import pytest
+import torch
+from torch import nn
+
+from cnnkit.plugins import PluginHost
+
+BUILTIN_MODELS = ("mnist-cnn", "mnist-cnn2", "alexnet-2012", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110")
+PAPER_MILLIONS = {"resnet20": 0.27, "resnet32": 0.46, "resnet44": 0.66, "resnet56": 0.85, "resnet110": 1.7}
+
+
+@pytest.fixture(scope="module")
+def models():
+    host = PluginHost(entry_points=False, warn=lambda message: None)
+    return host.registry("models")
+
+
+def count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", BUILTIN_MODELS)
+def test_parameter_count_is_recorded_and_one_training_step_changes_the_weights(models, name):
+    entry = models.get(name)
+    classes = 1000 if name == "alexnet-2012" else 10
+    channels, height, width = entry.metadata["input_size"]
+    torch.manual_seed(0)
+    model = entry.create(num_classes=classes, in_channels=channels)
+    assert count(model) == entry.metadata["params"]
+    if name in PAPER_MILLIONS:
+        paper = PAPER_MILLIONS[name]
+        assert round(count(model) / 1e6, len(str(paper).split(".")[1])) == paper, "the paper's table, to its precision"
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    x, y = torch.randn(2, channels, height, width), torch.tensor([0, 1])
+    before = [p.detach().clone() for p in model.parameters()]
+    loss = nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.step()
+    assert torch.isfinite(loss)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters())), "the step changed the weights"
+
+
+def test_alexnet_2012_feature_maps_match_the_paper():
+    from cnnkit.models.alexnet import AlexNet2012
+
+    model = AlexNet2012().eval()
+    sizes = {}
+    for name, layer in model.features.named_children():
+        layer.register_forward_hook(lambda module, args, out, name=name: sizes.__setitem__(name, tuple(out.shape[1:])))
+    with torch.no_grad():
+        model(torch.zeros(1, 3, 227, 227))
+    assert sizes["conv1"] == (96, 55, 55)
+    assert sizes["pool1"][1:] == sizes["conv2"][1:] == (27, 27)
+    assert sizes["pool2"][1:] == sizes["conv3"][1:] == sizes["conv5"][1:] == (13, 13)
+    assert sizes["pool3"] == (256, 6, 6)
+
+
+def test_alexnet_2012_options_and_initialisation():
+    from cnnkit.models.alexnet import AlexNet2012
+
+    lrn = AlexNet2012()
+    assert sum(isinstance(m, nn.LocalResponseNorm) for m in lrn.modules()) == 2
+    batch = AlexNet2012(norm="batch", dropout=0.3)
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in batch.modules()) == 2
+    assert {m.p for m in batch.modules() if isinstance(m, nn.Dropout)} == {0.3}
+    assert not any(isinstance(m, (nn.LocalResponseNorm, nn.BatchNorm2d)) for m in AlexNet2012(norm="none").modules())
+    f, c = lrn.features, lrn.classifier
+    assert all(torch.all(layer.bias == 1) for layer in (f.conv2, f.conv4, f.conv5, c.fc6, c.fc7))
+    assert all(torch.all(layer.bias == 0) for layer in (f.conv1, f.conv3, c.fc8))
+    assert f.conv3.weight.std().item() == pytest.approx(0.01, rel=0.05)
+    with pytest.raises(ValueError, match="norm must be one of lrn, batch, none"):
+        AlexNet2012(norm="layer")
+
+
+def test_residual_blocks_and_shortcut_options():
+    from cnnkit.models.resnet import BasicBlock, Bottleneck, CifarResNet, PadShortcut
+
+    a, b = CifarResNet(20, shortcut="A"), CifarResNet(20, shortcut="B")
+    assert sum(isinstance(m, PadShortcut) for m in a.modules()) == 2, "option A: no parameters where shapes change"
+    assert count(b) > count(a)
+    x = torch.randn(2, 16, 8, 8)
+    assert BasicBlock(16, 32, stride=2, shortcut_kind="A")(x).shape == (2, 32, 4, 4)
+    assert Bottleneck(16, 8, stride=2)(x).shape == (2, 32, 4, 4)
+    assert CifarResNet(20, block=Bottleneck, shortcut="B")(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    with pytest.raises(ValueError, match=r"6n \+ 2 layers"):
+        CifarResNet(21)
