@@ -42,6 +42,7 @@ class TrainConfig:
     val_split: float = 0.2
     augment: str = ""
     init: str = ""
+    init_bias: Optional[float] = None
     strategy: str = "auto"
     nproc_per_node: int = 0
     nnodes: int = 1
@@ -79,7 +80,7 @@ FIELD_NAMES = [f.name for f in fields(TrainConfig)]
 
 RESUME_MUST_MATCH = (
     "model", "data", "batch_size", "lr", "optimizer", "weight_decay", "momentum", "nesterov", "scheduler",
-    "step_size", "gamma", "label_smoothing", "val_split", "augment", "init", "seed", "strategy",
+    "step_size", "gamma", "label_smoothing", "val_split", "augment", "init", "init_bias", "seed", "strategy",
     "nproc_per_node", "nnodes", "sync_bn", "precision", "channels_last",
 )
 """Options that shape the training trajectory: a resumed run must keep them, or it would not end

@@ -85,3 +85,53 @@ def test_residual_blocks_and_shortcut_options():
     assert CifarResNet(20, block=Bottleneck, shortcut="B")(torch.randn(2, 3, 32, 32)).shape == (2, 10)
     with pytest.raises(ValueError, match=r"6n \+ 2 layers"):
         CifarResNet(21)
+
+
+VARIANCE = {
+    "lecun-normal": lambda fan_in, fan_out: 1 / fan_in,
+    "lecun-uniform": lambda fan_in, fan_out: 1 / fan_in,
+    "xavier-normal": lambda fan_in, fan_out: 2 / (fan_in + fan_out),
+    "xavier-uniform": lambda fan_in, fan_out: 2 / (fan_in + fan_out),
+    "he-normal": lambda fan_in, fan_out: 2 / fan_in,
+    "he-uniform": lambda fan_in, fan_out: 2 / fan_in,
+}
+
+
+@pytest.mark.parametrize("scheme", sorted(VARIANCE))
+def test_initialised_weights_have_the_variance_of_their_formula(scheme):
+    from cnnkit.models.init import initializer
+
+    torch.manual_seed(0)
+    conv, linear = nn.Conv2d(128, 256, 3), nn.Linear(1024, 512)
+    initializer(scheme)(nn.Sequential(conv, linear))
+    for layer, fan_in, fan_out in ((conv, 128 * 9, 256 * 9), (linear, 1024, 512)):
+        expected = VARIANCE[scheme](fan_in, fan_out)
+        assert layer.weight.var().item() == pytest.approx(expected, rel=0.03)
+        assert torch.all(layer.bias == 0)
+        if scheme.endswith("uniform"):
+            assert layer.weight.abs().max().item() <= (3 * expected) ** 0.5 * 1.0001, "uniform bound sqrt(3 var)"
+
+
+def test_orthogonal_default_batch_norm_and_bias_fill():
+    from cnnkit.models.init import fill_biases, initializer
+
+    linear, norm = nn.Linear(64, 64), nn.BatchNorm1d(64)
+    nn.init.constant_(norm.weight, 5.0)
+    initializer("orthogonal")(nn.Sequential(linear, norm))
+    assert torch.allclose(linear.weight @ linear.weight.T, torch.eye(64), atol=1e-5)
+    assert torch.all(norm.weight == 1) and torch.all(norm.bias == 0)
+    nn.init.constant_(linear.weight, 7.0)
+    initializer("default")(linear)
+    assert linear.weight.abs().max().item() <= 1 / 64**0.5, "PyTorch's own bound, 1/sqrt(fan_in)"
+    fill_biases(linear, 0.01)
+    assert torch.all(linear.bias == 0.01)
+
+
+def test_init_and_init_bias_are_recorded_in_config_and_checkpoint(run_cli, tmp_path):
+    from cnnkit.engine.checkpoint import load_checkpoint
+
+    result = run_cli("train", "--init", "orthogonal", "--init-bias", "0.01", "--epochs", "1",
+                     "--out", str(tmp_path), "--name", "i", "--quiet")
+    assert result.code == 0, result.err
+    config = load_checkpoint(tmp_path / "i" / "last.pt")["config"]
+    assert (config["init"], config["init_bias"]) == ("orthogonal", 0.01)

@@ -9,6 +9,8 @@ HELP = {
     "xavier-uniform": "Xavier/Glorot uniform: U(-sqrt(6/(fan_in+fan_out)), +...)",
     "he-normal": "He/Kaiming normal: N(0, 2/fan_in), suited to ReLU (He et al. 2015)",
     "he-uniform": "He/Kaiming uniform: U(-sqrt(6/fan_in), sqrt(6/fan_in))",
+    "orthogonal": "Orthogonal weights (Saxe et al. 2014), gain 1",
+    "default": "PyTorch's own initialisation of each layer, applied again",
 }
 
 

@@ -51,6 +51,8 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) 
               show_default=True, help="Fraction held out for validation when the data has no val/ folder.")
 @click.option("--augment", type=checked("augment"), default=D.augment, help="Comma-separated augmentations (see 'cnnkit augmentations').")
 @click.option("--init", type=checked("init"), default=D.init, help="Weight initializer (see 'cnnkit initializers'); default: PyTorch's.")
+@click.option("--init-bias", type=checked("init_bias"), default=D.init_bias,
+              help="Fill every conv and linear bias with this value (after --init); default: leave them.")
 @click.option("--strategy", type=checked("strategy"), default=D.strategy, show_default=True,
               help="Parallel strategy: auto, single, dp, ddp (see 'cnnkit strategies').")
 @click.option("--nproc-per-node", type=checked("nproc_per_node"), default=D.nproc_per_node,

@@ -163,6 +163,10 @@ class TrainingRun:
         model = build_model(plan.model, self.model_kwargs, self.input_size)
         if plan.initializer is not None:
             from_plugin(plan.initializer, lambda: plan.initializer.create()(model))
+        if config.init_bias is not None:
+            from cnnkit.models.init import fill_biases
+
+            fill_biases(model, config.init_bias)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = strategy.wrap(model)

@@ -1,6 +1,8 @@
 """Weight initialisers applied to every convolution and linear layer of a model.
 
-Weights get the named scheme, biases start at zero; normalisation layers keep PyTorch's defaults.
+Weights get the named scheme and biases start at zero (``--init-bias`` sets another value);
+batch-norm layers start at weight 1, bias 0. ``default`` re-runs each layer's own PyTorch
+initialisation.
 """
 
 from __future__ import annotations
@@ -31,18 +33,33 @@ SCHEMES: dict[str, Scheme] = {
     "xavier-uniform": nn.init.xavier_uniform_,
     "he-normal": lambda w: nn.init.kaiming_normal_(w, mode="fan_in", nonlinearity="relu"),
     "he-uniform": lambda w: nn.init.kaiming_uniform_(w, mode="fan_in", nonlinearity="relu"),
+    "orthogonal": nn.init.orthogonal_,
 }
+LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
 def initializer(scheme: str) -> Callable[[nn.Module], None]:
-    """A function that re-initialises a model in place with ``scheme``."""
-    fill = SCHEMES[scheme]
+    """A function that re-initialises a model in place with ``scheme`` (or PyTorch's ``default``)."""
 
     def apply(model: nn.Module) -> None:
         for module in model.modules():
-            if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
-                fill(module.weight)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+            if isinstance(module, LAYERS):
+                if scheme == "default":
+                    module.reset_parameters()
+                else:
+                    SCHEMES[scheme](module.weight)
+                    if module.bias is not None:
+                        nn.init.zeros_(module.bias)
+            elif isinstance(module, NORMS) and module.affine:
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
 
     return apply
+
+
+def fill_biases(model: nn.Module, value: float) -> None:
+    """Every convolution and linear bias set to ``value`` (the seeds' 0.01; AlexNet's 1)."""
+    for module in model.modules():
+        if isinstance(module, LAYERS) and module.bias is not None:
+            nn.init.constant_(module.bias, value)
