@@ -40,6 +40,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     patience: int = 5
     val_split: float = 0.2
+    image_size: str = ""
     augment: str = ""
     init: str = ""
     init_bias: Optional[float] = None
@@ -80,7 +81,7 @@ FIELD_NAMES = [f.name for f in fields(TrainConfig)]
 
 RESUME_MUST_MATCH = (
     "model", "data", "batch_size", "lr", "optimizer", "weight_decay", "momentum", "nesterov", "scheduler",
-    "step_size", "gamma", "label_smoothing", "val_split", "augment", "init", "init_bias", "seed", "strategy",
+    "step_size", "gamma", "label_smoothing", "val_split", "image_size", "augment", "init", "init_bias", "seed", "strategy",
     "nproc_per_node", "nnodes", "sync_bn", "precision", "channels_last",
 )
 """Options that shape the training trajectory: a resumed run must keep them, or it would not end

@@ -92,7 +92,7 @@ RULES: dict[str, Rule] = {
     "weight_decay": Rule(float, min=0), "momentum": Rule(float, min=0, max=1), "nesterov": FLAG,
     "scheduler": NAME, "step_size": Rule(int, min=1), "gamma": Rule(float, min=0, min_open=True),
     "label_smoothing": Rule(float, min=0, max=1, max_open=True), "patience": Rule(int, min=0),
-    "val_split": Rule(float, min=0, max=1, max_open=True),
+    "val_split": Rule(float, min=0, max=1, max_open=True), "image_size": TEXT,
     "augment": Rule(str, list_joins=True), "init": TEXT, "init_bias": Rule(float, nullable=True), "strategy": NAME,
     "nproc_per_node": Rule(int, min=0), "nnodes": Rule(int, min=1), "node_rank": Rule(int, min=-1),
     "rdzv_endpoint": TEXT, "sync_bn": FLAG, "precision": NAME, "channels_last": Rule(bool, nullable=True),

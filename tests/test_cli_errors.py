@@ -8,7 +8,7 @@ from cnnkit.errors import CnnkitError
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--model", "mnist-cnm"], "Error: Unknown model 'mnist-cnm'. Did you mean 'mnist-cnn'?"),
+        (["--model", "mnist-cnm"], "Error: Unknown model 'mnist-cnm'. Did you mean 'mnist-cnn' or 'mnist-cnn2'?"),
         (["--data", "digts"], "Error: Unknown dataset 'digts'. Did you mean 'digits'?"),
         (["--optimizer", "adm"], "Error: Unknown optimizer 'adm'. Did you mean 'adam' or 'adamw'?"),
         (["--scheduler", "cosin"], "Error: Unknown scheduler 'cosin'. Did you mean 'cosine'?"),

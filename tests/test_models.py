@@ -135,3 +135,39 @@ def test_init_and_init_bias_are_recorded_in_config_and_checkpoint(run_cli, tmp_p
     assert result.code == 0, result.err
     config = load_checkpoint(tmp_path / "i" / "last.pt")["config"]
     assert (config["init"], config["init_bias"]) == ("orthogonal", 0.01)
+
+
+def image_folder(root, size, mode):
+    import numpy as np
+    from PIL import Image
+
+    for name, value in (("dark", 30), ("light", 220)):
+        (root / name).mkdir(parents=True)
+        for i in range(5):
+            shape = (size, size) if mode == "L" else (size, size, 3)
+            Image.fromarray(np.full(shape, value + i, np.uint8), mode).save(root / name / f"{i}.png")
+    return root
+
+
+def test_resnet20_trains_on_28x28_grayscale_with_a_one_line_notice_and_on_32x32_rgb_without(run_cli, tmp_path):
+    gray = image_folder(tmp_path / "gray", 28, "L")
+    result = run_cli("train", "--model", "resnet20", "--data", str(gray), "--epochs", "1", "--batch-size", "4",
+                     "--out", str(tmp_path / "runs"), "--quiet")
+    assert result.code == 0, result.err
+    assert result.err.strip() == (
+        "cnnkit: note: resizing 28x28 -> 32x32 and grayscale -> 3 channels for resnet20 (--image-size chooses the size)."
+    )
+    rgb = image_folder(tmp_path / "rgb", 32, "RGB")
+    result = run_cli("train", "--model", "resnet20", "--data", str(rgb), "--epochs", "1", "--batch-size", "4",
+                     "--out", str(tmp_path / "runs"), "--quiet")
+    assert result.code == 0 and result.err == "", result.err
+
+
+def test_image_size_chooses_the_input_and_is_recorded(run_cli, tmp_path):
+    from cnnkit.engine.checkpoint import load_checkpoint
+
+    result = run_cli("train", "--model", "resnet20", "--image-size", "16x24", "--epochs", "1", "--out", str(tmp_path),
+                     "--name", "s", "--quiet")
+    assert result.code == 0, result.err
+    best = load_checkpoint(tmp_path / "s" / "best.pt")
+    assert best["input_size"] == [3, 16, 24] and best["config"]["image_size"] == "16x24"

@@ -49,6 +49,8 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) 
               help="Stop after this many epochs without a lower validation loss (0: never).")
 @click.option("--val-split", type=checked("val_split"), default=D.val_split,
               show_default=True, help="Fraction held out for validation when the data has no val/ folder.")
+@click.option("--image-size", type=checked("image_size"), default=D.image_size,
+              help="Input size N or HxW; default: the model's own (data is resized to it, with a note).")
 @click.option("--augment", type=checked("augment"), default=D.augment, help="Comma-separated augmentations (see 'cnnkit augmentations').")
 @click.option("--init", type=checked("init"), default=D.init, help="Weight initializer (see 'cnnkit initializers'); default: PyTorch's.")
 @click.option("--init-bias", type=checked("init_bias"), default=D.init_bias,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -117,10 +118,17 @@ def find_splits(root: Path) -> dict[str, Path]:
     return found
 
 
+GRAY_MODES = ("1", "L", "LA", "I", "F")
+
+
 def read_image(path: Path, size: tuple[int, int], channels: int) -> np.ndarray:
+    return read_image_and_shape(path, size, channels)[0]
+
+
+def read_image_and_shape(path: Path, size: tuple[int, int], channels: int) -> tuple[np.ndarray, tuple[int, int, int]]:
     """One image as uint8 ``(C, H, W)``: deeper pixels scaled to 8 bits, the centre region of the
     target's aspect ratio cut out and resized to ``size`` in one step, so memory never exceeds the
-    decoded image (bounded by :data:`MAX_PIXELS`)."""
+    decoded image (bounded by :data:`MAX_PIXELS`). Also its stored (channels, height, width)."""
     from PIL import Image
 
     height, width = size
@@ -133,13 +141,14 @@ def read_image(path: Path, size: tuple[int, int], channels: int) -> np.ndarray:
                         f"Image '{path}' is {img.width}x{img.height} pixels, more than cnnkit reads "
                         f"({MAX_PIXELS // 1_000_000} megapixels); shrink it first."
                     )
+                stored = (1 if img.mode in GRAY_MODES or img.mode.startswith("I;16") else 3, img.height, img.width)
                 img.draft("L" if channels == 1 else "RGB", (width, height))  # JPEG: decode at a smaller scale
                 img = to_8_bits(img, path).convert("L" if channels == 1 else "RGB")
                 img = img.resize((width, height), Image.Resampling.BILINEAR, box=centre_box(img.size, size))
                 array = np.asarray(img, dtype=np.uint8)
     except (OSError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise UsageError(f"Cannot read image '{path}': {exc}") from None
-    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+    return (array[None] if array.ndim == 2 else array.transpose(2, 0, 1)), stored
 
 
 def centre_box(source: tuple[int, int], size: tuple[int, int]) -> tuple[float, float, float, float]:
@@ -177,11 +186,18 @@ def to_8_bits(img, path: Path):
     return Image.fromarray(np.round(pixels * (255.0 / full)).astype(np.uint8), "L")
 
 
-def load_split(directory: Path, classes: list[str], size: tuple[int, int], channels: int) -> Split:
+def load_split(directory: Path, classes: list[str], size: tuple[int, int], channels: int,
+               shapes: Counter | None = None) -> Split:
+    """The images of ``directory``; their stored shapes are counted into ``shapes``."""
     samples = list_samples(directory, classes)
-    images = np.stack([read_image(path, size, channels) for path, _ in samples])
+    arrays = []
+    for path, _ in samples:
+        array, stored = read_image_and_shape(path, size, channels)
+        arrays.append(array)
+        if shapes is not None:
+            shapes[stored] += 1
     labels = torch.tensor([label for _, label in samples], dtype=torch.long)
-    return Split(torch.from_numpy(images), labels)
+    return Split(torch.from_numpy(np.stack(arrays)), labels)
 
 
 def checked_classes(directory: Path) -> list[str]:
@@ -209,7 +225,8 @@ def load_folder(
     splits = find_splits(root)
     train_dir = splits.get("train", root)
     classes = checked_classes(train_dir)
-    train = load_split(train_dir, classes, image_size, channels)
+    shapes: Counter = Counter()
+    train = load_split(train_dir, classes, image_size, channels, shapes)
 
     if "val" in splits:
         val = load_split(checked_like(splits["val"], classes, train_dir), classes, image_size, channels)
@@ -225,4 +242,4 @@ def load_folder(
     test = None
     if "test" in splits:
         test = load_split(checked_like(splits["test"], classes, train_dir), classes, image_size, channels)
-    return DataSplits(train, val, test, classes, str(root))
+    return DataSplits(train, val, test, classes, str(root), native=shapes.most_common(1)[0][0])

@@ -39,10 +39,14 @@ class DataSplits:
     test: Split | None
     classes: list[str]
     source: str
+    native: tuple[int, int, int] | None = None
+    """(channels, height, width) of the images as stored (the most common), before any resizing;
+    cnnkit notes when they are adapted to the model. None for data served at any size by design
+    (the shipped digits are always upscaled from 8x8)."""
 
     def to(self, device: torch.device) -> DataSplits:
         test = self.test.to(device) if self.test is not None else None
-        return DataSplits(self.train.to(device), self.val.to(device), test, self.classes, self.source)
+        return DataSplits(self.train.to(device), self.val.to(device), test, self.classes, self.source, self.native)
 
     def channel_stats(self) -> tuple[list[float], list[float]]:
         """Per-channel mean and std of the training images, on the 0..1 scale."""

@@ -66,8 +66,20 @@ def from_plugin(entry: Entry, call: Callable[[], Any]) -> Any:
         ) from exc
 
 
+def parse_image_size(text: str) -> tuple[int, int] | None:
+    """``--image-size``: ``N`` (square) or ``HxW``; None when empty (the model's own size)."""
+    if not text:
+        return None
+    parts = text.lower().split("x")
+    if len(parts) > 2 or not all(part.strip().isdigit() and int(part) > 0 for part in parts):
+        raise UsageError(f"--image-size '{text}' must be N or HxW with positive whole numbers, e.g. 224 or 32x48.")
+    sizes = [int(part) for part in parts]
+    return (sizes[0], sizes[-1])
+
+
 def make_plan(config: TrainConfig) -> Plan:
     check_run_name(config.name)
+    parse_image_size(config.image_size)
     check_choice("optimizer", config.optimizer, OPTIMIZERS)
     check_choice("scheduler", config.scheduler, SCHEDULERS)
     check_choice("precision", config.precision, PRECISIONS)

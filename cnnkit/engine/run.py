@@ -19,14 +19,15 @@ import torch
 from torch import nn
 
 from cnnkit.config import TrainConfig
-from cnnkit.console import warn
+from cnnkit.console import note, warn
 from cnnkit.contracts import Strategy, StrategyOptions
 from cnnkit.data.splits import DataSplits
 from cnnkit.engine import state as run_state
 from cnnkit.engine.early_stopping import EarlyStopping
 from cnnkit.engine.launch import die_with_launcher
+from cnnkit.engine.model_check import build_model
 from cnnkit.engine.optim import ONECYCLE_MIN_STEPS, build_optimizer, build_scheduler, param_groups
-from cnnkit.engine.plan import Plan, checked_input_size, from_plugin, make_plan
+from cnnkit.engine.plan import Plan, checked_input_size, from_plugin, make_plan, parse_image_size
 from cnnkit.engine.plots import plot_curves
 from cnnkit.engine.precision import Precision, resolve_channels_last, resolve_precision
 from cnnkit.engine.progress import Progress
@@ -61,25 +62,18 @@ def _compose(augmentations: list[Entry]):
     return compose(steps)
 
 
-def build_model(entry: Entry, kwargs: dict[str, int], input_size: list[int]) -> nn.Module:
-    """The entry's model, checked to be a module that maps a batch of its input size to one score
-    per class, so a plugin's mistake is named here rather than deep inside training."""
-    model = from_plugin(entry, lambda: entry.create(**kwargs))
-    if not isinstance(model, nn.Module):
-        raise CnnkitError(f"model '{entry.name}' of plugin '{entry.plugin}' returned {type(model).__name__}, not a torch.nn.Module.")
-    probe = torch.zeros(2, *input_size)
-    model.eval()
-    with torch.no_grad():
-        output = from_plugin(entry, lambda: model(probe))
-    model.train()
-    expected = (2, kwargs["num_classes"])
-    if not isinstance(output, torch.Tensor) or tuple(output.shape) != expected:
-        shown = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-        raise CnnkitError(
-            f"model '{entry.name}' of plugin '{entry.plugin}' gives {shown} for a batch of shape {tuple(probe.shape)}; "
-            f"expected {expected} (one score per class)."
-        )
-    return model
+def note_adaptation(stored: tuple[int, int, int] | None, wanted: list[int], model: str) -> None:
+    """One line when the images are resized or change channels to fit the model."""
+    if stored is None:
+        return
+    changes = []
+    if tuple(stored[1:]) != tuple(wanted[1:]):
+        changes.append(f"resizing {stored[1]}x{stored[2]} -> {wanted[1]}x{wanted[2]}")
+    if stored[0] != wanted[0]:
+        kinds = {1: "grayscale", 3: "RGB"}
+        changes.append(f"{kinds.get(stored[0], f'{stored[0]} channels')} -> {wanted[0]} channel{'s' if wanted[0] > 1 else ''}")
+    if changes:
+        note(f"{' and '.join(changes)} for {model} (--image-size chooses the size).")
 
 
 def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -142,7 +136,8 @@ class TrainingRun:
         seed_everything(config.seed)
         self.progress = Progress(config.epochs, quiet=config.quiet or not strategy.is_main, bars=self.bars)
 
-        self.input_size = list(checked_input_size(plan.model))
+        native = checked_input_size(plan.model)
+        self.input_size = [native[0], *(parse_image_size(config.image_size) or native[1:])]
         channels, height, width = self.input_size
         data = from_plugin(plan.dataset, lambda: plan.dataset.create(
             image_size=(height, width), channels=channels, val_split=config.val_split, seed=config.seed))
@@ -156,6 +151,7 @@ class TrainingRun:
                 f"The training split has {len(data.train)} image(s), fewer than the {strategy.world_size} processes; "
                 "use fewer processes (--nproc-per-node) or more data."
             )
+        note_adaptation(data.native, self.input_size, config.model)
         self.mean, self.std = data.channel_stats()
         self.data = data.to(device)
 

@@ -1,0 +1,93 @@
+"""Building a registered model and checking it takes the run's input, before any training.
+
+A model that cannot take the input size gets one error naming the layer where it fails, the
+feature map that reached it, and the sizes the model is made for, instead of a shape mismatch
+from deep inside PyTorch.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from cnnkit.engine.plan import from_plugin
+from cnnkit.errors import CnnkitError, UsageError
+from cnnkit.registry import Entry
+
+
+def build_model(entry: Entry, kwargs: dict[str, int], input_size: list[int]) -> nn.Module:
+    """The entry's model, checked to be a module that maps a batch of ``input_size`` images to one
+    score per class, so a plugin's mistake or an unsuitable size is named here."""
+    model = from_plugin(entry, lambda: entry.create(**kwargs))
+    if not isinstance(model, nn.Module):
+        raise CnnkitError(f"model '{entry.name}' of plugin '{entry.plugin}' returned {type(model).__name__}, not a torch.nn.Module.")
+    probe = torch.zeros(2, *input_size)
+    model.eval()
+    trace = LayerTrace(model)
+    try:
+        with torch.no_grad(), trace:
+            output = model(probe)
+    except (RuntimeError, ValueError) as exc:  # what PyTorch raises for shapes that do not fit
+        raise too_small_or_wrong(entry, input_size, trace, exc) from exc
+    except Exception as exc:
+        raise CnnkitError(
+            f"model '{entry.name}' of plugin '{entry.plugin}' failed: {type(exc).__name__}: {exc} "
+            "(run with --debug for the traceback)"
+        ) from exc
+    finally:
+        model.train()
+    expected = (2, kwargs["num_classes"])
+    if not isinstance(output, torch.Tensor) or tuple(output.shape) != expected:
+        shown = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+        raise CnnkitError(
+            f"model '{entry.name}' of plugin '{entry.plugin}' gives {shown} for a batch of shape {tuple(probe.shape)}; "
+            f"expected {expected} (one score per class)."
+        )
+    return model
+
+
+class LayerTrace:
+    """Records which leaf layer is running and the shape of its input, via forward hooks."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.current: tuple[str, nn.Module, tuple[int, ...]] | None = None
+        self.handles: list = []
+
+    def __enter__(self) -> LayerTrace:
+        for name, module in self.model.named_modules():
+            if name and not list(module.children()):
+                self.handles.append(module.register_forward_pre_hook(self._entering(name)))
+        return self
+
+    def _entering(self, name: str):
+        def hook(module: nn.Module, args: tuple) -> None:
+            shape = tuple(args[0].shape) if args and isinstance(args[0], torch.Tensor) else ()
+            self.current = (name, module, shape)
+
+        return hook
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+
+def too_small_or_wrong(entry: Entry, input_size: list[int], trace: LayerTrace, exc: Exception) -> CnnkitError:
+    channels, height, width = input_size
+    native = entry.metadata.get("input_size")
+    made_for = f"; it is made for {native[1]}x{native[2]}" if native else ""
+    minimum = entry.metadata.get("min_size")
+    smallest = f" and takes at least {minimum}x{minimum}" if minimum else ""
+    hint = f". Pass --image-size {native[1]}x{native[2]}, or leave --image-size out to resize to it." if native else "."
+    if trace.current is None:
+        return CnnkitError(f"model '{entry.name}' of plugin '{entry.plugin}' fails on a {height}x{width} input: "
+                           f"{str(exc).strip().splitlines()[0]}")
+    layer, module, shape = trace.current
+    if len(shape) == 4:
+        reaching = f"the feature map is {shape[-2]}x{shape[-1]} when it reaches"
+    else:
+        reaching = f"{'x'.join(map(str, shape[1:])) or 'its'} features reach"
+    return UsageError(
+        f"model '{entry.name}' cannot take {height}x{width} images: {reaching} layer '{layer}' "
+        f"({type(module).__name__}), which cannot take them{made_for}{smallest}{hint}"
+    )
