@@ -12,7 +12,12 @@ hookspec = pluggy.HookspecMarker("cnnkit")
 
 @hookspec
 def register_models(register):
-    """Register model factories: ``factory(*, num_classes, in_channels, **kwargs) -> nn.Module``."""
+    """Register model factories: ``factory(*, num_classes, in_channels, **kwargs) -> nn.Module``.
+
+    Metadata: ``input_size=(channels, height, width)`` (the native input) and ``params``. A name
+    ending in ``/*`` registers a family: ``lister()`` gives member names, ``describe(member)``
+    their metadata, and the factory is called as ``factory(member, *, num_classes, in_channels)``.
+    """
 
 
 @hookspec

@@ -2,11 +2,17 @@
 
 An entry remembers which plugin registered it. The first registration of a name wins; a later
 one is refused with an error naming both plugins, so the outcome never depends on chance.
+
+A *family* is registered under a name ending in ``/*`` (``timm/*``) with two metadata callables:
+``lister()`` gives the member names (without the prefix) and ``describe(member)`` their metadata.
+Members are enumerated only when asked for by name or by a pattern that starts with the prefix,
+so a family of thousands costs nothing until used; ``factory(member, **kwargs)`` builds one.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import fnmatch
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
@@ -81,27 +87,52 @@ class Registry:
         existing = self._entries.get(entry.name)
         if existing is not None:
             raise DuplicateNameError(existing, entry.plugin)
+        if entry.name.endswith("/*") and not (callable(entry.metadata.get("lister")) and callable(entry.metadata.get("describe"))):
+            raise ValueError(f"family '{entry.name}' needs lister= and describe= callables")
         self._entries[entry.name] = entry
 
+    def _family(self, name: str) -> Entry | None:
+        for family in self._entries.values():
+            if family.name.endswith("/*") and name.startswith(family.name[:-1]) and name != family.name:
+                return family
+        return None
+
+    def _members(self, family: Entry) -> list[str]:
+        prefix = family.name[:-1]
+        return [prefix + member for member in family.metadata["lister"]()]
+
     def get(self, name: str) -> Entry:
-        try:
+        if name in self._entries and not name.endswith("/*"):
             return self._entries[name]
-        except KeyError:
-            hint = f"Run 'cnnkit {self.kind}' to list the {len(self._entries)} available."
-            raise UnknownNameError(unknown_name_message(self.noun, name, self.names(), hint)) from None
+        family = self._family(name)
+        if family is not None and name in self._members(family):
+            return self._member(family, name)
+        choices = self._members(family) if family is not None else self.names()
+        hint = f"Run 'cnnkit {self.kind}' to list the {len(self._entries)} available."
+        raise UnknownNameError(unknown_name_message(self.noun, name, choices, hint))
 
     def names(self, pattern: str | None = None) -> list[str]:
-        """Sorted names, optionally filtered by a shell-style wildcard (``resnet*``)."""
-        names = sorted(self._entries)
+        """Sorted names, optionally filtered by a shell-style wildcard (``resnet*``). A family shows
+        as ``prefix/*`` unless the pattern starts with its prefix; then its members are listed."""
+        names = set(self._entries)
         if pattern:
-            names = [n for n in names if fnmatch.fnmatchcase(n.lower(), pattern.lower())]
-        return names
+            for family in [e for e in self._entries.values() if e.name.endswith("/*")]:
+                if pattern.lower().startswith(family.name[:-1].lower()):
+                    names.discard(family.name)
+                    names.update(self._members(family))
+            names = {n for n in names if fnmatch.fnmatchcase(n.lower(), pattern.lower())}
+        return sorted(names)
+
+    def _member(self, family: Entry, name: str) -> Entry:
+        member = name[len(family.name) - 1:]
+        return Entry(self.kind, name, functools.partial(family.factory, member), family.plugin,
+                     family.metadata.get("member_help", family.help), dict(family.metadata["describe"](member)))
 
     def entries(self, pattern: str | None = None) -> list[Entry]:
-        return [self._entries[n] for n in self.names(pattern)]
+        return [self._entries.get(n) or self._member(self._family(n), n) for n in self.names(pattern)]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._entries or (isinstance(name, str) and self._family(name) is not None)
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.entries())

@@ -171,3 +171,48 @@ def test_image_size_chooses_the_input_and_is_recorded(run_cli, tmp_path):
     assert result.code == 0, result.err
     best = load_checkpoint(tmp_path / "s" / "best.pt")
     assert best["input_size"] == [3, 16, 24] and best["config"]["image_size"] == "16x24"
+
+
+@pytest.mark.parametrize(("name", "params"), [("alexnet", 61_100_840), ("resnet18", 11_689_512), ("vgg16", 138_357_544)])
+def test_torchvision_models_keep_torchvision_parameter_counts(models, name, params):
+    assert models.get(name).metadata["input_size"] == (3, 224, 224)
+    assert count(models.get(name).create(num_classes=1000, in_channels=3)) == params
+
+
+def test_torchvision_names_come_from_torchvision_with_their_input_sizes(models):
+    from torchvision.models import list_models
+    import torchvision.models
+
+    names = set(models.names())
+    assert set(list_models(module=torchvision.models)) <= names
+    assert models.get("inception_v3").metadata["input_size"] == (3, 299, 299)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "timm/resnet18", "timm/convnext_atto"])
+def test_library_models_take_one_grayscale_training_step(models, name):
+    torch.manual_seed(0)
+    model = models.get(name).create(num_classes=3, in_channels=1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    loss = nn.functional.cross_entropy(model(torch.randn(2, 1, 64, 64)), torch.tensor([0, 2]))
+    loss.backward()
+    optimizer.step()
+    assert torch.isfinite(loss)
+
+
+def test_timm_models_are_a_family_listed_only_when_asked(models):
+    import timm
+
+    assert "timm/*" in models.names() and "timm/resnet18" not in models.names()
+    assert models.names("timm/convnext_a*") == ["timm/" + n for n in timm.list_models("convnext_a*")]
+    assert models.get("timm/resnet18").metadata["input_size"] == (3, 224, 224)
+    from cnnkit.registry import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="Did you mean 'timm/resnet18'"):
+        models.get("timm/resnet81")
+
+
+def test_a_timm_model_trains_end_to_end(run_cli, tmp_path):
+    result = run_cli("train", "--model", "timm/resnet10t", "--image-size", "32", "--epochs", "1",
+                     "--out", str(tmp_path), "--name", "t", "--quiet")
+    assert result.code == 0, result.err
+    assert "resizing" not in result.err

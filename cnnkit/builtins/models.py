@@ -35,6 +35,34 @@ def _cifar_resnet(depth: int):
     return factory
 
 
+def _torchvision(name: str):
+    def factory(**kwargs):
+        from cnnkit.models.library import torchvision_model
+
+        return torchvision_model(name, **kwargs)
+
+    factory.__name__ = name
+    return factory
+
+
+def _timm_names():
+    from cnnkit.models.library import timm_names
+
+    return timm_names()
+
+
+def _timm_metadata(name: str):
+    from cnnkit.models.library import timm_metadata
+
+    return timm_metadata(name)
+
+
+def _timm_model(name: str, **kwargs):
+    from cnnkit.models.library import timm_model
+
+    return timm_model(name, **kwargs)
+
+
 CIFAR_RESNET_PARAMS = {20: 269_722, 32: 464_154, 44: 658_586, 56: 853_018, 110: 1_727_962}
 
 
@@ -69,3 +97,9 @@ def register_models(register):
             input_size=(3, 32, 32),
             params=params,
         )
+    from cnnkit.models.library import torchvision_models
+
+    for name, input_size in torchvision_models().items():
+        register(name, _torchvision(name), help="torchvision model (random initialisation)", input_size=tuple(input_size))
+    register("timm/*", _timm_model, help="any timm model, e.g. timm/resnet18; list them with: cnnkit models 'timm/*'",
+             lister=_timm_names, describe=_timm_metadata, member_help="timm model (random initialisation)")

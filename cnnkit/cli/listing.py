@@ -27,7 +27,9 @@ def list_command(kind: str) -> click.Command:
         entries = registry(kind).entries(pattern)
         if as_json:
             payload = [
-                {"name": e.name, "plugin": e.plugin, "help": e.help, "metadata": dict(e.metadata)} for e in entries
+                {"name": e.name, "plugin": e.plugin, "help": e.help,
+                 "metadata": {k: v for k, v in e.metadata.items() if not callable(v)}}
+                for e in entries
             ]
             click.echo(json.dumps(payload, indent=2, default=list))
         elif not entries:

@@ -1,0 +1,95 @@
+"""Models from torchvision and timm, built with cnnkit's number of classes and input channels.
+
+torchvision's classification models are registered under their own names. Enumerating them means
+importing torchvision (a second or two), so the names and input sizes are cached per installed
+torchvision version, found with ``importlib.metadata`` without importing it: only the first
+listing after an install pays. timm's models form the family ``timm/*``, enumerated only when
+asked for. Random initialisation only: pretrained weights are the fine-tuning command's concern.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import metadata
+from pathlib import Path
+
+CACHE_ENV = "CNNKIT_CACHE"
+
+
+def cache_dir() -> Path:
+    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cnnkit"
+    return Path(os.environ.get(CACHE_ENV) or default)
+
+
+def torchvision_models() -> dict[str, list[int]]:
+    """``{name: input_size}`` for every torchvision classification model, cached per version."""
+    try:
+        version = metadata.version("torchvision")
+    except metadata.PackageNotFoundError:
+        return {}
+    path = cache_dir() / f"torchvision-{version}-models.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        pass
+    import torchvision.models as classification
+    from torchvision.models import get_model_weights, list_models
+
+    found = {}
+    for name in list_models(module=classification):
+        try:
+            crop = get_model_weights(name).DEFAULT.transforms().crop_size[0]
+        except (AttributeError, ValueError, IndexError, TypeError):
+            crop = 224
+        found[name] = [3, int(crop), int(crop)]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(found, sort_keys=True))
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only cache only costs the import next time
+    return found
+
+
+def adapt_in_channels(model, in_channels: int):
+    """Replace the first convolution when the data has other than 3 channels (same shape of layer)."""
+    from torch import nn
+
+    if in_channels == 3:
+        return model
+    for parent in model.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, nn.Conv2d) and child.in_channels == 3:
+                setattr(parent, name, nn.Conv2d(
+                    in_channels, child.out_channels, child.kernel_size, child.stride, child.padding,
+                    child.dilation, child.groups if child.groups == 1 else in_channels, child.bias is not None,
+                ))
+                return model
+    raise ValueError(f"found no 3-channel first convolution to adapt to {in_channels} channels")
+
+
+def torchvision_model(name: str, *, num_classes: int = 1000, in_channels: int = 3, **kwargs):
+    from torchvision.models import get_model
+
+    return adapt_in_channels(get_model(name, weights=None, num_classes=num_classes, **kwargs), in_channels)
+
+
+def timm_names() -> list[str]:
+    import timm
+
+    return timm.list_models()
+
+
+def timm_metadata(name: str) -> dict:
+    import timm
+
+    size = timm.get_pretrained_cfg_value(name, "input_size") if hasattr(timm, "get_pretrained_cfg_value") else None
+    return {"input_size": tuple(size) if size else (3, 224, 224)}
+
+
+def timm_model(name: str, *, num_classes: int = 1000, in_channels: int = 3, **kwargs):
+    import timm
+
+    return timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_channels, **kwargs)
