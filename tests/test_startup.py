@@ -39,7 +39,7 @@ def warm_cache(tmp_path_factory):
 @pytest.mark.parametrize(
     "args",
     [["--help"], ["plugins"], ["plugins", "--json"], ["models"], ["models", "resnet*"], ["datasets"],
-     ["augmentations"], ["initializers"], ["strategies"], ["train", "--help"]],
+     ["augmentations"], ["initializers"], ["strategies"], ["train", "--help"], ["summary", "--help"]],
 )
 def test_command_does_not_import_heavy_libraries(args, warm_cache):
     report, proc = probe(*args, env=warm_cache)

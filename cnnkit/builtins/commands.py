@@ -15,6 +15,12 @@ def _plugins():
     return plugins
 
 
+def _summary():
+    from cnnkit.cli.summary_command import summary
+
+    return summary
+
+
 def _lister(kind: str):
     def factory():
         from cnnkit.cli.listing import list_command
@@ -28,5 +34,6 @@ def _lister(kind: str):
 def register_commands(register):
     register("train", _train, help="Train a model on a dataset")
     register("plugins", _plugins, help="List installed plugins and what each registers")
+    register("summary", _summary, help="Show a model's layers, output shapes, parameters and cost")
     for kind in ("models", "datasets", "augmentations", "initializers", "strategies"):
         register(kind, _lister(kind), help=f"List registered {kind}")
