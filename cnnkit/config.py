@@ -26,6 +26,7 @@ else:
 @dataclass(frozen=True)
 class TrainConfig:
     model: str = "mnist-cnn"
+    model_kwargs: str = ""
     data: str = "digits"
     epochs: int = 20
     batch_size: int = 64
@@ -80,7 +81,7 @@ class TrainConfig:
 FIELD_NAMES = [f.name for f in fields(TrainConfig)]
 
 RESUME_MUST_MATCH = (
-    "model", "data", "batch_size", "lr", "optimizer", "weight_decay", "momentum", "nesterov", "scheduler",
+    "model", "model_kwargs", "data", "batch_size", "lr", "optimizer", "weight_decay", "momentum", "nesterov", "scheduler",
     "step_size", "gamma", "label_smoothing", "val_split", "image_size", "augment", "init", "init_bias", "seed", "strategy",
     "nproc_per_node", "nnodes", "sync_bn", "precision", "channels_last",
 )

@@ -86,7 +86,7 @@ TEXT = Rule(str)
 NAME = Rule(str, nonempty=True)
 FLAG = Rule(bool)
 RULES: dict[str, Rule] = {
-    "model": NAME, "data": NAME,
+    "model": NAME, "model_kwargs": Rule(str, list_joins=True), "data": NAME,
     "epochs": Rule(int, min=1), "batch_size": Rule(int, min=1),
     "lr": Rule(float, min=0, min_open=True), "optimizer": NAME,
     "weight_decay": Rule(float, min=0), "momentum": Rule(float, min=0, max=1), "nesterov": FLAG,

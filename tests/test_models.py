@@ -216,3 +216,19 @@ def test_a_timm_model_trains_end_to_end(run_cli, tmp_path):
                      "--out", str(tmp_path), "--name", "t", "--quiet")
     assert result.code == 0, result.err
     assert "resizing" not in result.err
+
+
+def test_model_kwargs_reach_the_factory_and_the_checkpoint(run_cli, tmp_path):
+    from cnnkit.engine.checkpoint import load_checkpoint
+    from cnnkit.engine.plan import parse_model_kwargs
+
+    assert parse_model_kwargs("norm=batch, dropout=0.3,depth=2,flag=true") == {
+        "norm": "batch", "dropout": 0.3, "depth": 2, "flag": True}
+    result = run_cli("train", "--model", "resnet20", "--model-kwargs", "shortcut=B", "--epochs", "1",
+                     "--out", str(tmp_path), "--name", "k", "--quiet")
+    assert result.code == 0, result.err
+    best = load_checkpoint(tmp_path / "k" / "best.pt")
+    assert best["model"]["kwargs"]["shortcut"] == "B"
+    assert any(key.endswith("shortcut.0.weight") for key in best["state_dict"]), "projection shortcuts were built"
+    bad = run_cli("train", "--model-kwargs", "dropout", "--out", str(tmp_path))
+    assert bad.code == 2 and "--model-kwargs 'dropout' must be KEY=VALUE" in bad.err

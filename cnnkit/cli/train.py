@@ -27,6 +27,8 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option("--config", type=click.Path(dir_okay=False), is_eager=True, expose_value=False, callback=_load_config,
               help="TOML or JSON file of options (e.g. a run's config.json); flags override it.")
 @click.option("--model", type=checked("model"), default=D.model, show_default=True, help="Registered model name (see 'cnnkit models').")
+@click.option("--model-kwargs", type=checked("model_kwargs"), default=D.model_kwargs,
+              help="Model arguments, KEY=VALUE[,KEY=VALUE] (e.g. norm=batch,dropout=0.3 for alexnet-2012).")
 @click.option("--data", type=checked("data"), default=D.data, show_default=True,
               help="Registered dataset (see 'cnnkit datasets') or a folder in ImageFolder layout.")
 @click.option("--epochs", type=checked("epochs"), default=D.epochs, show_default=True)

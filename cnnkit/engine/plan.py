@@ -77,8 +77,30 @@ def parse_image_size(text: str) -> tuple[int, int] | None:
     return (sizes[0], sizes[-1])
 
 
+def parse_model_kwargs(text: str) -> dict[str, Any]:
+    """``--model-kwargs``: ``KEY=VALUE`` pairs, values read as whole numbers, numbers, true/false,
+    or text, as timm's training script reads them."""
+    kwargs: dict[str, Any] = {}
+    for pair in (part.strip() for part in text.split(",") if part.strip()):
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise UsageError(f"--model-kwargs '{pair}' must be KEY=VALUE, e.g. dropout=0.3.")
+        value: Any = raw.strip()
+        for convert in (int, float):
+            try:
+                value = convert(value)
+                break
+            except ValueError:
+                continue
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        kwargs[key.strip()] = value
+    return kwargs
+
+
 def make_plan(config: TrainConfig) -> Plan:
     check_run_name(config.name)
+    parse_model_kwargs(config.model_kwargs)
     parse_image_size(config.image_size)
     check_choice("optimizer", config.optimizer, OPTIMIZERS)
     check_choice("scheduler", config.scheduler, SCHEDULERS)

@@ -27,7 +27,7 @@ from cnnkit.engine.early_stopping import EarlyStopping
 from cnnkit.engine.launch import die_with_launcher
 from cnnkit.engine.model_check import build_model
 from cnnkit.engine.optim import ONECYCLE_MIN_STEPS, build_optimizer, build_scheduler, param_groups
-from cnnkit.engine.plan import Plan, checked_input_size, from_plugin, make_plan, parse_image_size
+from cnnkit.engine.plan import Plan, checked_input_size, from_plugin, make_plan, parse_image_size, parse_model_kwargs
 from cnnkit.engine.plots import plot_curves
 from cnnkit.engine.precision import Precision, resolve_channels_last, resolve_precision
 from cnnkit.engine.progress import Progress
@@ -155,7 +155,7 @@ class TrainingRun:
         self.mean, self.std = data.channel_stats()
         self.data = data.to(device)
 
-        self.model_kwargs = {"num_classes": len(data.classes), "in_channels": channels}
+        self.model_kwargs = {"num_classes": len(data.classes), "in_channels": channels, **parse_model_kwargs(config.model_kwargs)}
         model = build_model(plan.model, self.model_kwargs, self.input_size)
         if plan.initializer is not None:
             from_plugin(plan.initializer, lambda: plan.initializer.create()(model))
