@@ -180,6 +180,8 @@ class PluginHost:
                 raise ValueError(f"{KIND_NOUNS[kind]} name must be a non-empty string without spaces, got {name!r}")
             if not callable(factory):
                 raise TypeError(f"factory for {KIND_NOUNS[kind]} '{name}' is not callable")
+            if name.endswith("/*") and not (callable(meta.get("lister")) and callable(meta.get("describe"))):
+                raise ValueError(f"family '{name}' needs lister= and describe= callables")
             staged.append(Entry(kind, name, factory, info.name, help or _first_doc_line(factory), meta))
 
         try:

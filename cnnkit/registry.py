@@ -87,8 +87,6 @@ class Registry:
         existing = self._entries.get(entry.name)
         if existing is not None:
             raise DuplicateNameError(existing, entry.plugin)
-        if entry.name.endswith("/*") and not (callable(entry.metadata.get("lister")) and callable(entry.metadata.get("describe"))):
-            raise ValueError(f"family '{entry.name}' needs lister= and describe= callables")
         self._entries[entry.name] = entry
 
     def _family(self, name: str) -> Entry | None:
@@ -102,14 +100,21 @@ class Registry:
         return [prefix + member for member in family.metadata["lister"]()]
 
     def get(self, name: str) -> Entry:
-        if name in self._entries and not name.endswith("/*"):
+        if name in self._entries and name.endswith("/*"):
+            raise UnknownNameError(
+                f"'{name}' is a family of {self.kind}: name one of them (list them with: cnnkit {self.kind} '{name}')."
+            )
+        if name in self._entries:
             return self._entries[name]
         family = self._family(name)
-        if family is not None and name in self._members(family):
+        if family is None:
+            hint = f"Run 'cnnkit {self.kind}' to list the {len(self._entries)} available."
+            raise UnknownNameError(unknown_name_message(self.noun, name, self.names(), hint))
+        members = self._members(family)
+        if name in members:
             return self._member(family, name)
-        choices = self._members(family) if family is not None else self.names()
-        hint = f"Run 'cnnkit {self.kind}' to list the {len(self._entries)} available."
-        raise UnknownNameError(unknown_name_message(self.noun, name, choices, hint))
+        hint = f"Run: cnnkit {self.kind} '{family.name}'"
+        raise UnknownNameError(unknown_name_message(self.noun, name, members, hint))
 
     def names(self, pattern: str | None = None) -> list[str]:
         """Sorted names, optionally filtered by a shell-style wildcard (``resnet*``). A family shows

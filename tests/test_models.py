@@ -60,7 +60,13 @@ def test_alexnet_2012_options_and_initialisation():
     from cnnkit.models.alexnet import AlexNet2012
 
     lrn = AlexNet2012()
-    assert sum(isinstance(m, nn.LocalResponseNorm) for m in lrn.modules()) == 2
+    norms = [m for m in lrn.modules() if isinstance(m, nn.LocalResponseNorm)]
+    assert len(norms) == 2
+    x = torch.rand(1, 7, 2, 2)
+    squares = torch.nn.functional.pad(x.pow(2), (0, 0, 0, 0, 2, 2)).unfold(1, 5, 1).sum(-1)
+    assert torch.allclose(norms[0](x), x / (2 + 1e-4 * squares) ** 0.75), "the paper's formula, alpha 1e-4"
+    names = [name for name, _ in lrn.classifier.named_children()]
+    assert names == ["fc6", "relu6", "drop6", "fc7", "relu7", "drop7", "fc8"], "dropout on the hidden layers' outputs"
     batch = AlexNet2012(norm="batch", dropout=0.3)
     assert sum(isinstance(m, nn.BatchNorm2d) for m in batch.modules()) == 2
     assert {m.p for m in batch.modules() if isinstance(m, nn.Dropout)} == {0.3}
@@ -83,8 +89,11 @@ def test_residual_blocks_and_shortcut_options():
     assert BasicBlock(16, 32, stride=2, shortcut_kind="A")(x).shape == (2, 32, 4, 4)
     assert Bottleneck(16, 8, stride=2)(x).shape == (2, 32, 4, 4)
     assert CifarResNet(20, block=Bottleneck, shortcut="B")(torch.randn(2, 3, 32, 32)).shape == (2, 10)
-    with pytest.raises(ValueError, match=r"6n \+ 2 layers"):
+    with pytest.raises(ValueError, match=r"BasicBlocks has 6n \+ 2 layers, not 21"):
         CifarResNet(21)
+    assert CifarResNet(29, block=Bottleneck, shortcut="B")(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+    with pytest.raises(ValueError, match="shortcut must be 'A'"):
+        BasicBlock(16, 32, stride=2, shortcut_kind="C")
 
 
 VARIANCE = {
@@ -209,6 +218,8 @@ def test_timm_models_are_a_family_listed_only_when_asked(models):
 
     with pytest.raises(UnknownNameError, match="Did you mean 'timm/resnet18'"):
         models.get("timm/resnet81")
+    with pytest.raises(UnknownNameError, match=r"'timm/\*' is a family of models: name one of them"):
+        models.get("timm/*")
 
 
 def test_a_timm_model_trains_end_to_end(run_cli, tmp_path):
@@ -222,8 +233,8 @@ def test_model_kwargs_reach_the_factory_and_the_checkpoint(run_cli, tmp_path):
     from cnnkit.engine.checkpoint import load_checkpoint
     from cnnkit.engine.plan import parse_model_kwargs
 
-    assert parse_model_kwargs("norm=batch, dropout=0.3,depth=2,flag=true") == {
-        "norm": "batch", "dropout": 0.3, "depth": 2, "flag": True}
+    assert parse_model_kwargs("norm=batch, dropout=0.3,depth=2,flag=True,extra=None") == {
+        "norm": "batch", "dropout": 0.3, "depth": 2, "flag": True, "extra": None}
     result = run_cli("train", "--model", "resnet20", "--model-kwargs", "shortcut=B", "--epochs", "1",
                      "--out", str(tmp_path), "--name", "k", "--quiet")
     assert result.code == 0, result.err
@@ -232,3 +243,5 @@ def test_model_kwargs_reach_the_factory_and_the_checkpoint(run_cli, tmp_path):
     assert any(key.endswith("shortcut.0.weight") for key in best["state_dict"]), "projection shortcuts were built"
     bad = run_cli("train", "--model-kwargs", "dropout", "--out", str(tmp_path))
     assert bad.code == 2 and "--model-kwargs 'dropout' must be KEY=VALUE" in bad.err
+    reserved = run_cli("train", "--model-kwargs", "num_classes=5", "--out", str(tmp_path))
+    assert reserved.code == 2 and "--model-kwargs cannot set num_classes: it comes from the data." in reserved.err

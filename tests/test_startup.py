@@ -32,7 +32,7 @@ def warm_cache(tmp_path_factory):
     env = {**os.environ, "CNNKIT_CACHE": str(tmp_path_factory.mktemp("cache"))}
     first, proc = probe("models", env=env)
     assert first["code"] == 0 and "torchvision" in first["heavy"], "a cold cache enumerates torchvision"
-    assert list(Path(env["CNNKIT_CACHE"]).glob("torchvision-*-models.json")), proc.stderr
+    assert list(Path(env["CNNKIT_CACHE"]).glob("torchvision-*-models-v*.json")), proc.stderr
     return env
 
 

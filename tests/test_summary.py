@@ -30,6 +30,7 @@ def test_a_size_the_model_cannot_take_names_the_layer(run_cli):
     assert result.err.strip().startswith(
         "Error: model 'alexnet-2012' cannot take 32x32 images: the feature map is 2x2 when it reaches layer 'features.pool2'"
     )
+    assert result.err.strip().endswith("it is made for 227x227. Choose that size (or leave the size out to resize to it).")
 
 
 def test_summary_of_library_and_resnet_models(run_cli):

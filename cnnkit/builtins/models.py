@@ -99,7 +99,14 @@ def register_models(register):
         )
     from cnnkit.models.library import torchvision_models
 
-    for name, input_size in torchvision_models().items():
+    try:
+        library = torchvision_models()
+    except Exception as exc:  # a broken torchvision install must not take cnnkit's own models with it
+        from cnnkit.console import warn
+
+        warn(f"torchvision's models are not listed: {type(exc).__name__}: {exc}")
+        library = {}
+    for name, input_size in library.items():
         register(name, _torchvision(name), help="torchvision model (random initialisation)", input_size=tuple(input_size))
     register("timm/*", _timm_model, help="any timm model, e.g. timm/resnet18; list them with: cnnkit models 'timm/*'",
              lister=_timm_names, describe=_timm_metadata, member_help="timm model (random initialisation)")

@@ -30,7 +30,7 @@ def summary(model: str, input_size: str, num_classes: int | None, explain: bool,
         if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
             raise UsageError(f"--input-size '{input_size}' must be CxHxW with positive whole numbers, e.g. 3x224x224.")
         size = [int(p) for p in parts]
-    classes = num_classes or (1000 if size[1] >= 200 else 10)
+    classes = num_classes or (1000 if checked_input_size(entry)[1] >= 200 else 10)
     built = build_model(entry, {"num_classes": classes, "in_channels": size[0]}, size)
     result = summarize(built.eval(), model, size, explain=explain)
     click.echo(json.dumps(result.as_dict(), indent=2) if as_json else format_summary(result))

@@ -27,8 +27,14 @@ def build_model(entry: Entry, kwargs: dict[str, int], input_size: list[int]) -> 
     try:
         with torch.no_grad(), trace:
             output = model(probe)
-    except (RuntimeError, ValueError) as exc:  # what PyTorch raises for shapes that do not fit
-        raise too_small_or_wrong(entry, input_size, trace, exc) from exc
+    except (RuntimeError, ValueError, AssertionError) as exc:  # what PyTorch raises for shapes that do not fit
+        native = entry.metadata.get("input_size")
+        if native is not None and tuple(native[1:]) != tuple(input_size[1:]) and trace.current is not None:
+            raise too_small_or_wrong(entry, input_size, trace, exc) from exc
+        raise CnnkitError(
+            f"model '{entry.name}' of plugin '{entry.plugin}' failed on a batch of shape {tuple(probe.shape)}: "
+            f"{type(exc).__name__}: {first_line(exc)} (run with --debug for the traceback)"
+        ) from exc
     except Exception as exc:
         raise CnnkitError(
             f"model '{entry.name}' of plugin '{entry.plugin}' failed: {type(exc).__name__}: {exc} "
@@ -72,16 +78,16 @@ class LayerTrace:
             handle.remove()
 
 
-def too_small_or_wrong(entry: Entry, input_size: list[int], trace: LayerTrace, exc: Exception) -> CnnkitError:
-    channels, height, width = input_size
-    native = entry.metadata.get("input_size")
-    made_for = f"; it is made for {native[1]}x{native[2]}" if native else ""
-    minimum = entry.metadata.get("min_size")
-    smallest = f" and takes at least {minimum}x{minimum}" if minimum else ""
-    hint = f". Pass --image-size {native[1]}x{native[2]}, or leave --image-size out to resize to it." if native else "."
-    if trace.current is None:
-        return CnnkitError(f"model '{entry.name}' of plugin '{entry.plugin}' fails on a {height}x{width} input: "
-                           f"{str(exc).strip().splitlines()[0]}")
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def too_small_or_wrong(entry: Entry, input_size: list[int], trace: LayerTrace, exc: Exception) -> UsageError:
+    """The size the user asked for does not fit the model: where it fails, and what it is made for."""
+    _, height, width = input_size
+    native = entry.metadata["input_size"]
+    made_for = f"; it is made for {native[1]}x{native[2]}. Choose that size (or leave the size out to resize to it)"
     layer, module, shape = trace.current
     if len(shape) == 4:
         reaching = f"the feature map is {shape[-2]}x{shape[-1]} when it reaches"
@@ -89,5 +95,5 @@ def too_small_or_wrong(entry: Entry, input_size: list[int], trace: LayerTrace, e
         reaching = f"{'x'.join(map(str, shape[1:])) or 'its'} features reach"
     return UsageError(
         f"model '{entry.name}' cannot take {height}x{width} images: {reaching} layer '{layer}' "
-        f"({type(module).__name__}), which cannot take them{made_for}{smallest}{hint}"
+        f"({type(module).__name__}), which cannot take them ({first_line(exc)}){made_for}."
     )

@@ -77,24 +77,27 @@ def parse_image_size(text: str) -> tuple[int, int] | None:
     return (sizes[0], sizes[-1])
 
 
+RESERVED_KWARGS = ("num_classes", "in_channels")
+
+
 def parse_model_kwargs(text: str) -> dict[str, Any]:
-    """``--model-kwargs``: ``KEY=VALUE`` pairs, values read as whole numbers, numbers, true/false,
-    or text, as timm's training script reads them."""
+    """``--model-kwargs``: ``KEY=VALUE`` pairs separated by commas. A value is a Python literal
+    where it reads as one (``0.3``, ``True``, ``None``), else text (``norm=batch``), as in timm's
+    training script. The class and channel counts come from the data and cannot be set here."""
+    import ast
+
     kwargs: dict[str, Any] = {}
     for pair in (part.strip() for part in text.split(",") if part.strip()):
         key, sep, raw = pair.partition("=")
-        if not sep or not key.strip().isidentifier():
+        key = key.strip()
+        if not sep or not key.isidentifier():
             raise UsageError(f"--model-kwargs '{pair}' must be KEY=VALUE, e.g. dropout=0.3.")
-        value: Any = raw.strip()
-        for convert in (int, float):
-            try:
-                value = convert(value)
-                break
-            except ValueError:
-                continue
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            value = value.lower() == "true"
-        kwargs[key.strip()] = value
+        if key in RESERVED_KWARGS:
+            raise UsageError(f"--model-kwargs cannot set {key}: it comes from the data.")
+        try:
+            kwargs[key] = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError):
+            kwargs[key] = raw.strip()
     return kwargs
 
 

@@ -1,7 +1,7 @@
 """AlexNet as Krizhevsky, Sutskever and Hinton published it (NeurIPS 2012), in one tower.
 
 227x227 input; ReLU; local response normalisation after conv1 and conv2; overlapping max-pooling
-(3x3, stride 2); dropout 0.5 before the two hidden fully connected layers. Feature maps: 55x55
+(3x3, stride 2); dropout 0.5 on the outputs of the two hidden fully connected layers. Feature maps: 55x55
 after conv1, 27x27 after pool1 and conv2, 13x13 after pool2 to conv5, 6x6 after pool3. Weights
 start from N(0, 0.01) and the biases of conv2, conv4, conv5 and the hidden FC layers from 1, as
 in the paper (section 5); the others from 0.
@@ -18,7 +18,9 @@ NORMS = ("lrn", "batch", "none")
 
 def _norm(kind: str, name: str, channels: int) -> list[tuple[str, nn.Module]]:
     if kind == "lrn":
-        return [(name, nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0))]
+        # The paper divides by (k + alpha * sum of squares)^beta; PyTorch uses alpha / size, so the
+        # paper's alpha of 1e-4 over 5 channels is 5e-4 here.
+        return [(name, nn.LocalResponseNorm(size=5, alpha=5e-4, beta=0.75, k=2.0))]
     if kind == "batch":
         return [(name, nn.BatchNorm2d(channels))]
     return []
@@ -44,8 +46,8 @@ class AlexNet2012(nn.Module):
             _pool("pool3"),
         ]))
         self.classifier = nn.Sequential(OrderedDict([
-            ("drop6", nn.Dropout(dropout)), ("fc6", nn.Linear(256 * 6 * 6, 4096)), ("relu6", nn.ReLU(inplace=True)),
-            ("drop7", nn.Dropout(dropout)), ("fc7", nn.Linear(4096, 4096)), ("relu7", nn.ReLU(inplace=True)),
+            ("fc6", nn.Linear(256 * 6 * 6, 4096)), ("relu6", nn.ReLU(inplace=True)), ("drop6", nn.Dropout(dropout)),
+            ("fc7", nn.Linear(4096, 4096)), ("relu7", nn.ReLU(inplace=True)), ("drop7", nn.Dropout(dropout)),
             ("fc8", nn.Linear(4096, num_classes)),
         ]))
         self.reset_parameters()

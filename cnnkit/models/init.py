@@ -36,7 +36,7 @@ SCHEMES: dict[str, Scheme] = {
     "orthogonal": nn.init.orthogonal_,
 }
 LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
-NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+NORMS = (nn.modules.batchnorm._BatchNorm,)  # every batch norm, SyncBatchNorm included
 
 
 def initializer(scheme: str) -> Callable[[nn.Module], None]:
@@ -59,7 +59,7 @@ def initializer(scheme: str) -> Callable[[nn.Module], None]:
 
 
 def fill_biases(model: nn.Module, value: float) -> None:
-    """Every convolution and linear bias set to ``value`` (the seeds' 0.01; AlexNet's 1)."""
+    """Every convolution and linear bias set to ``value`` (0.01 in many tutorials)."""
     for module in model.modules():
         if isinstance(module, LAYERS) and module.bias is not None:
             nn.init.constant_(module.bias, value)

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from importlib import metadata
 from pathlib import Path
 
 CACHE_ENV = "CNNKIT_CACHE"
+CACHE_FORMAT = 2
+"""Bumped when what is cached changes, so an old cache file is not read."""
+WITHOUT_AUX = ("googlenet", "inception_v3")
+"""Models whose auxiliary classifiers are on by default without weights; cnnkit trains one head."""
 
 
 def cache_dir() -> Path:
@@ -28,9 +33,13 @@ def torchvision_models() -> dict[str, list[int]]:
         version = metadata.version("torchvision")
     except metadata.PackageNotFoundError:
         return {}
-    path = cache_dir() / f"torchvision-{version}-models.json"
+    path = cache_dir() / f"torchvision-{version}-models-v{CACHE_FORMAT}.json"
     try:
-        return json.loads(path.read_text())
+        cached = json.loads(path.read_text())
+        if isinstance(cached, dict) and all(
+            isinstance(size, list) and len(size) == 3 and all(isinstance(v, int) for v in size) for size in cached.values()
+        ):
+            return cached
     except (OSError, ValueError):
         pass
     import torchvision.models as classification
@@ -42,37 +51,43 @@ def torchvision_models() -> dict[str, list[int]]:
             crop = get_model_weights(name).DEFAULT.transforms().crop_size[0]
         except (AttributeError, ValueError, IndexError, TypeError):
             crop = 224
+        if name.startswith("vit_"):
+            crop = 224  # built without weights, a ViT takes 224 (its default weights may be larger)
         found[name] = [3, int(crop), int(crop)]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(found, sort_keys=True))
-        tmp.replace(path)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
+            tmp.write(json.dumps(found, sort_keys=True))
+        os.replace(tmp.name, path)
     except OSError:
-        pass  # a read-only cache only costs the import next time
+        pass  # an unwritable cache costs the torchvision import at every listing, nothing else
     return found
 
 
 def adapt_in_channels(model, in_channels: int):
-    """Replace the first convolution when the data has other than 3 channels (same shape of layer)."""
+    """Replace the stem (the first 3-channel convolution) for other than 3 input channels; it is
+    initialised like a fresh PyTorch convolution."""
     from torch import nn
 
     if in_channels == 3:
         return model
     for parent in model.modules():
         for name, child in parent.named_children():
-            if isinstance(child, nn.Conv2d) and child.in_channels == 3:
+            if isinstance(child, nn.Conv2d) and child.in_channels == 3 and child.groups == 1:
                 setattr(parent, name, nn.Conv2d(
                     in_channels, child.out_channels, child.kernel_size, child.stride, child.padding,
-                    child.dilation, child.groups if child.groups == 1 else in_channels, child.bias is not None,
+                    child.dilation, 1, child.bias is not None,
                 ))
                 return model
-    raise ValueError(f"found no 3-channel first convolution to adapt to {in_channels} channels")
+    raise ValueError(f"found no 3-channel stem convolution to adapt to {in_channels} channels")
 
 
 def torchvision_model(name: str, *, num_classes: int = 1000, in_channels: int = 3, **kwargs):
     from torchvision.models import get_model
 
+    if name in WITHOUT_AUX:
+        kwargs.setdefault("aux_logits", False)
+        kwargs.setdefault("init_weights", True)
     return adapt_in_channels(get_model(name, weights=None, num_classes=num_classes, **kwargs), in_channels)
 
 

@@ -1,4 +1,4 @@
-"""The deeper MNIST CNN of the TensorFlow/Keras tutorials: three conv blocks, then 625 hidden units."""
+"""The deeper MNIST CNN: three conv blocks, then 625 hidden units."""
 
 from torch import nn
 

@@ -6,7 +6,7 @@ their input to their output through a shortcut: the identity when shapes match, 
 or option B (a 1x1 projection with batch norm). ``CifarResNet`` is the paper's section 4.2 family
 for 32x32 input: a 3x3 conv of 16 filters, three stages of n blocks with 16, 32 and 64 filters
 (stride 2 at the start of the second and third), global average pooling and one linear layer:
-6n + 2 layers. resnet20/32/44/56/110 have 0.27M/0.46M/0.66M/0.85M/1.7M parameters.
+6n + 2 layers with basic blocks (9n + 2 with bottlenecks). resnet20/32/44/56/110 have 0.27M/0.46M/0.66M/0.85M/1.7M parameters.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ class PadShortcut(nn.Module):
 
 
 def shortcut(in_channels: int, out_channels: int, stride: int, kind: str) -> nn.Module:
+    if kind not in SHORTCUTS:
+        raise ValueError(f"shortcut must be 'A' (zero padding) or 'B' (projection), got {kind!r}")
     if stride == 1 and in_channels == out_channels:
         return nn.Identity()
     if kind == "A":
@@ -79,11 +81,14 @@ class CifarResNet(nn.Module):
     def __init__(self, depth: int, num_classes: int = 10, in_channels: int = 3, shortcut: str = "A",
                  block: type[nn.Module] = BasicBlock):
         super().__init__()
-        if (depth - 2) % 6 or depth < 8:
-            raise ValueError(f"a CIFAR ResNet has 6n + 2 layers (20, 32, 44, 56, 110...), not {depth}")
+        per_block = 3 if block is Bottleneck else 2
+        if (depth - 2) % (3 * per_block) or depth < 3 * per_block + 2:
+            raise ValueError(
+                f"a CIFAR ResNet of {block.__name__}s has {3 * per_block}n + 2 layers, not {depth}"
+            )
         if shortcut not in SHORTCUTS:
             raise ValueError(f"shortcut must be 'A' (zero padding) or 'B' (projection), got {shortcut!r}")
-        n = (depth - 2) // 6
+        n = (depth - 2) // (3 * per_block)
         self.stem = nn.Sequential(nn.Conv2d(in_channels, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(inplace=True))
         stages, channels = [], 16
         for index, width in enumerate((16, 32, 64)):

@@ -51,7 +51,9 @@ def size_rule(module: nn.Module, in_shape: list[int], out_shape: list[int]) -> s
     for axis, (size, out) in enumerate(zip(in_shape[2:], out_shape[2:])):
         k = dilation[axis] * (kernel[axis] - 1) + 1
         axis_name = "HW"[axis] if len(in_shape) == 4 else f"dim {axis + 1}"
-        parts.append(f"{axis_name}: floor(({size} - {k} + 2*{padding[axis]}) / {stride[axis]}) + 1 = {out}")
+        rounding = "ceil" if getattr(module, "ceil_mode", False) else "floor"
+        pad = padding[axis] if isinstance(padding[axis], int) else f"'{padding[axis]}'"
+        parts.append(f"{axis_name}: {rounding}(({size} - {k} + 2*{pad}) / {stride[axis]}) + 1 = {out}")
     return "; ".join(parts)
 
 
