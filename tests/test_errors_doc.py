@@ -443,20 +443,18 @@ def _(t):
     return t.cli("plugins")
 
 
-@case("plugin-base-exception")
-def _(t):
-    t.install_plugin("cnnkit-cancel", "import asyncio\nraise asyncio.CancelledError('shutting down')\n")
-    result = t.cli("--help")
-    assert "train" in result.out
-    return result
+def help_with_plugin(row_id, name, source):
+    def run(t):
+        t.install_plugin(name, source)
+        result = t.cli("--help")
+        assert "train" in result.out, "the help is still shown"
+        return result
+
+    CASES[row_id] = run
 
 
-@case("plugin-sys-exit")
-def _(t):
-    t.install_plugin("cnnkit-quitter", "import sys\nsys.exit(3)\n")
-    result = t.cli("--help")
-    assert "train" in result.out
-    return result
+help_with_plugin("plugin-base-exception", "cnnkit-cancel", "import asyncio\nraise asyncio.CancelledError('shutting down')\n")
+help_with_plugin("plugin-sys-exit", "cnnkit-quitter", "import sys\nsys.exit(3)\n")
 
 
 @case("plugin-same-entry-point")

@@ -35,32 +35,16 @@ def _cifar_resnet(depth: int):
     return factory
 
 
-def _torchvision(name: str):
-    def factory(**kwargs):
-        from cnnkit.models.library import torchvision_model
+def _library(function: str, *bound: str):
+    """``cnnkit.models.library.<function>`` (with ``bound`` first arguments), imported when called."""
 
-        return torchvision_model(name, **kwargs)
+    def call(*args, **kwargs):
+        from cnnkit.models import library
 
-    factory.__name__ = name
-    return factory
+        return getattr(library, function)(*bound, *args, **kwargs)
 
-
-def _timm_names():
-    from cnnkit.models.library import timm_names
-
-    return timm_names()
-
-
-def _timm_metadata(name: str):
-    from cnnkit.models.library import timm_metadata
-
-    return timm_metadata(name)
-
-
-def _timm_model(name: str, **kwargs):
-    from cnnkit.models.library import timm_model
-
-    return timm_model(name, **kwargs)
+    call.__name__ = bound[0] if bound else function
+    return call
 
 
 CIFAR_RESNET_PARAMS = {20: 269_722, 32: 464_154, 44: 658_586, 56: 853_018, 110: 1_727_962}
@@ -107,6 +91,8 @@ def register_models(register):
         warn(f"torchvision's models are not listed: {type(exc).__name__}: {exc}")
         library = {}
     for name, input_size in library.items():
-        register(name, _torchvision(name), help="torchvision model (random initialisation)", input_size=tuple(input_size))
-    register("timm/*", _timm_model, help="any timm model, e.g. timm/resnet18; list them with: cnnkit models 'timm/*'",
-             lister=_timm_names, describe=_timm_metadata, member_help="timm model (random initialisation)")
+        register(name, _library("torchvision_model", name), help="torchvision model (random initialisation)",
+                 input_size=tuple(input_size))
+    register("timm/*", _library("timm_model"), help="any timm model, e.g. timm/resnet18; list them with: cnnkit models 'timm/*'",
+             lister=_library("timm_names"), describe=_library("timm_metadata"),
+             member_help="timm model (random initialisation)")
