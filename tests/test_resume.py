@@ -174,3 +174,15 @@ def test_a_run_resumes_only_on_the_device_type_it_was_trained_on(run_cli, stoppe
     result = run_cli("train", "--resume", str(stopped_run), "--device", "cpu")
     assert result.code == 2
     assert "was trained on cuda and this run is on cpu" in result.err and "--device cuda" in result.err
+
+
+def test_an_interrupted_resume_names_the_epoch_last_pt_still_holds(run_cli, stopped_run, monkeypatch):
+    from cnnkit.engine import run as run_module
+
+    def interrupted_epoch(self, epoch):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module.TrainingRun, "run_epoch", interrupted_epoch)
+    result = run_cli("train", "--resume", str(stopped_run))
+    assert result.code == 130
+    assert "after 1 finished epoch(s); last.pt holds epoch 1." in result.err

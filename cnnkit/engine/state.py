@@ -96,6 +96,7 @@ def restore(run: TrainingRun, path: Path) -> None:
     restore_scheduler(run, saved)
     trainer.scaler.load_state_dict(saved["scaler"])
     run.history = [dict(row) for row in saved["history"]]
+    run.saved_epoch = done
     rng = saved["rng"]
     trainer.shuffle_generator.set_state(rng["shuffle"])
     mine = rng["processes"][strategy.rank]
