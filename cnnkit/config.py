@@ -42,6 +42,10 @@ class TrainConfig:
     patience: int = 5
     val_split: float = 0.2
     image_size: str = ""
+    data_dir: str = ""
+    data_in_memory: str = "auto"
+    memory_budget: float = 2.0
+    workers: Optional[int] = None
     augment: str = ""
     init: str = ""
     init_bias: Optional[float] = None

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    import numpy
     import torch
     from torch import nn
 
@@ -89,4 +90,63 @@ class Strategy(Protocol):
         """Leave the process group; called once, also after a failure."""
 
 
-__all__ = ["Strategy", "StrategyOptions"]
+@dataclass(frozen=True)
+class DataRequest:
+    """What ``cnnkit train`` hands a dataset factory: ``factory(request) -> DataSplits``.
+
+    ``image_size`` is (height, width) and ``channels`` 1 or 3: what the model takes. A factory
+    returns splits of that shape, either in memory (:class:`Split`, uint8 ``(N, C, H, W)``) or as
+    :class:`StreamedSplit` over an :class:`ImageSource`; cnnkit decides which streamed data it
+    reads into memory (``--data-in-memory``, ``--memory-budget``). ``val_split`` and ``seed``
+    say how to split validation off the training data when the dataset has no validation split.
+    ``data_dir`` is where datasets known by name keep their files; ``download`` whether they may
+    fetch missing ones.
+    """
+
+    image_size: tuple[int, int]
+    channels: int
+    val_split: float = 0.2
+    seed: int = 0
+    data_dir: str = ""
+    download: bool = True
+
+
+@runtime_checkable
+class ImageSource(Protocol):
+    """Samples a :class:`StreamedSplit` reads one at a time (in ``DataLoader`` workers, so it
+    must pickle). ``read`` raises ``cnnkit.contracts.UnreadableImage`` for a sample it cannot
+    read; that sample is skipped with a warning."""
+
+    @property
+    def labels(self) -> torch.Tensor:
+        """int64 ``(N,)``: the class index of every sample."""
+
+    @property
+    def sample_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of every array ``read`` returns."""
+
+    def __len__(self) -> int: ...
+
+    def read(self, index: int) -> numpy.ndarray:
+        """Sample ``index`` as uint8 ``(C, H, W)``."""
+
+    def name(self, index: int) -> str:
+        """How messages name sample ``index`` (its file path)."""
+
+
+_DATA_TYPES = {
+    "Split": "cnnkit.data.splits", "StreamedSplit": "cnnkit.data.splits", "DataSplits": "cnnkit.data.splits",
+    "UnreadableImage": "cnnkit.data.images",
+}
+
+
+def __getattr__(name: str):
+    """The data containers, imported on first use (they need torch)."""
+    if name in _DATA_TYPES:
+        import importlib
+
+        return getattr(importlib.import_module(_DATA_TYPES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["DataRequest", "DataSplits", "ImageSource", "Split", "Strategy", "StrategyOptions", "StreamedSplit", "UnreadableImage"]

@@ -22,7 +22,10 @@ def register_models(register):
 
 @hookspec
 def register_datasets(register):
-    """Register dataset factories: ``factory(*, image_size, channels, val_split, seed) -> DataSplits``."""
+    """Register dataset factories: ``factory(request: DataRequest) -> DataSplits``.
+
+    Both types are in ``cnnkit.contracts``. Metadata: ``classes`` (how many).
+    """
 
 
 @hookspec

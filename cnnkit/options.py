@@ -32,8 +32,11 @@ class Rule:
     list_joins: bool = False
     """For text options that hold a comma-separated list: a list of strings is accepted too."""
     nonempty: bool = False
+    choices: tuple[str, ...] = ()
 
     def describe(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
         noun = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}[self.kind]
         shown = (lambda bound: str(int(bound))) if self.kind is int else (lambda bound: f"{bound:g}")
         bounds = []
@@ -69,6 +72,8 @@ class Rule:
             raise ValueError(f"must not hold control or invisible formatting characters, got {_shown(value)}")
         if self.nonempty and not value.strip():
             raise ValueError("must not be empty")
+        if self.choices and value not in self.choices:
+            raise ValueError(f"must be {self.describe()}, got {_shown(value)}")
         return value
 
 
@@ -92,7 +97,9 @@ RULES: dict[str, Rule] = {
     "weight_decay": Rule(float, min=0), "momentum": Rule(float, min=0, max=1), "nesterov": FLAG,
     "scheduler": NAME, "step_size": Rule(int, min=1), "gamma": Rule(float, min=0, min_open=True),
     "label_smoothing": Rule(float, min=0, max=1, max_open=True), "patience": Rule(int, min=0),
-    "val_split": Rule(float, min=0, max=1, max_open=True), "image_size": TEXT,
+    "val_split": Rule(float, min=0, max=1, max_open=True), "image_size": TEXT, "data_dir": TEXT,
+    "data_in_memory": Rule(str, choices=("auto", "yes", "no")), "memory_budget": Rule(float, min=0),
+    "workers": Rule(int, min=0, nullable=True),
     "augment": Rule(str, list_joins=True), "init": TEXT, "init_bias": Rule(float, nullable=True), "strategy": NAME,
     "nproc_per_node": Rule(int, min=0), "nnodes": Rule(int, min=1), "node_rank": Rule(int, min=-1),
     "rdzv_endpoint": TEXT, "sync_bn": FLAG, "precision": NAME, "channels_last": Rule(bool, nullable=True),

@@ -190,15 +190,15 @@ def _(t):
 def _(t):
     two_classes(t.tmp / "data")
     Image.fromarray(np.linspace(0, 1000, 64, dtype=np.float32).reshape(8, 8), "F").save(t.tmp / "data" / "dark" / "float.tif")
-    return t.train("--data", str(t.tmp / "data"))
+    return t.train("--data", str(t.tmp / "data"), "--epochs", "1")
 
 
 @case("image-too-large")
 def _(t):
     two_classes(t.tmp / "data")
     Image.new("L", (40, 40)).save(t.tmp / "data" / "dark" / "big.png")
-    t.monkeypatch.setattr("cnnkit.data.folder.MAX_PIXELS", 1000)
-    return t.train("--data", str(t.tmp / "data"))
+    t.monkeypatch.setattr("cnnkit.data.images.MAX_PIXELS", 1000)
+    return t.train("--data", str(t.tmp / "data"), "--epochs", "1")
 
 
 @case("image-thin")
@@ -213,7 +213,9 @@ def _(t):
 def _(t):
     two_classes(t.tmp / "data")
     (t.tmp / "data" / "dark" / "broken.png").write_bytes(b"not a png")
-    return t.train("--data", str(t.tmp / "data"))
+    result = t.train("--data", str(t.tmp / "data"), "--epochs", "1")
+    assert "1 unreadable file(s) skipped" in result.out
+    return result
 
 
 @case("split-case")
@@ -369,14 +371,14 @@ BAD_MODELS = """
     def crash(**kwargs):
         raise ZeroDivisionError("model exploded")
 
-    def exit_data(**kwargs):
+    def exit_data(request):
         import sys
         sys.exit(4)
 
     @hookimpl
     def register_datasets(register):
         register("exit-data", exit_data)
-        register("none-data", lambda **kwargs: None)
+        register("none-data", lambda request: None)
 
     @hookimpl
     def register_strategies(register):

@@ -1,41 +1,53 @@
 import pytest
 import torch
 
+from cnnkit.contracts import DataRequest
 from cnnkit.data.folder import load_folder
+from cnnkit.data.splits import Split, StreamedSplit
 from cnnkit.errors import UsageError
 
 
+def load(root, size=(8, 8), channels=3, val_split=0.2, seed=0):
+    return load_folder(root, DataRequest(image_size=size, channels=channels, val_split=val_split, seed=seed))
+
+
+def in_memory(data):
+    return {name: split.materialize() for name, split in data.splits().items()}
+
+
 def test_train_val_layout_is_loaded_with_sorted_classes(image_folder):
-    data = load_folder(image_folder, image_size=(8, 8), channels=3, val_split=0.2, seed=0)
+    data = load(image_folder)
     assert data.classes == ["dark", "light"]
-    assert data.train.images.shape == (24, 3, 8, 8) and data.train.images.dtype == torch.uint8
-    assert data.val.images.shape == (8, 3, 8, 8)
+    assert isinstance(data.train, StreamedSplit), "folders stream until cnnkit decides they fit in memory"
+    parts = in_memory(data)
+    assert parts["train"].images.shape == (24, 3, 8, 8) and parts["train"].images.dtype == torch.uint8
+    assert parts["val"].images.shape == (8, 3, 8, 8)
     assert data.test is None
-    assert torch.equal(data.train.labels.bincount(), torch.tensor([12, 12]))
-    dark = data.train.images[data.train.labels == 0].float().mean()
-    light = data.train.images[data.train.labels == 1].float().mean()
+    assert torch.equal(parts["train"].labels.bincount(), torch.tensor([12, 12]))
+    dark = parts["train"].images[parts["train"].labels == 0].float().mean()
+    light = parts["train"].images[parts["train"].labels == 1].float().mean()
     assert dark < 60 < 190 < light
 
 
 def test_rgb_images_become_grayscale_for_a_one_channel_model(image_folder):
-    data = load_folder(image_folder, image_size=(28, 28), channels=1, val_split=0.2, seed=0)
-    assert data.train.images.shape[1:] == (1, 28, 28)
+    data = load(image_folder, size=(28, 28), channels=1)
+    assert data.train.materialize().images.shape[1:] == (1, 28, 28)
 
 
 def test_single_folder_is_split_stratified_and_reproducibly(tmp_path, make_images):
     make_images(tmp_path / "a", 10, (0, 0, 0))
     make_images(tmp_path / "b", 10, (255, 255, 255))
-    first = load_folder(tmp_path, image_size=(6, 6), channels=1, val_split=0.3, seed=5)
-    again = load_folder(tmp_path, image_size=(6, 6), channels=1, val_split=0.3, seed=5)
+    first = load(tmp_path, size=(6, 6), channels=1, val_split=0.3, seed=5)
+    again = load(tmp_path, size=(6, 6), channels=1, val_split=0.3, seed=5)
     assert torch.equal(first.val.labels.bincount(), torch.tensor([3, 3]))
     assert len(first.train) == 14
-    assert torch.equal(first.val.images, again.val.images)
+    assert torch.equal(first.val.materialize().images, again.val.materialize().images)
 
 
 def test_train_folder_without_val_is_split_by_val_split(tmp_path, make_images):
     make_images(tmp_path / "train" / "a", 5, (0, 0, 0))
     make_images(tmp_path / "train" / "b", 5, (255, 255, 255))
-    data = load_folder(tmp_path, image_size=(6, 6), channels=3, val_split=0.4, seed=0)
+    data = load(tmp_path, size=(6, 6), val_split=0.4)
     assert (len(data.train), len(data.val)) == (6, 4)
     assert data.classes == ["a", "b"]
 
@@ -43,21 +55,34 @@ def test_train_folder_without_val_is_split_by_val_split(tmp_path, make_images):
 def test_test_folder_becomes_the_test_split(image_folder, make_images):
     make_images(image_folder / "test" / "dark", 2, (30, 30, 30))
     make_images(image_folder / "test" / "light", 3, (220, 220, 220))
-    data = load_folder(image_folder, image_size=(8, 8), channels=3, val_split=0.2, seed=0)
+    data = load(image_folder)
     assert data.test is not None and data.test.labels.tolist() == [0, 0, 1, 1, 1]
 
 
 def test_val_folder_with_other_classes_is_refused(image_folder, make_images):
     make_images(image_folder / "val" / "extra", 1, (0, 0, 0))
     with pytest.raises(UsageError, match="Class folders of .* differ"):
-        load_folder(image_folder, image_size=(8, 8), channels=3, val_split=0.2, seed=0)
+        load(image_folder)
 
 
-def test_unreadable_image_names_the_file(image_folder):
-    bad = image_folder / "train" / "dark" / "broken.png"
-    bad.write_bytes(b"not a png")
-    with pytest.raises(UsageError, match=r"Cannot read image '.*broken\.png'"):
-        load_folder(image_folder, image_size=(8, 8), channels=3, val_split=0.2, seed=0)
+def test_a_class_whose_every_file_is_unreadable_is_refused(image_folder):
+    for path in (image_folder / "train" / "dark").iterdir():
+        path.write_bytes(b"")
+    with pytest.raises(UsageError, match=r"Class folder '.*dark' has no readable images"):
+        load(image_folder)
+
+
+def test_both_paths_give_identical_batches_in_any_order(image_folder):
+    data = load(image_folder)
+    memory = data.train.materialize()
+    assert isinstance(memory, Split)
+    order = [torch.tensor([5, 0, 17]), torch.tensor([23, 1]), slice(2, 9)]
+    for workers in (0, 2):
+        streamed = list(data.train.batches(order, torch.device("cpu"), workers))
+        indexed = list(memory.batches(order, torch.device("cpu")))
+        assert len(streamed) == 3
+        for (a, la), (b, lb) in zip(streamed, indexed):
+            assert torch.equal(a, b) and torch.equal(la, lb)
 
 
 def test_training_on_an_image_folder_reports_validation_accuracy(run_cli, image_folder, tmp_path):
@@ -72,27 +97,31 @@ def test_training_on_an_image_folder_reports_validation_accuracy(run_cli, image_
     assert best["data"] == str(image_folder)
 
 
-def test_deep_images_are_scaled_to_8_bits_by_their_nominal_range(tmp_path):
-    import numpy as np
-    from PIL import Image
-
-    from cnnkit.data.folder import read_image
-
-    Image.fromarray(np.array([[0, 32768], [65535, 257]], np.uint16)).save(tmp_path / "a.png")
-    assert read_image(tmp_path / "a.png", (2, 2), 1)[0].tolist() == [[0, 128], [255, 1]]
-    Image.fromarray(np.array([[0, 2**30], [2**31 - 1, 65536]], np.int32), "I").save(tmp_path / "b.tif")
-    assert read_image(tmp_path / "b.tif", (2, 2), 1)[0].tolist() == [[0, 64], [127, 0]]
-    Image.fromarray(np.array([[0, 0.5], [1.0, 0.25]], np.float32), "F").save(tmp_path / "c.tif")
-    assert read_image(tmp_path / "c.tif", (2, 2), 3)[1].tolist() == [[0, 128], [255, 64]]
-    Image.fromarray(np.array([[-5, 3]], np.int32), "I").save(tmp_path / "d.tif")
-    with pytest.raises(UsageError, match=r"d\.tif' holds negative pixel values"):
-        read_image(tmp_path / "d.tif", (2, 2), 1)
+def test_streaming_and_in_memory_training_give_the_same_metrics(run_cli, image_folder, tmp_path):
+    """The same seed gives the same run whichever path the images take; a budget too small for
+    the folder makes auto stream it."""
+    histories, errs = {}, {}
+    for name, flags in {
+        "memory": ["--data-in-memory", "yes"],
+        "stream": ["--data-in-memory", "no"],
+        "budget": ["--memory-budget", "0.00001"],
+        "workers": ["--data-in-memory", "no", "--workers", "2"],
+    }.items():
+        result = run_cli("train", "--data", str(image_folder), "--epochs", "2", "--batch-size", "8", "--augment", "hflip",
+                         "--out", str(tmp_path / "runs"), "--name", name, *flags)
+        assert result.code == 0, result.err
+        histories[name] = (tmp_path / "runs" / name / "metrics.csv").read_text().splitlines()
+        errs[name] = result.err
+        assert ("streaming 32 images" in result.err) == (name != "memory"), result.err
+    rows = lambda lines: [line.rsplit(",", 1)[0] for line in lines]  # the last column is seconds
+    assert rows(histories["memory"]) == rows(histories["stream"]) == rows(histories["budget"]) == rows(histories["workers"])
+    assert "more than --memory-budget 1e-05 GiB" in errs["budget"]
 
 
 def test_the_crop_is_cut_before_resizing_so_thin_images_stay_small(tmp_path, monkeypatch):
     from PIL import Image
 
-    from cnnkit.data.folder import read_image
+    from cnnkit.data.images import decode
 
     Image.new("L", (3, 90_000), 200).save(tmp_path / "thin.png")
     sizes = []
@@ -103,5 +132,5 @@ def test_the_crop_is_cut_before_resizing_so_thin_images_stay_small(tmp_path, mon
         return original(self, size, *args, **kwargs)
 
     monkeypatch.setattr(Image.Image, "resize", resize)
-    assert read_image(tmp_path / "thin.png", (28, 28), 1).shape == (1, 28, 28)
+    assert decode(tmp_path / "thin.png", (28, 28), 1).shape == (1, 28, 28)
     assert sizes == [(28, 28)], "only the target size is ever allocated"

@@ -53,6 +53,17 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) 
               show_default=True, help="Fraction held out for validation when the data has no val/ folder.")
 @click.option("--image-size", type=checked("image_size"), default=D.image_size,
               help="Input size N or HxW; default: the model's own (data is resized to it, with a note).")
+@click.option("--data-dir", type=checked("data_dir"), default=D.data_dir,
+              help="Where datasets known by name (mnist, cifar10, ...) keep their files; default: $CNNKIT_DATA, "
+              "else ~/.cache/cnnkit/data.")
+@click.option("--data-in-memory", type=checked("data_in_memory"), default=D.data_in_memory, show_default=True,
+              help="yes: decode all images into memory (on the training device); no: stream them from disk "
+              "batch by batch; auto: in memory while they fit --memory-budget.")
+@click.option("--memory-budget", type=checked("memory_budget"), default=D.memory_budget, show_default=True,
+              help="GiB of decoded images that --data-in-memory auto keeps in memory.")
+@click.option("--workers", type=checked("workers"), default=D.workers,
+              help="DataLoader processes that decode streamed images; default: none on 2 cores or fewer, "
+              "else one per spare core (up to 8).")
 @click.option("--augment", type=checked("augment"), default=D.augment, help="Comma-separated augmentations (see 'cnnkit augmentations').")
 @click.option("--init", type=checked("init"), default=D.init, help="Weight initializer (see 'cnnkit initializers'); default: PyTorch's.")
 @click.option("--init-bias", type=checked("init_bias"), default=D.init_bias,
@@ -104,4 +115,5 @@ def train(ctx: click.Context, **options) -> None:
         scored = f"test acc {100 * result.test['acc']:.2f}%"
     else:
         scored = "no test split"
-    click.echo(f"{best}, {scored}; run: {result.run_dir}")
+    skipped = f"; {len(result.skipped)} unreadable file(s) skipped" if result.skipped else ""
+    click.echo(f"{best}, {scored}{skipped}; run: {result.run_dir}")

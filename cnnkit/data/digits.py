@@ -13,14 +13,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cnnkit.contracts import DataRequest
 from cnnkit.data.splits import DataSplits, Split
 
 CLASSES = [str(d) for d in range(10)]
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 
 
-def load_digits(*, image_size: tuple[int, int] = (28, 28), channels: int = 1, **_: object) -> DataSplits:
-    """Digits with its fixed split; ``val_split`` and ``seed`` do not apply and are ignored."""
+def load_digits(request: DataRequest | None = None) -> DataSplits:
+    """Digits with its fixed split (``val_split`` and ``seed`` do not apply), at the requested
+    size and channels (default 28x28 grayscale)."""
+    request = request or DataRequest(image_size=(28, 28), channels=1)
+    image_size, channels = request.image_size, request.channels
     with resources.files("cnnkit.data").joinpath("digits.npz").open("rb") as f:
         arrays = np.load(f)
         images, labels, split = arrays["images"], arrays["labels"], arrays["split"]

@@ -10,29 +10,29 @@ Split folders are matched without regard to case and by their common names (``tr
 ``valid``, ``validation``, ``dev``; ``testing``). A class folder without images is an error, and a
 folder of cnnkit runs (an ``--out`` folder inside the data) is skipped with a note.
 
-Images are converted to the channels the model wants (grayscale or RGB), resized so the shorter
-side matches the model's input and centre-cropped, as torchvision's evaluation transforms do;
-16-bit, 32-bit and floating-point images are scaled to 8 bits.
+Every file is probed before training (unreadable ones are skipped with a warning and counted),
+then decoded as :mod:`cnnkit.data.images` describes: converted to the channels the model wants,
+resized so the shorter side matches the model's input and centre-cropped, as torchvision's
+evaluation transforms do.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from cnnkit.console import note
-from cnnkit.data.splits import DataSplits, Split, split_indices
+from cnnkit.console import note, warn
+from cnnkit.contracts import DataRequest
+from cnnkit.data.images import UnreadableImage, probe, stored_channels
+from cnnkit.data.sources import FileSource
+from cnnkit.data.splits import DataSplits, StreamedSplit, split_indices
 from cnnkit.errors import UsageError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 SPLIT_NAMES = {"train": ("train", "training"), "val": ("val", "valid", "validation", "dev"), "test": ("test", "testing")}
-MAX_PIXELS = 64_000_000
-"""Largest image cnnkit decodes (a 64-megapixel RGB image takes about 190 MB)."""
 LAYOUT_HINT = (
     "expected ROOT/train/<class>/<images> and ROOT/val/<class>/<images>, "
     "or ROOT/<class>/<images> split by --val-split"
@@ -118,86 +118,29 @@ def find_splits(root: Path) -> dict[str, Path]:
     return found
 
 
-GRAY_MODES = ("1", "L", "LA", "I", "F")
-
-
-def read_image(path: Path, size: tuple[int, int], channels: int) -> np.ndarray:
-    return read_image_and_shape(path, size, channels)[0]
-
-
-def read_image_and_shape(path: Path, size: tuple[int, int], channels: int) -> tuple[np.ndarray, tuple[int, int, int]]:
-    """One image as uint8 ``(C, H, W)``: deeper pixels scaled to 8 bits, the centre region of the
-    target's aspect ratio cut out and resized to ``size`` in one step, so memory never exceeds the
-    decoded image (bounded by :data:`MAX_PIXELS`). Also its stored (channels, height, width)."""
-    from PIL import Image
-
-    height, width = size
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                if img.width * img.height > MAX_PIXELS:
-                    raise UsageError(
-                        f"Image '{path}' is {img.width}x{img.height} pixels, more than cnnkit reads "
-                        f"({MAX_PIXELS // 1_000_000} megapixels); shrink it first."
-                    )
-                stored = (1 if img.mode in GRAY_MODES or img.mode.startswith("I;16") else 3, img.height, img.width)
-                img.draft("L" if channels == 1 else "RGB", (width, height))  # JPEG: decode at a smaller scale
-                img = to_8_bits(img, path).convert("L" if channels == 1 else "RGB")
-                img = img.resize((width, height), Image.Resampling.BILINEAR, box=centre_box(img.size, size))
-                array = np.asarray(img, dtype=np.uint8)
-    except (OSError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise UsageError(f"Cannot read image '{path}': {exc}") from None
-    return (array[None] if array.ndim == 2 else array.transpose(2, 0, 1)), stored
-
-
-def centre_box(source: tuple[int, int], size: tuple[int, int]) -> tuple[float, float, float, float]:
-    """The largest centred region of ``source`` (width, height) with the aspect ratio of ``size``
-    (height, width): what resizing the shorter side and centre-cropping would keep."""
-    source_w, source_h = source
-    height, width = size
-    scale = min(source_w / width, source_h / height)
-    box_w, box_h = width * scale, height * scale
-    left, top = (source_w - box_w) / 2, (source_h - box_h) / 2
-    return (left, top, left + box_w, top + box_h)
-
-
-def to_8_bits(img, path: Path):
-    """16-bit, 32-bit integer and floating-point images scaled to 8 bits by their nominal range:
-    16-bit by 65535; 32-bit integers by 65535 when no value exceeds it (16-bit PNGs read by older
-    Pillow), else by 2**32 - 1; floats from 0..1 or 0..255. Other ranges are refused."""
-    from PIL import Image
-
-    if img.mode not in ("I", "F") and not img.mode.startswith("I;16"):
-        return img
-    pixels = np.asarray(img).astype(np.float64)
-    low, high = float(pixels.min()), float(pixels.max())
-    if img.mode == "F":
-        if not (np.isfinite(pixels).all() and low >= 0 and high <= 255):
-            raise UsageError(
-                f"Image '{path}' holds floating-point values from {low:g} to {high:g}; cnnkit reads 0..1 or "
-                "0..255. Convert it to 8-bit first."
-            )
-        full = 1.0 if high <= 1.0 else 255.0
-    elif low < 0:
-        raise UsageError(f"Image '{path}' holds negative pixel values (down to {low:g}); convert it to 8-bit first.")
-    else:
-        full = 65535.0 if img.mode.startswith("I;16") or high <= 65535 else 2.0**32 - 1
-    return Image.fromarray(np.round(pixels * (255.0 / full)).astype(np.uint8), "L")
-
-
-def load_split(directory: Path, classes: list[str], size: tuple[int, int], channels: int,
-               shapes: Counter | None = None) -> Split:
-    """The images of ``directory``; their stored shapes are counted into ``shapes``."""
-    samples = list_samples(directory, classes)
-    arrays = []
-    for path, _ in samples:
-        array, stored = read_image_and_shape(path, size, channels)
-        arrays.append(array)
-        if shapes is not None:
-            shapes[stored] += 1
-    labels = torch.tensor([label for _, label in samples], dtype=torch.long)
-    return Split(torch.from_numpy(np.stack(arrays)), labels)
+def scan(directory: Path, classes: list[str], skipped: list[tuple[str, str]], shapes: Counter) -> tuple[list[Path], torch.Tensor]:
+    """The readable images of ``directory`` and their labels. Each file is probed (header,
+    checksums, end marker; not decoded); an unreadable one is skipped with a warning and added to
+    ``skipped``. Stored (channels, height, width) are counted into ``shapes``."""
+    paths, labels = [], []
+    for path, label in list_samples(directory, classes):
+        try:
+            mode, width, height = probe(path)
+        except UnreadableImage as exc:
+            warn(f"skipping unreadable image {path}: {exc}")
+            skipped.append((str(path), str(exc)))
+            continue
+        shapes[(stored_channels(mode), height, width)] += 1
+        paths.append(path)
+        labels.append(label)
+    found = Counter(labels)
+    empty = [name for index, name in enumerate(classes) if not found[index]]
+    if empty:
+        raise UsageError(
+            f"Class folder '{directory / empty[0]}' has no readable images (every file was skipped, see the warnings); "
+            "add readable images or remove the folder."
+        )
+    return paths, torch.tensor(labels, dtype=torch.long)
 
 
 def checked_classes(directory: Path) -> list[str]:
@@ -215,9 +158,9 @@ def checked_like(directory: Path, classes: list[str], train_dir: Path) -> Path:
     return directory
 
 
-def load_folder(
-    root: str | Path, *, image_size: tuple[int, int], channels: int, val_split: float, seed: int
-) -> DataSplits:
+def load_folder(root: str | Path, request: DataRequest) -> DataSplits:
+    """The splits of the folder ``root``, streamed from its files (cnnkit reads them into memory
+    when they fit); every file probed first, so both paths see the same samples."""
     root = Path(root)
     if not root.is_dir():
         what = "is not a folder" if root.exists() else "does not exist"
@@ -225,21 +168,24 @@ def load_folder(
     splits = find_splits(root)
     train_dir = splits.get("train", root)
     classes = checked_classes(train_dir)
+    size, channels = tuple(request.image_size), request.channels
+    skipped: list[tuple[str, str]] = []
     shapes: Counter = Counter()
-    train = load_split(train_dir, classes, image_size, channels, shapes)
 
+    def streamed(directory: Path) -> StreamedSplit:
+        paths, labels = scan(directory, classes, skipped, shapes if directory == train_dir else Counter())
+        return StreamedSplit(FileSource(paths, labels, size, channels), torch.arange(len(paths)))
+
+    train = streamed(train_dir)
     if "val" in splits:
-        val = load_split(checked_like(splits["val"], classes, train_dir), classes, image_size, channels)
+        val = streamed(checked_like(splits["val"], classes, train_dir))
     else:
-        if not 0.0 < val_split < 1.0:
-            raise UsageError(f"'{root}' has no val/ folder, so --val-split must be between 0 and 1 (got {val_split}).")
-        generator = torch.Generator().manual_seed(seed)
-        train_idx, val_idx = split_indices(train.labels, val_split, generator)
+        if not 0.0 < request.val_split < 1.0:
+            raise UsageError(f"'{root}' has no val/ folder, so --val-split must be between 0 and 1 (got {request.val_split}).")
+        generator = torch.Generator().manual_seed(request.seed)
+        train_idx, val_idx = split_indices(train.labels, request.val_split, generator)
         train, val = train.subset(train_idx), train.subset(val_idx)
         if len(val) == 0:
             raise UsageError(f"'{root}' has too few images to split off a validation set; add images or a val/ folder.")
-
-    test = None
-    if "test" in splits:
-        test = load_split(checked_like(splits["test"], classes, train_dir), classes, image_size, channels)
-    return DataSplits(train, val, test, classes, str(root), native=shapes.most_common(1)[0][0])
+    test = streamed(checked_like(splits["test"], classes, train_dir)) if "test" in splits else None
+    return DataSplits(train, val, test, classes, str(root), native=shapes.most_common(1)[0][0], skipped=skipped)

@@ -1,10 +1,25 @@
-"""The in-memory form every dataset factory returns."""
+"""The two forms a split takes, and the dataset a factory returns.
+
+- :class:`Split`: uint8 images ``(N, C, H, W)`` held in memory (on the training device once
+  training starts), indexed batch by batch. The fastest path, for data that fits.
+- :class:`StreamedSplit`: samples of an :class:`~cnnkit.contracts.ImageSource` (files, or
+  arrays at another size) read per batch through a ``DataLoader``. For data that does not fit.
+
+Both serve ``batches(index_lists, device)``, so the training loop never knows which it has, and
+both read each sample with the same function, so they give the same bytes.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterable, Iterator, Union
 
 import torch
+
+if TYPE_CHECKING:
+    from cnnkit.contracts import ImageSource
+
+Index = Union[torch.Tensor, slice]
 
 
 @dataclass
@@ -24,6 +39,10 @@ class Split:
     def __len__(self) -> int:
         return self.images.shape[0]
 
+    @property
+    def nbytes(self) -> int:
+        return self.images.numel()
+
     def to(self, device: torch.device) -> Split:
         return Split(self.images.to(device), self.labels.to(device))
 
@@ -31,29 +50,105 @@ class Split:
         """The images and labels picked by ``index`` (a boolean mask or integer indices)."""
         return Split(self.images[index], self.labels[index])
 
+    def batches(self, indices: Iterable[Index], device: torch.device, workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """``(images, labels)`` for each index tensor or slice, on this split's device."""
+        for index in indices:
+            if isinstance(index, torch.Tensor):
+                index = index.to(self.images.device, non_blocking=True)
+            yield self.images[index], self.labels[index]
+
+
+@dataclass
+class StreamedSplit:
+    """The samples ``indices`` of ``source``, read when a batch asks for them."""
+
+    source: ImageSource
+    indices: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    @property
+    def labels(self) -> torch.Tensor:
+        return self.source.labels[self.indices]
+
+    @property
+    def nbytes(self) -> int:
+        channels, height, width = self.source.sample_shape
+        return len(self) * channels * height * width
+
+    def subset(self, index: torch.Tensor) -> StreamedSplit:
+        return StreamedSplit(self.source, self.indices[index])
+
+    def batches(self, indices: Iterable[Index], device: torch.device, workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        from cnnkit.data.streaming import stream
+
+        return stream(self, indices, device, workers)
+
+    def materialize(self, workers: int = 0) -> Split:
+        """Every sample read into memory (samples that fail to read are dropped, with a warning)."""
+        from cnnkit.data.streaming import read_all
+
+        return read_all(self, workers)
+
+
+AnySplit = Union[Split, StreamedSplit]
+
 
 @dataclass
 class DataSplits:
-    train: Split
-    val: Split
-    test: Split | None
+    """What a dataset factory returns: train, validation and (optionally) test splits."""
+
+    train: AnySplit
+    val: AnySplit
+    test: AnySplit | None
     classes: list[str]
     source: str
     native: tuple[int, int, int] | None = None
     """(channels, height, width) of the images as stored (the most common), before any resizing;
     cnnkit notes when they are adapted to the model. None for data served at any size by design
     (the shipped digits are always upscaled from 8x8)."""
+    mean: list[float] | None = None
+    """Per-channel mean on the 0..1 scale, when the dataset has published ones; else computed."""
+    std: list[float] | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """(file, reason) for every file left out because it could not be read."""
+
+    def splits(self) -> dict[str, AnySplit]:
+        parts = {"train": self.train, "val": self.val}
+        return parts if self.test is None else {**parts, "test": self.test}
 
     def to(self, device: torch.device) -> DataSplits:
-        test = self.test.to(device) if self.test is not None else None
-        return DataSplits(self.train.to(device), self.val.to(device), test, self.classes, self.source, self.native)
+        """In-memory splits moved to ``device`` (streamed ones are read there batch by batch)."""
+        moved = {name: split.to(device) if isinstance(split, Split) else split for name, split in self.splits().items()}
+        return self.replace_splits(moved)
 
-    def channel_stats(self) -> tuple[list[float], list[float]]:
-        """Per-channel mean and std of the training images, on the 0..1 scale."""
-        x = self.train.images.float().div_(255)
-        mean = x.mean(dim=(0, 2, 3))
-        std = x.std(dim=(0, 2, 3)).clamp_min(1e-6)
-        return mean.tolist(), std.tolist()
+    def replace_splits(self, parts: dict[str, AnySplit]) -> DataSplits:
+        from dataclasses import replace
+
+        return replace(self, train=parts["train"], val=parts["val"], test=parts.get("test"))
+
+
+STATS_IMAGES = 2000
+"""Training images (a seeded sample) that per-channel mean and std are measured on."""
+
+
+def channel_stats(split: AnySplit, seed: int, workers: int = 0) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std on the 0..1 scale, over a seeded sample of at most
+    :data:`STATS_IMAGES` images (all of them when there are fewer), read in a fixed order so
+    either form of the split gives the same figures. Measured on the CPU, in float64."""
+    n = len(split)
+    chosen = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:STATS_IMAGES].sort().values
+    total = squares = None
+    count = 0
+    for images, _ in split.batches(chosen.split(256), torch.device("cpu"), workers):
+        x = images.cpu().to(torch.float64).div_(255)
+        sums, sq = x.sum(dim=(0, 2, 3)), x.square().sum(dim=(0, 2, 3))
+        total, squares = (sums, sq) if total is None else (total + sums, squares + sq)
+        count += x.shape[0] * x.shape[2] * x.shape[3]
+    mean = total / count
+    var = (squares - count * mean.square()) / max(count - 1, 1)
+    return mean.tolist(), var.clamp_min(0).sqrt().clamp_min(1e-6).tolist()
 
 
 def split_indices(labels: torch.Tensor, val_fraction: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

@@ -20,8 +20,10 @@ from torch import nn
 
 from cnnkit.config import TrainConfig
 from cnnkit.console import note, warn
-from cnnkit.contracts import Strategy, StrategyOptions
-from cnnkit.data.splits import DataSplits
+from cnnkit.contracts import DataRequest, Strategy, StrategyOptions
+from cnnkit.data.placement import place
+from cnnkit.data.splits import DataSplits, channel_stats
+from cnnkit.data.streaming import auto_workers, forget_unreadable, unreadable
 from cnnkit.engine import state as run_state
 from cnnkit.engine.early_stopping import EarlyStopping
 from cnnkit.engine.launch import die_with_launcher
@@ -48,6 +50,8 @@ class TrainResult:
     test: dict[str, float] | None
     history: list[dict[str, float]] = field(default_factory=list)
     stopped_early: bool = False
+    skipped: list[str] = field(default_factory=list)
+    """``"file: reason"`` for every sample left out because it could not be read."""
 
 
 def _compose(augmentations: list[Entry]):
@@ -139,12 +143,16 @@ class TrainingRun:
         native = checked_input_size(plan.model)
         self.input_size = [native[0], *(parse_image_size(config.image_size) or native[1:])]
         channels, height, width = self.input_size
-        data = from_plugin(plan.dataset, lambda: plan.dataset.create(
-            image_size=(height, width), channels=channels, val_split=config.val_split, seed=config.seed))
+        request = DataRequest(
+            image_size=(height, width), channels=channels, val_split=config.val_split, seed=config.seed,
+            data_dir=config.data_dir,
+        )
+        forget_unreadable()
+        data = from_plugin(plan.dataset, lambda: plan.dataset.create(request))
         if not isinstance(data, DataSplits):
             raise CnnkitError(
                 f"dataset '{plan.dataset.name}' of plugin '{plan.dataset.plugin}' returned {type(data).__name__}, "
-                "not cnnkit.data.splits.DataSplits."
+                "not cnnkit.contracts.DataSplits."
             )
         if len(data.train) < strategy.world_size:
             raise UsageError(
@@ -152,7 +160,12 @@ class TrainingRun:
                 "use fewer processes (--nproc-per-node) or more data."
             )
         note_adaptation(data.native, self.input_size, config.model)
-        self.mean, self.std = data.channel_stats()
+        self.workers = auto_workers() if config.workers is None else config.workers
+        data = place(data, config.data_in_memory, config.memory_budget, self.workers)
+        if data.mean is not None and data.std is not None:
+            self.mean, self.std = list(data.mean), list(data.std)
+        else:
+            self.mean, self.std = channel_stats(data.train, derive_seed(config.seed, "stats"), self.workers)
         self.data = data.to(device)
 
         self.model_kwargs = {"num_classes": len(data.classes), "in_channels": channels, **parse_model_kwargs(config.model_kwargs)}
@@ -181,6 +194,7 @@ class TrainingRun:
             self.forward, optimizer, nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
             strategy=strategy, precision=self.precision, mean=self.mean, std=self.std,
             batch_size=config.batch_size, progress=self.progress, augment=_compose(self.plan.augmentations),
+            workers=self.workers,
             shuffle_seed=derive_seed(config.seed, "shuffle"),
             augment_seed=derive_seed(config.seed, "augment", strategy.rank),
             channels_last=self.channels_last,
@@ -280,10 +294,11 @@ class TrainingRun:
     def fit(self) -> TrainResult:
         data, config = self.data, self.config
         sizes = f"{len(data.train)} train / {len(data.val)} val" + (f" / {len(data.test)} test" if data.test is not None else "")
+        sizes += " images" + (f", {len(data.skipped)} unreadable file(s) skipped" if data.skipped else "")
         processes = f" x {self.strategy.world_size} processes" if self.strategy.world_size > 1 else ""
         verb = f"Resuming at epoch {len(self.history) + 1}:" if config.resume else "Training"
         self.progress.message(
-            f"{verb} {config.model} on {data.source} ({sizes} images) on {self.strategy.device}{processes}, "
+            f"{verb} {config.model} on {data.source} ({sizes}) on {self.strategy.device}{processes}, "
             f"{self.precision.name}{', channels-last' if self.channels_last else ''}; run: {self.run_dir.path}"
         )
         try:
@@ -355,6 +370,7 @@ class TrainingRun:
             test=test,
             history=self.history,
             stopped_early=self.stopper.should_stop,
+            skipped=sorted({f"{name}: {why}" for name, why in self.data.skipped} | set(unreadable())),
         )
 
 

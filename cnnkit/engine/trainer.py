@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from cnnkit.contracts import Strategy
-from cnnkit.data.splits import Split
+from cnnkit.data.splits import AnySplit
 from cnnkit.engine.metrics import RunningMetrics
 from cnnkit.engine.precision import Precision
 from cnnkit.engine.progress import Progress
@@ -33,8 +33,8 @@ class NonFiniteLoss(CnnkitError):
 
 
 class Trainer:
-    """Owns the model, optimizer, schedule and gradient scaler; data arrives as uint8 tensors on
-    the strategy's device.
+    """Owns the model, optimizer, schedule and gradient scaler; data arrives as uint8 batches on
+    the strategy's device (indexed from memory, or streamed: the loop cannot tell).
 
     Images are turned into floats, augmented (training only) and normalised batch by batch on
     the device. Every process draws the same shuffled order and trains on its share of each
@@ -60,6 +60,7 @@ class Trainer:
         augment_seed: int,
         augment: Augment | None = None,
         channels_last: bool = False,
+        workers: int = 0,
     ):
         device = strategy.device
         self.model = model
@@ -78,6 +79,7 @@ class Trainer:
         self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
         self.scheduler_per_batch = False
         self.augment = augment
+        self.workers = workers
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.shuffle_generator = torch.Generator().manual_seed(shuffle_seed)
         self.augment_generator = torch.Generator(device=device).manual_seed(augment_seed)
@@ -86,27 +88,27 @@ class Trainer:
     def global_batch(self) -> int:
         return self.batch_size * self.strategy.world_size
 
-    def steps(self, split: Split) -> int:
+    def steps(self, split: AnySplit) -> int:
         return len(self.strategy.shard(len(split), self.global_batch))
 
-    def batches(self, split: Split) -> Iterator[tuple[torch.Tensor, torch.Tensor, float]]:
+    def batches(self, split: AnySplit) -> Iterator[tuple[torch.Tensor, torch.Tensor, float]]:
         """Shuffled training batches ``(images, labels, weight)`` for this process; ``weight`` turns
         its mean loss into its share of the global batch's mean loss, times the number of
         processes (DDP averages gradients over processes)."""
         n = len(split)
-        order = torch.randperm(n, generator=self.shuffle_generator).to(split.images.device)
+        order = torch.randperm(n, generator=self.shuffle_generator)
         world = self.strategy.world_size
-        for step, index in enumerate(self.strategy.shard(n, self.global_batch, order)):
+        steps = self.strategy.shard(n, self.global_batch, order)
+        for step, (images, labels) in enumerate(split.batches(steps, self.device, self.workers)):
             global_count = min(self.global_batch, n - step * self.global_batch)
-            yield split.images[index], split.labels[index], len(index) * world / global_count
+            yield images, labels, len(labels) * world / global_count
 
-    def eval_batches(self, split: Split) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def eval_batches(self, split: AnySplit) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """This process's contiguous share of ``split`` (possibly none), in order, batch by batch."""
         n, rank, world = len(split), self.strategy.rank, self.strategy.world_size
         start, stop = rank * n // world, (rank + 1) * n // world
-        for first in range(start, stop, self.batch_size):
-            last = min(first + self.batch_size, stop)
-            yield split.images[first:last], split.labels[first:last]
+        ranges = [slice(first, min(first + self.batch_size, stop)) for first in range(start, stop, self.batch_size)]
+        return split.batches(ranges, self.device, self.workers)
 
     def inputs(self, images: torch.Tensor, train: bool) -> torch.Tensor:
         """Normalised float images; augmentations see them on the 0..1 scale."""
@@ -121,7 +123,7 @@ class Trainer:
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
 
-    def train_epoch(self, split: Split, epoch: int) -> dict[str, float]:
+    def train_epoch(self, split: AnySplit, epoch: int) -> dict[str, float]:
         """One pass over ``split``; raises :class:`NonFiniteLoss` when the loss stopped being finite."""
         self.model.train()
         metrics = RunningMetrics(self.device)
@@ -150,7 +152,7 @@ class Trainer:
         return result
 
     @torch.no_grad()
-    def evaluate(self, split: Split) -> dict[str, float]:
+    def evaluate(self, split: AnySplit) -> dict[str, float]:
         model = self.strategy.unwrap(self.model)
         if self.strategy.world_size > 1:  # one set of batch-norm statistics, the same in every process
             for buffer in model.buffers():
