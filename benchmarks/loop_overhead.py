@@ -20,6 +20,7 @@ from torch import nn
 
 from cnnkit.contracts import StrategyOptions
 from cnnkit.data.digits import load_digits
+from cnnkit.data.splits import channel_stats
 from cnnkit.engine.precision import Precision
 from cnnkit.engine.progress import Progress
 from cnnkit.engine.strategies import single
@@ -85,8 +86,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     device = torch.device(args.device)
-    digits = load_digits(image_size=(28, 28))
-    mean, std = digits.channel_stats()
+    digits = load_digits()
+    mean, std = channel_stats(digits.train, seed=0)
     train = digits.train.to(device)
 
     torch.manual_seed(0)

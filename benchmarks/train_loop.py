@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from cnnkit.contracts import StrategyOptions
 from cnnkit.data.digits import load_digits
+from cnnkit.data.splits import channel_stats
 from cnnkit.engine.precision import Precision
 from cnnkit.engine.progress import Progress
 from cnnkit.engine.strategies import single
@@ -52,7 +53,7 @@ def handwritten_loop(data, epochs: int, batch_size: int) -> float:
 def cnnkit_engine(data, epochs: int, batch_size: int) -> float:
     torch.manual_seed(0)
     model = MnistCNN()
-    mean, std = data.channel_stats()
+    mean, std = channel_stats(data.train, seed=0)
     strategy = single(StrategyOptions(device="cpu"))
     trainer = Trainer(
         model, torch.optim.AdamW(model.parameters(), lr=2e-3), nn.CrossEntropyLoss(),
@@ -70,7 +71,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
-    data = load_digits(image_size=(28, 28))
+    data = load_digits()
     cnnkit_engine(data, 1, args.batch_size)  # warm-up: first-call allocations and kernel selection
     baseline = handwritten_loop(data, args.epochs, args.batch_size)
     engine = cnnkit_engine(data, args.epochs, args.batch_size)

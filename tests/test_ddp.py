@@ -132,6 +132,7 @@ def test_evaluation_shares_cover_every_image_even_with_more_processes_than_image
     for rank in range(3):
         trainer = Trainer.__new__(Trainer)
         trainer.strategy, trainer.batch_size = SimpleNamespace(rank=rank, world_size=3), 1
+        trainer.device, trainer.workers = torch.device("cpu"), 0
         seen += [int(label) for _, labels in trainer.eval_batches(split) for label in labels]
     assert sorted(seen) == [0, 1]
 

@@ -70,7 +70,7 @@ def test_best_weights_reproduce_the_reported_test_accuracy(default_run):
     model = MnistCNN(**best["model"]["kwargs"])
     model.load_state_dict(best["state_dict"])
     model.eval()
-    test = load_digits(image_size=(28, 28)).test
+    test = load_digits().test
     mean = torch.tensor(best["normalization"]["mean"]).view(1, -1, 1, 1)
     std = torch.tensor(best["normalization"]["std"]).view(1, -1, 1, 1)
     with torch.no_grad():

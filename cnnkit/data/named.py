@@ -9,6 +9,7 @@ the files expected and the folder to put them in.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import os
 import socket
@@ -40,7 +41,6 @@ class Known:
     torchvision_class: str
     folder: str
     files: tuple[str, ...]
-    archives: str
     mean: tuple[float, ...]
     std: tuple[float, ...]
     by_split: bool = False
@@ -48,20 +48,20 @@ class Known:
 
 
 KNOWN = {
-    "mnist": Known("MNIST", "MNIST/raw", MNIST_FILES, "or their .gz files", (0.1307,), (0.3081,)),
-    "fashion-mnist": Known("FashionMNIST", "FashionMNIST/raw", MNIST_FILES, "or their .gz files", (0.2860,), (0.3530,)),
-    "kmnist": Known("KMNIST", "KMNIST/raw", MNIST_FILES, "or their .gz files", (0.1918,), (0.3483,)),
+    "mnist": Known("MNIST", "MNIST/raw", MNIST_FILES, (0.1307,), (0.3081,)),
+    "fashion-mnist": Known("FashionMNIST", "FashionMNIST/raw", MNIST_FILES, (0.2860,), (0.3530,)),
+    "kmnist": Known("KMNIST", "KMNIST/raw", MNIST_FILES, (0.1918,), (0.3483,)),
     "cifar10": Known(
         "CIFAR10", "cifar-10-batches-py",
         ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch", "batches.meta"),
-        "or cifar-10-python.tar.gz in the folder above", (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
+        (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
     ),
     "cifar100": Known(
-        "CIFAR100", "cifar-100-python", ("train", "test", "meta"), "or cifar-100-python.tar.gz in the folder above",
+        "CIFAR100", "cifar-100-python", ("train", "test", "meta"),
         (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762),
     ),
     "svhn": Known(
-        "SVHN", ".", ("train_32x32.mat", "test_32x32.mat"), "as downloaded",
+        "SVHN", ".", ("train_32x32.mat", "test_32x32.mat"),
         (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), by_split=True,
     ),
 }
@@ -82,8 +82,8 @@ def offline() -> bool:
 def missing(name: str, known: Known, root: Path, why: str) -> CnnkitError:
     folder = (root / known.folder).resolve() if known.folder != "." else root.resolve()
     return CnnkitError(
-        f"Dataset '{name}' is not in '{folder}' and {why}; put {', '.join(known.files)} there ({known.archives}), "
-        f"or pass --data-dir to the folder that holds them."
+        f"Dataset '{name}' is not in '{folder}' and {why}; put {', '.join(known.files)} there (as torchvision's "
+        f"{known.torchvision_class} stores them), or pass --data-dir to the folder that holds them."
     )
 
 
@@ -113,11 +113,8 @@ def download_timeout(seconds: float):
 
 def open_split(name: str, known: Known, root: Path, train: bool, download: bool):
     """torchvision's dataset object for one split, downloading its files if allowed and needed."""
-    if known.by_split:
-        try:
-            import scipy.io  # noqa: F401  (torchvision reads SVHN's .mat files with it)
-        except ImportError:
-            raise UsageError(f"Dataset '{name}' needs scipy to read its .mat files; pip install scipy.") from None
+    if known.by_split and importlib.util.find_spec("scipy") is None:  # torchvision reads SVHN's .mat files with it
+        raise UsageError(f"Dataset '{name}' needs scipy to read its .mat files; pip install scipy.")
     import torchvision.datasets
 
     cls = getattr(torchvision.datasets, known.torchvision_class)
