@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import sys
 import textwrap
 from dataclasses import dataclass
@@ -79,11 +80,33 @@ def make_images():
     return write_images
 
 
+def write_broken_files(folder: Path) -> dict[str, str]:
+    """Every kind of damaged file, with a fragment of the reason cnnkit gives for it."""
+    good = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(good, "PNG")
+    jpeg = io.BytesIO()
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(jpeg, "JPEG")
+    files = {
+        "empty.png": (b"", "empty file"),
+        "notes.jpg": (b"shopping list: eggs, milk\n", "not an image"),
+        "half.png": (good.getvalue()[: len(good.getvalue()) // 2], "truncated"),
+        "half.jpg": (jpeg.getvalue()[: len(jpeg.getvalue()) // 2], "truncated"),
+    }
+    for name, (data, _) in files.items():
+        (folder / name).write_bytes(data)
+    return {name: why for name, (_, why) in files.items()}
+
+
+@pytest.fixture
+def broken_files():
+    return write_broken_files
+
+
 @pytest.fixture
 def image_folder(tmp_path) -> Path:
     """An ImageFolder tree with train/ and val/ splits and two colour classes."""
     root = tmp_path / "shapes"
-    for split, count in (("train", 12), ("val", 4)):
-        write_images(root / split / "dark", count, (30, 30, 30), seed=1)
-        write_images(root / split / "light", count, (220, 220, 220), seed=2)
+    for offset, (split, count) in enumerate((("train", 12), ("val", 4))):  # own seeds: no image in both splits
+        write_images(root / split / "dark", count, (30, 30, 30), seed=1 + 2 * offset)
+        write_images(root / split / "light", count, (220, 220, 220), seed=2 + 2 * offset)
     return root

@@ -1,7 +1,5 @@
 """Awkward image files: every mode converts correctly, every broken file is skipped with its reason."""
 
-import io
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -61,30 +59,13 @@ def test_grayscale_palette_and_one_bit_images_convert(tmp_path):
     assert decode(tmp_path / "p.gif", (4, 4), 3)[:, 0, 0].tolist() == [0, 200, 0]
 
 
-def broken_files(folder):
-    """Every kind of damaged file, with a fragment of the reason cnnkit gives for it."""
-    good = io.BytesIO()
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(good, "PNG")
-    jpeg = io.BytesIO()
-    Image.fromarray(np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(jpeg, "JPEG")
-    files = {
-        "empty.png": (b"", "empty file"),
-        "notes.jpg": (b"shopping list: eggs, milk\n", "not an image"),
-        "half.png": (good.getvalue()[: len(good.getvalue()) // 2], "truncated"),
-        "half.jpg": (jpeg.getvalue()[: len(jpeg.getvalue()) // 2], "truncated"),
-    }
-    for name, (data, _) in files.items():
-        (folder / name).write_bytes(data)
-    return {name: why for name, (_, why) in files.items()}
-
-
-def test_probe_finds_every_broken_file_without_decoding(tmp_path):
+def test_probe_finds_every_broken_file_without_decoding(tmp_path, broken_files):
     for name, why in broken_files(tmp_path).items():
         with pytest.raises(UnreadableImage, match=why):
             probe(tmp_path / name)
 
 
-def test_a_folder_of_awkward_and_broken_files_trains_and_reports_what_it_skipped(run_cli, image_folder, tmp_path):
+def test_a_folder_of_awkward_and_broken_files_trains_and_reports_what_it_skipped(run_cli, image_folder, tmp_path, broken_files):
     dark = image_folder / "train" / "dark"
     reasons = broken_files(dark)
     Image.new("CMYK", (12, 12), (0, 0, 0, 220)).save(dark / "cmyk.jpg")

@@ -21,6 +21,12 @@ def _summary():
     return summary
 
 
+def _data():
+    from cnnkit.cli.data_command import data
+
+    return data
+
+
 def _lister(kind: str):
     def factory():
         from cnnkit.cli.listing import list_command
@@ -35,5 +41,6 @@ def register_commands(register):
     register("train", _train, help="Train a model on a dataset")
     register("plugins", _plugins, help="List installed plugins and what each registers")
     register("summary", _summary, help="Show a model's layers, output shapes, parameters and cost")
+    register("data", _data, help="Inspect a dataset before training (data check PATH)")
     for kind in ("models", "datasets", "augmentations", "initializers", "strategies"):
         register(kind, _lister(kind), help=f"List registered {kind}")

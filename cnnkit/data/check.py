@@ -1,0 +1,202 @@
+"""``cnnkit data check``: what a folder holds and what ``--data PATH`` would do with it, before
+any training. Every file is hashed and decoded in full, so it finds what training would skip."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from cnnkit.data.folder import find_classes, find_splits, images_in, visible_folders
+from cnnkit.data.images import UnreadableImage, decode, probe
+from cnnkit.errors import UsageError
+
+
+@dataclass
+class Report:
+    root: str
+    layout: str = ""
+    classes: list[str] = field(default_factory=list)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Readable images per split, per class, as training would split them."""
+    imbalance: float | None = None
+    sizes: dict[str, list[int]] = field(default_factory=dict)
+    """``width`` and ``height``: [min, median, max] over readable images."""
+    modes: dict[str, int] = field(default_factory=dict)
+    unreadable: list[dict[str, str]] = field(default_factory=list)
+    duplicates: list[list[str]] = field(default_factory=list)
+    leaks: list[dict[str, object]] = field(default_factory=list)
+    """Duplicate groups whose copies land in different splits."""
+    plan: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    """Why the folder cannot be trained on; empty when it can."""
+
+    @property
+    def trainable(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self), "trainable": self.trainable}
+
+
+@dataclass
+class Sample:
+    path: Path
+    label: int
+    digest: str
+
+
+def hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def inspect(path: Path, report: Report, modes: Counter, widths: list[int], heights: list[int]) -> bool:
+    """Whether ``path`` is a readable image (fully decoded); its facts go into ``report``."""
+    try:
+        mode, width, height = probe(path)
+        decode(path, (16, 16), 3)
+    except UnreadableImage as exc:
+        report.unreadable.append({"file": str(path), "reason": str(exc)})
+        return False
+    modes[mode] += 1
+    widths.append(width)
+    heights.append(height)
+    return True
+
+
+def spread(values: list[int]) -> list[int]:
+    return [min(values), int(statistics.median(values)), max(values)] if values else []
+
+
+def check_folder(root: Path, val_split: float = 0.2, seed: int = 0, memory_budget: float = 2.0) -> Report:
+    """Inspect ``root`` as ``cnnkit train --data root`` would read it."""
+    import torch
+
+    from cnnkit.data.splits import split_indices
+
+    report = Report(str(root))
+    if not root.is_dir():
+        raise UsageError(f"'{root}' {'is not a folder' if root.exists() else 'does not exist'}; pass an image folder.")
+    try:
+        splits = find_splits(root)
+    except UsageError as exc:
+        report.problems.append(str(exc))
+        return report
+    train_dir = splits.get("train", root)
+    report.classes = find_classes(train_dir)
+    report.layout = (
+        " + ".join(f"{p.name}/" for p in splits.values()) + " split folders" if splits else "class folders, no split folders"
+    )
+    modes: Counter = Counter()
+    widths: list[int] = []
+    heights: list[int] = []
+    found: dict[str, list[Sample]] = {}
+    for split, directory in {"train": train_dir, **{k: v for k, v in splits.items() if k != "train"}}.items():
+        names = [c.name for c in visible_folders(directory)]
+        if split != "train" and names != report.classes:
+            report.problems.append(f"class folders of '{directory}' differ from those of '{train_dir}': {names} vs {report.classes}")
+        samples = []
+        for label, name in enumerate(report.classes):
+            for path in images_in(directory / name)[0] if (directory / name).is_dir() else []:
+                if inspect(path, report, modes, widths, heights):
+                    samples.append(Sample(path, label, hash_file(path)))
+        found[split] = samples
+
+    if len(report.classes) < 2:
+        report.problems.append(f"'{train_dir}' has {len(report.classes)} class folder(s); a classifier needs at least 2")
+    if "val" not in splits and found.get("train"):
+        if not 0 < val_split < 1:
+            report.problems.append(f"there is no val/ folder, so --val-split must be between 0 and 1 (got {val_split})")
+        else:
+            labels = torch.tensor([s.label for s in found["train"]])
+            train_idx, val_idx = split_indices(labels, val_split, torch.Generator().manual_seed(seed))
+            everything = found["train"]
+            found["train"] = [everything[i] for i in train_idx.tolist()]
+            found["val"] = [everything[i] for i in val_idx.tolist()]
+            if not found["val"]:
+                report.problems.append("too few images to split off a validation set; add images or a val/ folder")
+    for split, samples in found.items():
+        per_class = Counter(s.label for s in samples)
+        report.counts[split] = {name: per_class[i] for i, name in enumerate(report.classes)}
+    train_counts = list(report.counts.get("train", {}).values())
+    for name, count in report.counts.get("train", {}).items():
+        if count == 0:
+            report.problems.append(f"class '{name}' has no readable training images")
+    if train_counts and min(train_counts) > 0:
+        report.imbalance = round(max(train_counts) / min(train_counts), 3)
+    report.sizes = {"width": spread(widths), "height": spread(heights)}
+    report.modes = dict(modes.most_common())
+    find_duplicates(report, found)
+    report.plan = describe_plan(report, splits, val_split, memory_budget)
+    return report
+
+
+def find_duplicates(report: Report, found: dict[str, list[Sample]]) -> None:
+    groups: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for split, samples in found.items():
+        for sample in samples:
+            groups[sample.digest].append((split, str(sample.path)))
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        report.duplicates.append(sorted(path for _, path in members))
+        where = sorted({split for split, _ in members})
+        if len(where) > 1:
+            report.leaks.append({"splits": where, "files": sorted(path for _, path in members)})
+    report.duplicates.sort()
+
+
+def describe_plan(report: Report, splits: dict[str, Path], val_split: float, memory_budget: float) -> list[str]:
+    counts = {split: sum(per.values()) for split, per in report.counts.items()}
+    total = sum(counts.values())
+    if not total:
+        return []
+    sizes = " / ".join(f"{counts[s]} {s}" for s in ("train", "val", "test") if s in counts)
+    val = "from val/" if "val" in splits else f"split off train by --val-split {val_split:g}"
+    side = math.isqrt(int(memory_budget * 2**30 // (total * 3))) if total else 0
+    return [
+        f"trains on {sizes} images (validation {val}; {'test/ scored at the end' if 'test' in splits else 'no test split'})",
+        f"{len(report.unreadable)} unreadable file(s) skipped" if report.unreadable else "no unreadable files",
+        f"--data-in-memory auto keeps them in memory at inputs up to about {side}x{side} RGB "
+        f"(--memory-budget {memory_budget:g} GiB); larger inputs stream from disk",
+    ]
+
+
+def format_report(report: Report) -> str:
+    lines = [f"{report.root}: {report.layout or 'layout not recognised'}"]
+    if report.classes:
+        splits = list(report.counts)
+        width = max(len(c) for c in report.classes + ["class"])
+        lines.append("  " + "class".ljust(width) + "".join(f"{s:>8}" for s in splits))
+        for name in report.classes:
+            lines.append("  " + name.ljust(width) + "".join(f"{report.counts[s][name]:>8}" for s in splits))
+        if report.imbalance is not None:
+            lines.append(f"imbalance (largest / smallest training class): {report.imbalance:g}")
+    if report.sizes.get("width"):
+        w, h = report.sizes["width"], report.sizes["height"]
+        lines.append(f"sizes (min / median / max): width {w[0]} / {w[1]} / {w[2]}, height {h[0]} / {h[1]} / {h[2]}")
+        lines.append("modes: " + ", ".join(f"{mode} {count}" for mode, count in report.modes.items()))
+    if report.unreadable:
+        lines.append(f"unreadable ({len(report.unreadable)}):")
+        lines += [f"  {item['file']}: {item['reason']}" for item in report.unreadable]
+    if report.duplicates:
+        lines.append(f"exact duplicates ({len(report.duplicates)} group(s)):")
+        lines += ["  " + " = ".join(group) for group in report.duplicates]
+    for leak in report.leaks:
+        lines.append(f"leakage: the same image is in {' and '.join(leak['splits'])}: {', '.join(leak['files'])}")
+    if report.plan:
+        lines.append(f"--data {report.root}:")
+        lines += [f"  {line}" for line in report.plan]
+    if report.problems:
+        lines.append("not trainable:")
+        lines += [f"  {problem}" for problem in report.problems]
+    else:
+        lines.append("trainable")
+    return "\n".join(lines)
