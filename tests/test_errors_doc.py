@@ -218,6 +218,37 @@ def _(t):
     return result
 
 
+@case("class-all-broken")
+def _(t):
+    two_classes(t.tmp / "data")
+    for path in (t.tmp / "data" / "dark").iterdir():
+        path.write_bytes(b"\x89PNG")
+    return t.train("--data", str(t.tmp / "data"))
+
+
+@case("dataset-offline")
+def _(t):
+    t.monkeypatch.setenv("CNNKIT_OFFLINE", "1")
+    return t.train("--data", "cifar10", "--data-dir", str(t.tmp))
+
+
+@case("dataset-no-scipy")
+def _(t):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    t.monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "scipy" else real(name, *a))
+    return t.train("--data", "svhn", "--data-dir", str(t.tmp))
+
+
+simple("data-in-memory-bad", "--data-in-memory", "maybe")
+
+
+@case("data-check-missing")
+def _(t):
+    return t.cli("data", "check", str(t.tmp / "no" / "such"))
+
+
 @case("split-case")
 def _(t):
     two_classes(t.tmp / "data" / "Train")
