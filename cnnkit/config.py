@@ -47,6 +47,7 @@ class TrainConfig:
     memory_budget: float = 2.0
     workers: Optional[int] = None
     augment: str = ""
+    mix_prob: float = 1.0
     init: str = ""
     init_bias: Optional[float] = None
     strategy: str = "auto"
@@ -77,16 +78,13 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    @property
-    def augmentations(self) -> list[str]:
-        return [name.strip() for name in self.augment.split(",") if name.strip()]
 
 
 FIELD_NAMES = [f.name for f in fields(TrainConfig)]
 
 RESUME_MUST_MATCH = (
     "model", "model_kwargs", "data", "batch_size", "lr", "optimizer", "weight_decay", "momentum", "nesterov", "scheduler",
-    "step_size", "gamma", "label_smoothing", "val_split", "image_size", "augment", "init", "init_bias", "seed", "strategy",
+    "step_size", "gamma", "label_smoothing", "val_split", "image_size", "augment", "mix_prob", "init", "init_bias", "seed", "strategy",
     "nproc_per_node", "nnodes", "sync_bn", "precision", "channels_last",
 )
 """Options that shape the training trajectory: a resumed run must keep them, or it would not end

@@ -134,6 +134,37 @@ class ImageSource(Protocol):
         """How messages name sample ``index`` (its file path)."""
 
 
+@dataclass(frozen=True)
+class AugmentParam:
+    """One parameter of an augmentation, shown in its help and checked when a spec is parsed.
+
+    ``kind`` is ``int``, ``float``, ``pair`` (two numbers, or one number ``x`` meaning
+    ``(-x, x)`` or ``(x, x)`` as the operation says), ``bool`` or ``choice`` (one of ``choices``).
+    A ``size`` parameter whose default is None means the model's input size.
+    """
+
+    name: str
+    kind: str
+    default: object = None
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+    help: str = ""
+
+
+SAMPLE_STAGE = "sample"
+"""Per-sample augmentations: ``factory(**params) -> fn(image) -> image`` on one uint8 ``(C, H, W)``
+tensor (a torchvision v2 transform is one), drawing from torch's global generator, which cnnkit
+seeds for every sample from the run's seed. May change the size. Registered with
+``stage="sample"``; ``batched=`` may name a factory of the same parameters giving a
+:data:`BATCH_STAGE` function with per-image randomness, used for in-memory data."""
+BATCH_STAGE = "batch"
+"""Batch augmentations: ``factory(**params) -> fn(images, targets, generator) -> (images,
+targets)`` on the training device: float images ``(N, C, H, W)`` in 0..1, targets as class
+probabilities ``(N, classes)`` (soft targets allowed), randomness from ``generator`` only.
+Registered with ``stage="batch"``."""
+
+
 _DATA_TYPES = {
     "Split": "cnnkit.data.splits", "StreamedSplit": "cnnkit.data.splits", "DataSplits": "cnnkit.data.splits",
     "UnreadableImage": "cnnkit.data.images",
@@ -149,4 +180,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["DataRequest", "DataSplits", "ImageSource", "Split", "Strategy", "StrategyOptions", "StreamedSplit", "UnreadableImage"]
+__all__ = ["AugmentParam", "BATCH_STAGE", "SAMPLE_STAGE", "DataRequest", "DataSplits", "ImageSource", "Split", "Strategy", "StrategyOptions", "StreamedSplit", "UnreadableImage"]

@@ -100,7 +100,7 @@ RULES: dict[str, Rule] = {
     "val_split": Rule(float, min=0, max=1, max_open=True), "image_size": TEXT, "data_dir": TEXT,
     "data_in_memory": Rule(str, choices=("auto", "yes", "no")), "memory_budget": Rule(float, min=0),
     "workers": Rule(int, min=0, nullable=True),
-    "augment": Rule(str, list_joins=True), "init": TEXT, "init_bias": Rule(float, nullable=True), "strategy": NAME,
+    "augment": Rule(str, list_joins=True), "mix_prob": Rule(float, min=0, max=1), "init": TEXT, "init_bias": Rule(float, nullable=True), "strategy": NAME,
     "nproc_per_node": Rule(int, min=0), "nnodes": Rule(int, min=1), "node_rank": Rule(int, min=-1),
     "rdzv_endpoint": TEXT, "sync_bn": FLAG, "precision": NAME, "channels_last": Rule(bool, nullable=True),
     "compile": FLAG, "deterministic": Rule(bool, nullable=True), "seed": Rule(int, min=0, max=SEED_MAX),

@@ -27,6 +27,12 @@ def _data():
     return data
 
 
+def _augment():
+    from cnnkit.cli.augment_command import augment
+
+    return augment
+
+
 def _lister(kind: str):
     def factory():
         from cnnkit.cli.listing import list_command
@@ -41,6 +47,7 @@ def register_commands(register):
     register("train", _train, help="Train a model on a dataset")
     register("plugins", _plugins, help="List installed plugins and what each registers")
     register("summary", _summary, help="Show a model's layers, output shapes, parameters and cost")
+    register("augment", _augment, help="List augmentations; preview what a spec does (augment preview)")
     register("data", _data, help="Inspect a dataset before training (data check PATH)")
     for kind in ("models", "datasets", "augmentations", "initializers", "strategies"):
         register(kind, _lister(kind), help=f"List registered {kind}")

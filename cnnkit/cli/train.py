@@ -64,7 +64,11 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option("--workers", type=checked("workers"), default=D.workers,
               help="DataLoader processes that decode streamed images; default: none on 2 cores or fewer, "
               "else one per spare core (up to 8).")
-@click.option("--augment", type=checked("augment"), default=D.augment, help="Comma-separated augmentations (see 'cnnkit augmentations').")
+@click.option("--augment", type=checked("augment"), default=D.augment,
+              help="Augmentations and presets, comma-separated, with arguments as in Python, e.g. "
+              "\"random-crop(padding=4), hflip, mixup(alpha=0.2)\" or cifar (see 'cnnkit augmentations').")
+@click.option("--mix-prob", type=checked("mix_prob"), default=D.mix_prob, show_default=True,
+              help="Chance a batch is mixed when --augment has mixup or cutmix (with both, one is drawn per batch).")
 @click.option("--init", type=checked("init"), default=D.init, help="Weight initializer (see 'cnnkit initializers'); default: PyTorch's.")
 @click.option("--init-bias", type=checked("init_bias"), default=D.init_bias,
               help="Fill every conv and linear bias with this value (after --init); default: leave them.")

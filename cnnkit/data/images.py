@@ -90,16 +90,17 @@ def stored_channels(mode: str) -> int:
     return 1 if mode in GRAY_MODES or mode.startswith("I;16") else 3
 
 
-def decode(path: Path, size: tuple[int, int], channels: int) -> np.ndarray:
+def decode(path: Path, size: tuple[int, int] | None, channels: int) -> np.ndarray:
     """The image at ``path`` as uint8 ``(channels, *size)``: upright, the centre region of the
     target's aspect ratio resized to ``size`` (what resizing the shorter side and centre-cropping
-    keeps), in one step so memory never exceeds the decoded image."""
+    keeps), in one step so memory never exceeds the decoded image. ``size`` None: as stored."""
     from PIL import ImageOps
 
     with open_image(path) as img:
         try:
-            side = max(size)
-            img.draft("L" if channels == 1 else "RGB", (side, side))  # JPEG: decode at a smaller scale
+            if size is not None:
+                side = max(size)
+                img.draft("L" if channels == 1 else "RGB", (side, side))  # JPEG: decode at a smaller scale
             img = ImageOps.exif_transpose(img)
             return fit(img, size, channels)
         except UnreadableImage:
@@ -108,12 +109,12 @@ def decode(path: Path, size: tuple[int, int], channels: int) -> np.ndarray:
             raise UnreadableImage(reason(exc)) from None
 
 
-def fit(img, size: tuple[int, int], channels: int) -> np.ndarray:
+def fit(img, size: tuple[int, int] | None, channels: int) -> np.ndarray:
     """A PIL image as uint8 ``(channels, *size)`` (see :func:`decode`)."""
     Image = _pil()
     img = flatten_alpha(to_8_bits(img))
     img = img.convert("L" if channels == 1 else "RGB")
-    if img.size != (size[1], size[0]):
+    if size is not None and img.size != (size[1], size[0]):
         img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR, box=centre_box(img.size, size))
     array = np.array(img, dtype=np.uint8)  # a writable copy: torch refuses read-only memory
     return array[None] if array.ndim == 2 else np.ascontiguousarray(array.transpose(2, 0, 1))
@@ -121,6 +122,7 @@ def fit(img, size: tuple[int, int], channels: int) -> np.ndarray:
 
 def fit_array(array: np.ndarray, size: tuple[int, int], channels: int) -> np.ndarray:
     """A stored uint8 image ``(C, H, W)`` (C is 1 or 3) fitted like a decoded file."""
+    size = tuple(size) if size is not None else tuple(array.shape[1:])
     if array.shape == (channels, *size):
         return array
     if array.shape[0] == 1 and array.shape[1:] == tuple(size):

@@ -21,7 +21,7 @@ def place(data: DataSplits, mode: str, budget_gib: float, workers: int) -> DataS
     """``data`` with its streamed splits read into memory when ``mode`` is ``yes``, or ``auto``
     and their decoded size is within ``budget_gib``; left streaming otherwise."""
     parts = data.splits()
-    streamed = {name: split for name, split in parts.items() if isinstance(split, StreamedSplit)}
+    streamed = {name: split for name, split in parts.items() if isinstance(split, StreamedSplit) and split.fixed_size}
     if not streamed:
         if mode == "no":
             note(f"--data-in-memory no: {data.source} comes in memory from its dataset, so it stays there.")

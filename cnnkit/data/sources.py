@@ -16,19 +16,23 @@ from cnnkit.data.images import decode, fit_array
 
 
 class FileSource:
-    """Image files, decoded and fitted to ``(channels, *size)`` on every read."""
+    """Image files, decoded and fitted to ``(channels, *size)`` on every read (``size`` None: at
+    their own size, for augmentations that want the original picture)."""
 
-    def __init__(self, paths: list[Path], labels: torch.Tensor, size: tuple[int, int], channels: int):
+    def __init__(self, paths: list[Path], labels: torch.Tensor, size: tuple[int, int] | None, channels: int):
         self.paths = [str(p) for p in paths]
         self.labels = labels.long()
-        self.size, self.channels = tuple(size), channels
+        self.size, self.channels = (tuple(size) if size is not None else None), channels
 
     def __len__(self) -> int:
         return len(self.paths)
 
     @property
-    def sample_shape(self) -> tuple[int, int, int]:
-        return (self.channels, *self.size)
+    def sample_shape(self) -> tuple[int, int, int] | None:
+        return (self.channels, *self.size) if self.size is not None else None
+
+    def originals(self) -> FileSource:
+        return FileSource([Path(p) for p in self.paths], self.labels, None, self.channels)
 
     def read(self, index: int) -> np.ndarray:
         return decode(Path(self.paths[index]), self.size, self.channels)
@@ -41,18 +45,22 @@ class ArraySource:
     """uint8 images stored as ``(N, C, H, W)`` (C is 1 or 3), fitted to ``(channels, *size)`` on
     every read: how a dataset kept at its own size (MNIST's 28x28) feeds a model of another."""
 
-    def __init__(self, images: np.ndarray, labels: torch.Tensor, size: tuple[int, int], channels: int, label: str = "image"):
+    def __init__(self, images: np.ndarray, labels: torch.Tensor, size: tuple[int, int] | None, channels: int,
+                 label: str = "image"):
         self.images = images
         self.labels = labels.long()
-        self.size, self.channels = tuple(size), channels
+        self.size, self.channels = (tuple(size) if size is not None else None), channels
         self.label = label
 
     def __len__(self) -> int:
         return len(self.images)
 
     @property
-    def sample_shape(self) -> tuple[int, int, int]:
-        return (self.channels, *self.size)
+    def sample_shape(self) -> tuple[int, int, int] | None:
+        return (self.channels, *self.size) if self.size is not None else None
+
+    def originals(self) -> ArraySource:
+        return ArraySource(self.images, self.labels, None, self.channels, self.label)
 
     def read(self, index: int) -> np.ndarray:
         return fit_array(self.images[index], self.size, self.channels)

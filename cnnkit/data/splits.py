@@ -12,7 +12,7 @@ both read each sample with the same function, so they give the same bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Iterator, Union
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Union
 
 import torch
 
@@ -20,6 +20,13 @@ if TYPE_CHECKING:
     from cnnkit.contracts import ImageSource
 
 Index = Union[torch.Tensor, slice]
+SampleTransform = Callable[[torch.Tensor, int], torch.Tensor]
+"""A per-sample augmentation: (uint8 image, seed) -> uint8 image."""
+
+
+def _nones():
+    while True:
+        yield None
 
 
 @dataclass
@@ -50,12 +57,18 @@ class Split:
         """The images and labels picked by ``index`` (a boolean mask or integer indices)."""
         return Split(self.images[index], self.labels[index])
 
-    def batches(self, indices: Iterable[Index], device: torch.device, workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """``(images, labels)`` for each index tensor or slice, on this split's device."""
-        for index in indices:
+    def batches(self, indices: Iterable[Index], device: torch.device, workers: int = 0,
+                augment: SampleTransform | None = None, seeds: Iterable[torch.Tensor] | None = None,
+                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """``(images, labels)`` for each index tensor or slice, on this split's device; with
+        ``augment``, each image goes through it with its seed from ``seeds`` (one tensor per batch)."""
+        for index, batch_seeds in zip(indices, seeds if seeds is not None else _nones()):
             if isinstance(index, torch.Tensor):
                 index = index.to(self.images.device, non_blocking=True)
-            yield self.images[index], self.labels[index]
+            images = self.images[index]
+            if augment is not None:
+                images = torch.stack([augment(image, int(seed)) for image, seed in zip(images, batch_seeds.tolist())])
+            yield images, self.labels[index]
 
 
 @dataclass
@@ -77,13 +90,20 @@ class StreamedSplit:
         channels, height, width = self.source.sample_shape
         return len(self) * channels * height * width
 
+    @property
+    def fixed_size(self) -> bool:
+        """Whether every sample has one shape (so the split can be read into one tensor)."""
+        return self.source.sample_shape is not None
+
     def subset(self, index: torch.Tensor) -> StreamedSplit:
         return StreamedSplit(self.source, self.indices[index])
 
-    def batches(self, indices: Iterable[Index], device: torch.device, workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(self, indices: Iterable[Index], device: torch.device, workers: int = 0,
+                augment: SampleTransform | None = None, seeds: Iterable[torch.Tensor] | None = None,
+                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         from cnnkit.data.streaming import stream
 
-        return stream(self, indices, device, workers)
+        return stream(self, indices, device, workers, augment, seeds)
 
     def materialize(self, workers: int = 0) -> Split:
         """Every sample read into memory (samples that fail to read are dropped, with a warning)."""

@@ -44,17 +44,22 @@ def auto_workers(cpus: int | None = None) -> int:
 
 
 class _Samples(Dataset):
-    def __init__(self, source):
+    """Samples of ``source``, asked for by index or by (index, augmentation seed)."""
+
+    def __init__(self, source, augment=None):
         self.source = source
+        self.augment = augment
 
     def __len__(self) -> int:
         return len(self.source)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, item):
+        index, seed = item if isinstance(item, tuple) else (item, None)
         try:
-            return torch.from_numpy(np.ascontiguousarray(self.source.read(index))), None
+            image = torch.from_numpy(np.ascontiguousarray(self.source.read(index)))
         except UnreadableImage as exc:
             return None, f"{self.source.name(index)}: {exc}"
+        return (image if seed is None else self.augment(image, seed)), None
 
 
 def _collate(items):
@@ -72,11 +77,11 @@ def report(failures: list[str]) -> None:
             warn(f"skipping unreadable image {failure}")
 
 
-def _loader(split: StreamedSplit, batches: list[list[int]], workers: int, pin: bool) -> DataLoader:
+def _loader(split: StreamedSplit, batches: list[list], workers: int, pin: bool, augment=None) -> DataLoader:
     """Reading is not random, so the loader gets its own generator: left to itself it draws its
     workers' seed from torch's global one, and streaming would change dropout and initialisation."""
     return DataLoader(
-        _Samples(split.source), batch_sampler=batches, num_workers=workers, collate_fn=_collate, pin_memory=pin,
+        _Samples(split.source, augment), batch_sampler=batches, num_workers=workers, collate_fn=_collate, pin_memory=pin,
         generator=torch.Generator(),
     )
 
@@ -85,12 +90,17 @@ def _source_batches(split: StreamedSplit, indices: Iterable[Index]) -> list[torc
     return [split.indices[index] for index in indices]
 
 
-def stream(split: StreamedSplit, indices: Iterable[Index], device: torch.device, workers: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """``(images, labels)`` on ``device`` for each batch of positions in ``split``; pinned memory
-    and asynchronous copies on CUDA."""
+def stream(split: StreamedSplit, indices: Iterable[Index], device: torch.device, workers: int, augment=None,
+           seeds: Iterable[torch.Tensor] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``(images, labels)`` on ``device`` for each batch of positions in ``split``, each image
+    through ``augment`` with its seed when given; pinned memory and asynchronous copies on CUDA."""
     batches = _source_batches(split, indices)
     pin = device.type == "cuda"
-    for wanted, (images, ok, failures) in zip(batches, _loader(split, [b.tolist() for b in batches], workers, pin)):
+    if augment is None:
+        requests = [b.tolist() for b in batches]
+    else:
+        requests = [list(zip(b.tolist(), s.tolist())) for b, s in zip(batches, seeds)]
+    for wanted, (images, ok, failures) in zip(batches, _loader(split, requests, workers, pin, augment)):
         report(failures)
         if images is None:
             continue

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from cnnkit.augment.pipeline import Resolved, resolve
 from cnnkit.config import TrainConfig
 from cnnkit.data.resolve import resolve_data
 from cnnkit.engine.optim import OPTIMIZERS, SCHEDULERS, check_choice
@@ -25,7 +26,7 @@ class Plan:
 
     model: Entry
     dataset: Entry
-    augmentations: list[Entry]
+    augment: Resolved
     initializer: Entry | None
     strategy: Entry
 
@@ -109,11 +110,11 @@ def make_plan(config: TrainConfig) -> Plan:
     check_choice("scheduler", config.scheduler, SCHEDULERS)
     check_choice("precision", config.precision, PRECISIONS)
     model = registry("models").get(config.model)
-    checked_input_size(model)
+    size = parse_image_size(config.image_size) or checked_input_size(model)[1:]
     return Plan(
         model=model,
         dataset=resolve_data(config.data),
-        augmentations=[registry("augmentations").get(name) for name in config.augmentations],
+        augment=resolve(config.augment, registry("augmentations"), tuple(size)),
         initializer=registry("initializers").get(config.init) if config.init else None,
         strategy=registry("strategies").get(config.strategy),
     )

@@ -22,7 +22,7 @@ from cnnkit.config import TrainConfig
 from cnnkit.console import note, warn
 from cnnkit.contracts import DataRequest, Strategy, StrategyOptions
 from cnnkit.data.placement import place
-from cnnkit.data.splits import DataSplits, channel_stats
+from cnnkit.data.splits import DataSplits, Split, StreamedSplit, channel_stats
 from cnnkit.data.streaming import auto_workers, forget_unreadable, unreadable
 from cnnkit.engine import state as run_state
 from cnnkit.engine.early_stopping import EarlyStopping
@@ -52,18 +52,6 @@ class TrainResult:
     stopped_early: bool = False
     skipped: list[str] = field(default_factory=list)
     """``"file: reason"`` for every sample left out because it could not be read."""
-
-
-def _compose(augmentations: list[Entry]):
-    if not augmentations:
-        return None
-    from cnnkit.data.augment import compose
-
-    steps = [from_plugin(entry, entry.create) for entry in augmentations]
-    for entry, step in zip(augmentations, steps):
-        if not callable(step):
-            raise CnnkitError(f"augmentation '{entry.name}' of plugin '{entry.plugin}' returned {type(step).__name__}, not a function.")
-    return compose(steps)
 
 
 def note_adaptation(stored: tuple[int, int, int] | None, wanted: list[int], model: str) -> None:
@@ -162,6 +150,7 @@ class TrainingRun:
         note_adaptation(data.native, self.input_size, config.model)
         self.workers = auto_workers() if config.workers is None else config.workers
         data = place(data, config.data_in_memory, config.memory_budget, self.workers)
+        data = self._augmentation(data)
         if data.mean is not None and data.std is not None:
             self.mean, self.std = list(data.mean), list(data.std)
         else:
@@ -184,6 +173,23 @@ class TrainingRun:
         self.trainer = self._build_trainer()
         return self
 
+    def _augmentation(self, data: DataSplits) -> DataSplits:
+        """The run's augmentation: batched on the device when every per-sample operation has a
+        batched version and the training images are in memory, else per sample where they are
+        read. Operations that want the original picture get the training files streamed whole."""
+        from cnnkit.augment.pipeline import BatchAugment, SampleAugment
+
+        resolved, size = self.plan.augment, tuple(self.input_size[1:])
+        if resolved.needs_originals and isinstance(data.train, StreamedSplit):
+            data = data.replace_splits({**data.splits(), "train": StreamedSplit(data.train.source.originals(), data.train.indices)})
+        fast = resolved.batchable and isinstance(data.train, Split)
+        self.sample_augment = SampleAugment(resolved.sample, size) if resolved.sample and not fast else None
+        batched = resolved.sample if fast else []
+        self.batch_augment = BatchAugment(batched, resolved.mixers, self.config.mix_prob) if batched or resolved.mixers else None
+        if resolved.mixers and self.config.mix_prob == 0:
+            warn("--mix-prob 0 never mixes; mixup and cutmix in --augment do nothing.")
+        return data
+
     def _build_trainer(self) -> Trainer:
         config, strategy = self.config, self.strategy
         optimizer = build_optimizer(
@@ -193,8 +199,8 @@ class TrainingRun:
         trainer = Trainer(
             self.forward, optimizer, nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
             strategy=strategy, precision=self.precision, mean=self.mean, std=self.std,
-            batch_size=config.batch_size, progress=self.progress, augment=_compose(self.plan.augmentations),
-            workers=self.workers,
+            batch_size=config.batch_size, progress=self.progress, num_classes=len(self.data.classes),
+            sample_augment=self.sample_augment, batch_augment=self.batch_augment, workers=self.workers,
             shuffle_seed=derive_seed(config.seed, "shuffle"),
             augment_seed=derive_seed(config.seed, "augment", strategy.rank),
             channels_last=self.channels_last,

@@ -44,7 +44,8 @@ def describe(run: TrainingRun, state: dict[str, torch.Tensor], epoch: int, metri
 def capture(run: TrainingRun) -> dict[str, Any]:
     """This epoch boundary's state; every process contributes its own generators."""
     trainer, strategy = run.trainer, run.strategy
-    mine = {**rng_state(strategy.device), "augment": trainer.augment_generator.get_state()}
+    mine = {**rng_state(strategy.device), "augment": trainer.augment_generator.get_state(),
+            "sample_augment": trainer.sample_generator.get_state()}
     return {
         "world_size": strategy.world_size,
         "early_stopping": run.stopper.state_dict(),
@@ -101,6 +102,8 @@ def restore(run: TrainingRun, path: Path) -> None:
     trainer.shuffle_generator.set_state(rng["shuffle"])
     mine = rng["processes"][strategy.rank]
     trainer.augment_generator.set_state(mine["augment"])
+    if "sample_augment" in mine:
+        trainer.sample_generator.set_state(mine["sample_augment"])
     set_rng_state(mine, strategy.device)
     run.best_state = best_weights(run, saved, path.parent / "best.pt")
 

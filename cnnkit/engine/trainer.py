@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from cnnkit.contracts import Strategy
-from cnnkit.data.splits import AnySplit
+from cnnkit.data.splits import AnySplit, SampleTransform
 from cnnkit.engine.metrics import RunningMetrics
 from cnnkit.engine.precision import Precision
 from cnnkit.engine.progress import Progress
 from cnnkit.errors import CnnkitError
 
-Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+if TYPE_CHECKING:
+    from cnnkit.augment.pipeline import BatchAugment
+
 
 
 class NonFiniteLoss(CnnkitError):
@@ -58,7 +61,9 @@ class Trainer:
         progress: Progress,
         shuffle_seed: int,
         augment_seed: int,
-        augment: Augment | None = None,
+        num_classes: int = 0,
+        sample_augment: SampleTransform | None = None,
+        batch_augment: BatchAugment | None = None,
         channels_last: bool = False,
         workers: int = 0,
     ):
@@ -78,11 +83,14 @@ class Trainer:
         self.progress = progress
         self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
         self.scheduler_per_batch = False
-        self.augment = augment
+        self.sample_augment = sample_augment
+        self.batch_augment = batch_augment
+        self.num_classes = num_classes
         self.workers = workers
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.shuffle_generator = torch.Generator().manual_seed(shuffle_seed)
         self.augment_generator = torch.Generator(device=device).manual_seed(augment_seed)
+        self.sample_generator = torch.Generator().manual_seed(augment_seed)  # a seed per image per epoch
 
     @property
     def global_batch(self) -> int:
@@ -99,7 +107,11 @@ class Trainer:
         order = torch.randperm(n, generator=self.shuffle_generator)
         world = self.strategy.world_size
         steps = self.strategy.shard(n, self.global_batch, order)
-        for step, (images, labels) in enumerate(split.batches(steps, self.device, self.workers)):
+        seeds = None
+        if self.sample_augment is not None:
+            per_image = torch.randint(0, 2**62, (n,), generator=self.sample_generator)
+            seeds = [per_image[index] for index in steps]
+        for step, (images, labels) in enumerate(split.batches(steps, self.device, self.workers, self.sample_augment, seeds)):
             global_count = min(self.global_batch, n - step * self.global_batch)
             yield images, labels, len(labels) * world / global_count
 
@@ -110,14 +122,18 @@ class Trainer:
         ranges = [slice(first, min(first + self.batch_size, stop)) for first in range(start, stop, self.batch_size)]
         return split.batches(ranges, self.device, self.workers)
 
-    def inputs(self, images: torch.Tensor, train: bool) -> torch.Tensor:
-        """Normalised float images; augmentations see them on the 0..1 scale."""
-        if train and self.augment is not None:
-            x = self.augment(images.float().div_(255), self.augment_generator)
-            x = torch.addcmul(self.shift, x, self.scale)
-        else:
-            x = torch.addcmul(self.shift, images.float(), self.scale_uint8)
-        return x.contiguous(memory_format=self.memory_format)
+    def inputs(self, images: torch.Tensor) -> torch.Tensor:
+        """Normalised float images (evaluation, and training without batch augmentation)."""
+        return torch.addcmul(self.shift, images.float(), self.scale_uint8).contiguous(memory_format=self.memory_format)
+
+    def train_inputs(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training images and targets: batch augmentations see floats on the 0..1 scale, and
+        targets as class probabilities when they mix labels (else the labels pass through)."""
+        if self.batch_augment is None:
+            return self.inputs(images), labels
+        targets = F.one_hot(labels, self.num_classes).float() if self.batch_augment.mixes else labels
+        x, targets = self.batch_augment(images.float().div_(255), targets, self.augment_generator)
+        return torch.addcmul(self.shift, x, self.scale).contiguous(memory_format=self.memory_format), targets
 
     @property
     def lr(self) -> float:
@@ -131,9 +147,10 @@ class Trainer:
         step_losses = torch.zeros(steps, device=self.device)  # kept on the device: found after the epoch
         self.progress.start_epoch(epoch, steps)
         for step, (images, labels, weight) in enumerate(self.batches(split), start=1):
+            x, targets = self.train_inputs(images, labels)
             with self.precision.autocast():
-                logits = self.model(self.inputs(images, train=True))
-                loss = self.loss_fn(logits, labels)
+                logits = self.model(x)
+                loss = self.loss_fn(logits, targets)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss if weight == 1.0 else loss * weight).backward()
             self.scaler.step(self.optimizer)
@@ -141,7 +158,7 @@ class Trainer:
             if self.scheduler is not None and self.scheduler_per_batch:
                 self.scheduler.step()
             step_losses[step - 1] = loss.detach()
-            metrics.update(loss, logits, labels)
+            metrics.update(loss, logits, targets.argmax(1) if targets.ndim == 2 else targets)  # mixed: the dominant label
             self.progress.step(step, metrics.compute)
         if self.scheduler is not None and not self.scheduler_per_batch:
             self.scheduler.step()
@@ -162,7 +179,7 @@ class Trainer:
         metrics = RunningMetrics(self.device)
         for images, labels in self.eval_batches(split):
             with self.precision.autocast():
-                logits = model(self.inputs(images, train=False))
+                logits = model(self.inputs(images))
                 loss = self.loss_fn(logits, labels)
             metrics.update(loss, logits, labels)
         return metrics.compute(self.strategy.all_reduce)

@@ -1,0 +1,1 @@
+"""Augmentation: the --augment language, the operations, and applying them while training."""

@@ -1,0 +1,139 @@
+"""Turning an ``--augment`` spec into what the training loop applies.
+
+Operations run in the order written. Per-sample operations run where the data is read, each image
+with its own draw from a seed the run derives for it (the same seed gives the same augmented
+images whatever the number of loader workers); when every one of them has a batched version and
+the data is in memory they run instead on whole batches on the training device (the fast path).
+Mixup and CutMix run last, on the batch and its targets; with both, one is chosen per batch, and
+``--mix-prob`` is the chance a batch is mixed at all. Nothing here runs during evaluation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from cnnkit.augment.params import bind
+from cnnkit.augment.spec import parse, spec_error
+from cnnkit.contracts import BATCH_STAGE, SAMPLE_STAGE
+from cnnkit.errors import CnnkitError
+from cnnkit.registry import Entry, unknown_name_message
+
+RESIZING = ("random-resized-crop", "resize")
+"""Operations that want the original picture, so folders stream it to them undecimated."""
+
+
+@dataclass
+class Step:
+    entry: Entry
+    params: dict[str, object]
+
+
+@dataclass
+class Resolved:
+    """A spec's operations, presets expanded, arguments checked."""
+
+    sample: list[Step] = field(default_factory=list)
+    mixers: list[Step] = field(default_factory=list)
+
+    @property
+    def batchable(self) -> bool:
+        return all("batched" in step.entry.metadata for step in self.sample)
+
+    @property
+    def needs_originals(self) -> bool:
+        return any(step.entry.name in RESIZING for step in self.sample)
+
+    @property
+    def names(self) -> list[str]:
+        return [step.entry.name for step in self.sample + self.mixers]
+
+
+def expand_preset(spec: str, size: tuple[int, int]) -> str:
+    side = min(size)
+    return spec.format(pad=max(1, round(side / 8)), big=round(side * 256 / 224))
+
+
+def resolve(spec: str, registry, size: tuple[int, int]) -> Resolved:
+    """``spec``'s operations for a model input of ``size`` (height, width)."""
+    resolved = Resolved()
+    for call in parse(spec):
+        if call.name not in registry:
+            hint = "Run 'cnnkit augmentations' to list them."
+            message = unknown_name_message("augmentation", call.name, registry.names(), hint)
+            raise spec_error(spec, call.position, message)
+        entry = registry.get(call.name)
+        stage = entry.metadata.get("stage", SAMPLE_STAGE)
+        if stage == "preset":
+            if call.args or call.kwargs:
+                raise spec_error(spec, call.position, f"preset {call.name} takes no arguments; write its operations instead: "
+                                 f"{entry.metadata['spec']}")
+            inner = resolve(expand_preset(entry.metadata["spec"], size), registry, size)
+            resolved.sample += inner.sample
+            resolved.mixers += inner.mixers
+            continue
+        params = bind(call, tuple(entry.metadata.get("params", ())), spec)
+        if "size" in params and params["size"] is None:
+            params["size"] = list(size) if entry.name != "resize" else min(size)
+        if stage == BATCH_STAGE:
+            resolved.mixers.append(Step(entry, params))
+        elif resolved.mixers:
+            raise spec_error(spec, call.position, f"{call.name} comes after {resolved.mixers[-1].entry.name}; "
+                             "put mixup and cutmix last (they mix whole batches and their labels)")
+        else:
+            resolved.sample.append(Step(entry, params))
+    return resolved
+
+
+def _create(step: Step, factory: Callable) -> Callable:
+    from cnnkit.engine.plan import from_plugin
+
+    made = from_plugin(step.entry, lambda: factory(**step.params))
+    if not callable(made):
+        raise CnnkitError(f"augmentation '{step.entry.name}' of plugin '{step.entry.plugin}' returned "
+                          f"{type(made).__name__}, not a function.")
+    return made
+
+
+class SampleAugment:
+    """The per-sample operations as one function of (uint8 image, seed), ending at ``size``."""
+
+    def __init__(self, steps: list[Step], size: tuple[int, int]):
+        self.functions = [_create(step, step.entry.create) for step in steps]
+        self.size = tuple(size)
+
+    def __call__(self, image: torch.Tensor, seed: int) -> torch.Tensor:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            for function in self.functions:
+                image = function(image)
+        if tuple(image.shape[-2:]) != self.size:
+            from torchvision.transforms.v2 import functional as TF
+
+            image = TF.center_crop(TF.resize(image, min(self.size), antialias=True), list(self.size))
+        return image
+
+
+class BatchAugment:
+    """The batched operations and mixers as ``(images, targets, generator) -> (images, targets)``."""
+
+    def __init__(self, steps: list[Step], mixers: list[Step], mix_prob: float):
+        self.functions = [_create(step, step.entry.metadata["batched"]) for step in steps]
+        self.mixers = [_create(step, step.entry.create) for step in mixers]
+        self.mix_prob = mix_prob
+
+    @property
+    def mixes(self) -> bool:
+        return bool(self.mixers)
+
+    def __call__(self, images: torch.Tensor, targets: torch.Tensor, generator: torch.Generator):
+        for function in self.functions:
+            images, targets = function(images, targets, generator)
+        if self.mixers:
+            draw = torch.rand(2, generator=generator, device=generator.device).tolist()
+            if draw[0] < self.mix_prob:
+                mixer = self.mixers[min(int(draw[1] * len(self.mixers)), len(self.mixers) - 1)]
+                images, targets = mixer(images, targets, generator)
+        return images, targets
