@@ -20,8 +20,11 @@ def test_every_train_flag_is_a_config_key_with_the_same_default():
     assert options == defaults
 
 
-def test_comma_separated_augmentations():
-    assert TrainConfig(augment=" random-shift, hflip ,").augmentations == ["random-shift", "hflip"]
+def test_an_augment_list_in_a_config_file_joins_into_one_spec():
+    from cnnkit.augment.spec import parse
+
+    spec = TrainConfig(augment=["random-crop(padding=2)", "hflip(p=0.3)"]).augment
+    assert [(c.name, c.args, c.kwargs) for c in parse(spec)] == [("random-crop", [], {"padding": 2}), ("hflip", [], {"p": 0.3})]
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,6 @@ import pytest
 import torch
 from torch import nn
 
-from cnnkit.data.augment import gaussian_noise, horizontal_flip, random_shift
 from cnnkit.engine.checkpoint import load_checkpoint, save_checkpoint
 from cnnkit.engine.early_stopping import EarlyStopping
 from cnnkit.engine.metrics import RunningMetrics
@@ -96,34 +95,3 @@ def test_initializers_give_the_textbook_weight_scale(scheme, expected_std):
 
 def batch():
     return torch.arange(2 * 1 * 8 * 8, dtype=torch.float32).reshape(2, 1, 8, 8) / 128
-
-
-def test_random_shift_translates_whole_images():
-    images = batch()
-    shifted = random_shift(0.25)(images, torch.Generator().manual_seed(3))
-    assert shifted.shape == images.shape
-    assert not torch.equal(shifted, images)
-    for original, moved in zip(images, shifted):
-        centre = moved[0, 2:6, 2:6]
-        windows = original[0].unfold(0, 4, 1).unfold(1, 4, 1).reshape(-1, 4, 4)
-        assert any(torch.equal(centre, w) for w in windows), "interior pixels are a shifted copy of the input"
-
-
-def test_augmentations_are_reproducible_with_the_same_generator():
-    images = batch()
-    for augment in (random_shift(), horizontal_flip(), gaussian_noise()):
-        a = augment(images, torch.Generator().manual_seed(1))
-        b = augment(images, torch.Generator().manual_seed(1))
-        assert torch.equal(a, b)
-
-
-def test_horizontal_flip_mirrors_or_keeps_each_image():
-    images = batch()
-    flipped = horizontal_flip(p=1.0)(images, torch.Generator())
-    assert torch.equal(flipped, images.flip(-1))
-    assert torch.equal(horizontal_flip(p=0.0)(images, torch.Generator()), images)
-
-
-def test_gaussian_noise_stays_in_range():
-    noisy = gaussian_noise(std=0.5)(torch.full((4, 1, 8, 8), 0.5), torch.Generator().manual_seed(0))
-    assert noisy.min() >= 0 and noisy.max() <= 1 and noisy.std() > 0.2

@@ -85,7 +85,7 @@ def test_last_checkpoint_carries_the_whole_run_state(default_run):
     assert last["scaler"] == {}, "the gradient scaler is only on (and has state) with fp16"
     assert last["early_stopping"]["best_epoch"] == default_run.best_epoch
     assert set(last["rng"]) == {"shuffle", "processes"} and len(last["rng"]["processes"]) == last["world_size"] == 1
-    assert set(last["rng"]["processes"][0]) == {"python", "numpy", "torch", "augment"}
+    assert set(last["rng"]["processes"][0]) == {"python", "numpy", "torch", "augment", "sample_augment"}
 
 
 def test_config_json_records_what_auto_resolved_to(default_run):

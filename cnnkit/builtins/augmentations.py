@@ -70,6 +70,8 @@ PRESETS = {
     "keras": ("random-affine(degrees=20, translate=0.1, scale=(0.7, 1.3), shear=11.5), hflip",
               "Keras ImageDataGenerator as tutorials use it: rotation 20, width/height shift 0.1, shear 0.2 rad, "
               "zoom 0.3, horizontal flip"),
+    "random-shift": ("random-crop(padding={pad}, pad_mode=edge)",
+                     "translate by up to 1/8 of the size, edge padding (cnnkit 0.1's random-shift)"),
     "autoaugment-imagenet": ("autoaugment(imagenet)", "AutoAugment's ImageNet policy (Cubuk et al. 2019)"),
     "autoaugment-cifar10": ("autoaugment(cifar10)", "AutoAugment's CIFAR-10 policy (Cubuk et al. 2019)"),
     "autoaugment-svhn": ("autoaugment(svhn)", "AutoAugment's SVHN policy (Cubuk et al. 2019)"),

@@ -22,7 +22,7 @@ from cnnkit.config import TrainConfig
 from cnnkit.console import note, warn
 from cnnkit.contracts import DataRequest, Strategy, StrategyOptions
 from cnnkit.data.placement import place
-from cnnkit.data.splits import DataSplits, Split, StreamedSplit, channel_stats
+from cnnkit.data.splits import DataSplits, StreamedSplit, channel_stats
 from cnnkit.data.streaming import auto_workers, forget_unreadable, unreadable
 from cnnkit.engine import state as run_state
 from cnnkit.engine.early_stopping import EarlyStopping
@@ -175,14 +175,14 @@ class TrainingRun:
 
     def _augmentation(self, data: DataSplits) -> DataSplits:
         """The run's augmentation: batched on the device when every per-sample operation has a
-        batched version and the training images are in memory, else per sample where they are
-        read. Operations that want the original picture get the training files streamed whole."""
+        batched version (in memory or streamed alike), else per sample where the images are read.
+        Operations that want the original picture get the training files streamed whole."""
         from cnnkit.augment.pipeline import BatchAugment, SampleAugment
 
         resolved, size = self.plan.augment, tuple(self.input_size[1:])
         if resolved.needs_originals and isinstance(data.train, StreamedSplit):
             data = data.replace_splits({**data.splits(), "train": StreamedSplit(data.train.source.originals(), data.train.indices)})
-        fast = resolved.batchable and isinstance(data.train, Split)
+        fast = resolved.batchable  # also for streamed batches, so both paths see the same draws
         self.sample_augment = SampleAugment(resolved.sample, size) if resolved.sample and not fast else None
         batched = resolved.sample if fast else []
         self.batch_augment = BatchAugment(batched, resolved.mixers, self.config.mix_prob) if batched or resolved.mixers else None
