@@ -62,3 +62,13 @@ def test_a_missing_folder_is_a_usage_error(run_cli, tmp_path):
     result = run_cli("data", "check", str(tmp_path / "nope"))
     assert result.code == 2
     assert result.err.strip() == f"Error: '{tmp_path / 'nope'}' does not exist; pass an image folder."
+
+
+def test_a_val_class_without_readable_images_makes_the_folder_untrainable(run_cli, image_folder):
+    for path in (image_folder / "val" / "light").iterdir():
+        path.write_bytes(b"")
+    result = run_cli("data", "check", str(image_folder), "--json")
+    assert result.code == 1
+    assert json.loads(result.out)["problems"] == ["class 'light' has no readable val/ images"]
+    train = run_cli("train", "--data", str(image_folder), "--epochs", "1")
+    assert train.code == 2 and "has no readable images" in train.err

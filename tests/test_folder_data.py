@@ -134,3 +134,27 @@ def test_the_crop_is_cut_before_resizing_so_thin_images_stay_small(tmp_path, mon
     monkeypatch.setattr(Image.Image, "resize", resize)
     assert decode(tmp_path / "thin.png", (28, 28), 1).shape == (1, 28, 28)
     assert sizes == [(28, 28)], "only the target size is ever allocated"
+
+
+def test_a_file_that_fails_only_when_decoded_keeps_streamed_batches_whole(image_folder, monkeypatch):
+    """Another image of the batch stands in for it, so every process keeps its number and size of steps."""
+    from cnnkit.data import images as images_module
+    from cnnkit.data.images import UnreadableImage
+
+    data = load(image_folder)
+    bad = data.train.source.paths[data.train.indices[1]]
+    real = images_module.decode
+
+    def decode(path, size, channels):
+        if str(path) == bad:
+            raise UnreadableImage("damaged in the middle")
+        return real(path, size, channels)
+
+    monkeypatch.setattr("cnnkit.data.sources.decode", decode)
+    [(images, labels)] = list(data.train.batches([torch.tensor([0, 1, 2])], torch.device("cpu")))
+    assert images.shape[0] == 3 and torch.equal(images[1], images[0]) and labels[1] == labels[0]
+
+
+def test_symlink_loops_are_read_once(image_folder):
+    (image_folder / "train" / "dark" / "again").symlink_to(image_folder / "train" / "dark")
+    assert len(load(image_folder).train) == 24

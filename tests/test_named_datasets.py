@@ -149,3 +149,24 @@ def test_mnist_trains_from_its_files_and_the_checkpoint_keeps_classes_and_statis
     assert best["classes"][0] == "0 - zero" and best["normalization"] == {"mean": [0.1307], "std": [0.3081]}
     assert best["data"] == "mnist"
 
+
+
+def test_damaged_files_are_named_as_damaged_not_missing(run_cli, tmp_path):
+    mnist_files(tmp_path, "MNIST")
+    raw = tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    raw.write_bytes(raw.read_bytes()[:2000])  # the header promises more images than follow
+    result = run_cli("train", "--data", "mnist", "--data-dir", str(tmp_path), "--out", str(tmp_path / "runs"),
+                     env={"CNNKIT_OFFLINE": "1"})
+    assert result.code == 1
+    [line] = result.err.strip().splitlines()
+    assert line.startswith(f"Error: Dataset 'mnist' in '{tmp_path / 'MNIST' / 'raw'}' could not be read (RuntimeError: ")
+    assert line.endswith("its files are damaged or not MNIST's. Replace them, or delete them to download them again.")
+
+
+def test_labels_out_of_range_are_refused(tmp_path):
+    from cnnkit.errors import CnnkitError
+
+    mnist_files(tmp_path, "MNIST")
+    idx_file(tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte", np.array([42] * 10))
+    with pytest.raises(CnnkitError, match=r"10 images, 10 labels from 42 to 42 for 10 classes"):
+        load_named("mnist", request(root=tmp_path))

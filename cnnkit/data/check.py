@@ -91,14 +91,15 @@ def check_folder(root: Path, val_split: float = 0.2, seed: int = 0, memory_budge
         return report
     train_dir = splits.get("train", root)
     report.classes = find_classes(train_dir)
+    ordered = {name: splits[name] for name in ("train", "val", "test") if name in splits}
     report.layout = (
-        " + ".join(f"{p.name}/" for p in splits.values()) + " split folders" if splits else "class folders, no split folders"
+        " + ".join(f"{p.name}/" for p in ordered.values()) + " split folders" if splits else "class folders, no split folders"
     )
     modes: Counter = Counter()
     widths: list[int] = []
     heights: list[int] = []
     found: dict[str, list[Sample]] = {}
-    for split, directory in {"train": train_dir, **{k: v for k, v in splits.items() if k != "train"}}.items():
+    for split, directory in {"train": train_dir, **{k: v for k, v in ordered.items() if k != "train"}}.items():
         names = [c.name for c in visible_folders(directory)]
         if split != "train" and names != report.classes:
             report.problems.append(f"class folders of '{directory}' differ from those of '{train_dir}': {names} vs {report.classes}")
@@ -126,9 +127,11 @@ def check_folder(root: Path, val_split: float = 0.2, seed: int = 0, memory_budge
         per_class = Counter(s.label for s in samples)
         report.counts[split] = {name: per_class[i] for i, name in enumerate(report.classes)}
     train_counts = list(report.counts.get("train", {}).values())
-    for name, count in report.counts.get("train", {}).items():
-        if count == 0:
-            report.problems.append(f"class '{name}' has no readable training images")
+    for split, per_class in report.counts.items():
+        for name, count in per_class.items():
+            if count == 0 and (split == "train" or split in splits):
+                where = "training" if split == "train" else f"{split}/"
+                report.problems.append(f"class '{name}' has no readable {where} images")
     if train_counts and min(train_counts) > 0:
         report.imbalance = round(max(train_counts) / min(train_counts), 3)
     report.sizes = {"width": spread(widths), "height": spread(heights)}
@@ -160,12 +163,14 @@ def describe_plan(report: Report, splits: dict[str, Path], val_split: float, mem
         return []
     sizes = " / ".join(f"{counts[s]} {s}" for s in ("train", "val", "test") if s in counts)
     val = "from val/" if "val" in splits else f"split off train by --val-split {val_split:g}"
-    side = math.isqrt(int(memory_budget * 2**30 // (total * 3))) if total else 0
+    side = math.isqrt(int(min(memory_budget * 2**30, 2**60) // (total * 3)))
+    memory = (f"--data-in-memory auto keeps them in memory at inputs up to about {side}x{side} RGB "
+              f"(--memory-budget {memory_budget:g} GiB); larger inputs stream from disk") if side else (
+              f"--data-in-memory auto streams them from disk (--memory-budget {memory_budget:g} GiB)")
     return [
         f"trains on {sizes} images (validation {val}; {'test/ scored at the end' if 'test' in splits else 'no test split'})",
         f"{len(report.unreadable)} unreadable file(s) skipped" if report.unreadable else "no unreadable files",
-        f"--data-in-memory auto keeps them in memory at inputs up to about {side}x{side} RGB "
-        f"(--memory-budget {memory_budget:g} GiB); larger inputs stream from disk",
+        memory,
     ]
 
 

@@ -46,10 +46,17 @@ def is_run_directory(folder: Path) -> bool:
 def images_in(folder: Path) -> tuple[list[Path], list[Path]]:
     """The images below ``folder``, sorted, and the cnnkit run directories found there (whose
     files are not data). Hidden files and folders (``.ipynb_checkpoints``, ``._x.png``) are skipped;
-    a link to nothing is an error naming it."""
+    a folder reached twice through links (a loop) is read once."""
     images, runs = [], []
+    seen: set[str] = set()
     for top, dirs, files in os.walk(folder, followlinks=True):
         here = Path(top)
+        real = os.path.realpath(top)
+        if real in seen:
+            note(f"skipping '{here}': a link back to a folder already read.")
+            dirs[:] = []
+            continue
+        seen.add(real)
         if is_run_directory(here):
             runs.append(here)
             dirs[:] = []
@@ -59,8 +66,6 @@ def images_in(folder: Path) -> tuple[list[Path], list[Path]]:
             path = here / name
             if name.startswith(".") or path.suffix.lower() not in IMAGE_EXTENSIONS:
                 continue
-            if not path.exists():
-                raise UsageError(f"Image '{path}' is a link to nothing; fix or remove it.")
             images.append(path)
     return images, runs
 

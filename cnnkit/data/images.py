@@ -39,8 +39,8 @@ def open_image(path: Path):
     Image = _pil()
     try:
         empty = path.stat().st_size == 0
-    except OSError as exc:  # deleted or made unreadable since it was listed
-        raise UnreadableImage(exc.strerror or str(exc)) from None
+    except OSError as exc:  # a link to nothing, or deleted since it was listed
+        raise UnreadableImage("a link to nothing" if path.is_symlink() else (exc.strerror or str(exc))) from None
     if empty:
         raise UnreadableImage("empty file (0 bytes)")
     try:
@@ -68,22 +68,38 @@ def reason(exc: BaseException) -> str:
 
 
 def probe(path: Path) -> tuple[str, int, int]:
-    """A cheap check that ``path`` is a whole image, without decoding it: the header parses,
-    PNG chunks pass their checksums, a JPEG ends with its end-of-image marker. Returns the
-    image's (mode, width, height)."""
+    """A check that ``path`` is a whole, usable image, cheap for the common formats: a PNG's chunks
+    pass their checksums; a JPEG ends with its end-of-image marker (else it is decoded at 1/8
+    scale to tell trailing data from truncation); anything else, and images of 32-bit or float
+    pixels, are decoded and converted. Returns the image's (mode, width, height)."""
     with open_image(path) as img:
         mode, width, height, kind = img.mode, img.width, img.height, img.format
-        try:
-            img.verify()
-        except Exception as exc:  # Pillow raises many types for damaged data
-            raise UnreadableImage(reason(exc)) from None
-    if kind == "JPEG":
+    cheap = mode not in ("I", "F") and kind in ("PNG", "JPEG")
+    if kind == "PNG" and cheap:
+        with open_image(path) as img:
+            _checked(img.verify)
+    elif kind == "JPEG" and cheap:
         with open(path, "rb") as f:
             f.seek(0, 2)
             f.seek(max(0, f.tell() - 1024))
-            if JPEG_END not in f.read():
-                raise UnreadableImage("truncated (the JPEG has no end-of-image marker)")
+            ended = JPEG_END in f.read()
+        if not ended:
+            with open_image(path) as img:
+                img.draft(img.mode, (max(1, img.width // 8), max(1, img.height // 8)))
+                _checked(img.load)
+    else:
+        with open_image(path) as img:
+            _checked(lambda: [fit(img, (4, 4), channels) for channels in (1, 3)])
     return mode, width, height
+
+
+def _checked(action) -> None:
+    try:
+        action()
+    except UnreadableImage:
+        raise
+    except Exception as exc:  # Pillow raises many types for damaged data
+        raise UnreadableImage(reason(exc)) from None
 
 
 def stored_channels(mode: str) -> int:
@@ -147,8 +163,8 @@ def centre_box(source: tuple[int, int], size: tuple[int, int]) -> tuple[float, f
     height, width = size
     scale = min(source_w / width, source_h / height)
     box_w, box_h = width * scale, height * scale
-    left, top = (source_w - box_w) / 2, (source_h - box_h) / 2
-    return (left, top, left + box_w, top + box_h)
+    left, top = max(0.0, (source_w - box_w) / 2), max(0.0, (source_h - box_h) / 2)
+    return (left, top, min(float(source_w), left + box_w), min(float(source_h), top + box_h))  # rounding stays inside
 
 
 def to_8_bits(img):

@@ -87,6 +87,16 @@ def missing(name: str, known: Known, root: Path, why: str) -> CnnkitError:
     )
 
 
+def damaged(name: str, known: Known, root: Path, exc: BaseException) -> CnnkitError:
+    folder = (root / known.folder).resolve() if known.folder != "." else root.resolve()
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    why = f"{type(exc).__name__}: {lines[-1] if lines else ''}".rstrip(": ")
+    return CnnkitError(
+        f"Dataset '{name}' in '{folder}' could not be read ({why}); its files are damaged or not "
+        f"{known.torchvision_class}'s. Replace them, or delete them to download them again."
+    )
+
+
 def download_failure(exc: BaseException) -> str:
     """One line for why a download failed (torchvision's messages span several lines)."""
     from urllib.error import URLError
@@ -121,9 +131,13 @@ def open_split(name: str, known: Known, root: Path, train: bool, download: bool)
     which = {"split": "train" if train else "test"} if known.by_split else {"train": train}
     try:
         return cls(str(root), download=False, **which)
-    except RuntimeError:
+    except RuntimeError as exc:
+        if not str(exc).startswith("Dataset not found"):
+            raise damaged(name, known, root, exc) from None
         if not download:
             raise missing(name, known, root, f"downloads are off ({OFFLINE_ENV} is set)") from None
+    except (OSError, ValueError, IndexError, EOFError, KeyError) as exc:
+        raise damaged(name, known, root, exc) from None
     note(f"downloading {name} into '{root}' ...")
     try:
         with download_timeout(DOWNLOAD_TIMEOUT_S), contextlib.redirect_stdout(io.StringIO()):
@@ -175,6 +189,11 @@ def load_named(name: str, request: DataRequest) -> DataSplits:
     train_images, train_labels = as_arrays(train_set)
     test_images, test_labels = as_arrays(test_set)
     classes = [str(c) for c in getattr(train_set, "classes", DIGIT_NAMES)]
+    for images, labels in ((train_images, train_labels), (test_images, test_labels)):
+        if len(images) != len(labels) or (len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < len(classes)):
+            problem = ValueError(f"{len(images)} images, {len(labels)} labels from {int(labels.min())} to {int(labels.max())} "
+                                 f"for {len(classes)} classes")
+            raise damaged(name, known, root, problem)
     if not 0.0 < request.val_split < 1.0:
         raise UsageError(f"'{name}' has no validation split, so --val-split must be between 0 and 1 (got {request.val_split}).")
     train_idx, val_idx = split_indices(train_labels, request.val_split, torch.Generator().manual_seed(request.seed))

@@ -1,6 +1,7 @@
 """Reading a streamed split through a ``DataLoader``: per batch while training, or all at once
-into memory. A sample that cannot be read is left out of its batch with one warning (per file),
-so training never dies on a damaged file."""
+into memory. A sample that cannot be read gets one warning (per file): read into memory, it is
+left out; in a streamed batch, another image of the batch stands in for it, so the batch keeps
+its size (and processes their steps in step). Training never dies on a damaged file."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from cnnkit.console import warn
+from cnnkit.errors import CnnkitError
 from cnnkit.data.images import UnreadableImage
 from cnnkit.data.splits import Index, Split
 
@@ -70,6 +72,7 @@ def _collate(items):
     return (torch.stack(images) if images else None), ok, failures
 
 
+
 def report(failures: list[str]) -> None:
     for failure in failures:
         if failure not in _warned:
@@ -103,8 +106,12 @@ def stream(split: StreamedSplit, indices: Iterable[Index], device: torch.device,
     for wanted, (images, ok, failures) in zip(batches, _loader(split, requests, workers, pin, augment)):
         report(failures)
         if images is None:
-            continue
-        labels = split.source.labels[wanted[ok]]
+            raise CnnkitError(f"No image of a batch could be read ({'; '.join(failures[:3])}); see the warnings, "
+                              "then remove or replace those files (or use a larger --batch-size).")
+        labels = split.source.labels[wanted]
+        if not ok.all():  # the first image read stands in for each that failed: same batch size, same steps
+            images = images[torch.where(ok, torch.cumsum(ok.long(), 0) - 1, 0)]
+            labels = torch.where(ok, labels, labels[ok][0])
         yield images.to(device, non_blocking=pin), labels.to(device, non_blocking=pin)
 
 

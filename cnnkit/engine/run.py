@@ -22,7 +22,7 @@ from cnnkit.config import TrainConfig
 from cnnkit.console import note, warn
 from cnnkit.contracts import DataRequest, Strategy, StrategyOptions
 from cnnkit.data.placement import place
-from cnnkit.data.splits import DataSplits, StreamedSplit, channel_stats
+from cnnkit.data.splits import DataSplits, Split, StreamedSplit, channel_stats
 from cnnkit.data.streaming import auto_workers, forget_unreadable, unreadable
 from cnnkit.engine import state as run_state
 from cnnkit.engine.early_stopping import EarlyStopping
@@ -101,6 +101,19 @@ def create_strategy(entry: Entry, config: TrainConfig) -> Strategy:
     return strategy
 
 
+def check_readable(data: DataSplits) -> None:
+    """Refuse data left without validation images, or with a class without training images, once
+    the files that failed to decode were dropped."""
+    if len(data.val) == 0:
+        raise UsageError(f"{data.source} has no readable validation images (see the warnings); add some or fix the files.")
+    if isinstance(data.train, Split):
+        counts = data.train.labels.bincount(minlength=len(data.classes))
+        empty = [name for name, count in zip(data.classes, counts.tolist()) if count == 0]
+        if empty:
+            raise UsageError(f"Class '{empty[0]}' of {data.source} has no readable training images (see the warnings); "
+                             "add some or remove the class.")
+
+
 class TrainingRun:
     """One training run in this process. The constructor only stores its parts; ``build()`` makes
     data, model and optimizer, ``start()`` opens the run directory (new, or resumed), ``fit()``
@@ -150,6 +163,7 @@ class TrainingRun:
         note_adaptation(data.native, self.input_size, config.model)
         self.workers = auto_workers() if config.workers is None else config.workers
         data = place(data, config.data_in_memory, config.memory_budget, self.workers)
+        check_readable(data)
         data = self._augmentation(data)
         if data.mean is not None and data.std is not None:
             self.mean, self.std = list(data.mean), list(data.std)
