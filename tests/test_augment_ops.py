@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from cnnkit.augment import ops
-from cnnkit.augment.pipeline import BatchAugment, SampleAugment, Step, resolve
+from cnnkit.augment.pipeline import BatchAugment, SampleAugment, resolve
 from cnnkit.builtins.augmentations import MIXERS, OPERATIONS, PRESETS
 from cnnkit.plugins import registry
 
