@@ -69,6 +69,10 @@ def test_random_crop_with_padding_shifts_by_at_most_the_padding():
     assert out.shape == x.shape
     centre = out[:, 0, 8, 8] * 16
     assert ((centre - 8).abs() <= 2).all()
+    image = torch.rand(1, 3, 10, 12)
+    cut, _ = ops.batched_random_crop((6, 7), padding=0)(image, None, torch.Generator().manual_seed(4))
+    windows = [image[0, :, y:y + 6, x:x + 7] for y in range(5) for x in range(6)]
+    assert any(torch.equal(cut[0], window) for window in windows), "an exact window of the image"
 
 
 def test_mixup_and_cutmix_targets_sum_to_one_and_cutmix_weighs_the_pasted_area():
