@@ -241,6 +241,11 @@ def _(t):
     return t.train("--data", "svhn", "--data-dir", str(t.tmp))
 
 
+simple("augment-unknown", "--augment", "hflip, colour-jitter")
+simple("augment-parameter", "--augment", "random-crop(paddng=4)")
+simple("augment-range", "--augment", "hflip(p=1.5)")
+simple("augment-code", "--augment", "hflip(__import__('os'))")
+simple("augment-mix-order", "--augment", "mixup, hflip")
 simple("data-in-memory-bad", "--data-in-memory", "maybe")
 
 
