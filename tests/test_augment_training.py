@@ -90,3 +90,23 @@ def test_augment_list_shows_stages_and_parameters(run_cli):
     assert result.code == 0
     line = next(line for line in result.out.splitlines() if line.startswith("cutmix"))
     assert "batch" in line and "alpha=1.0" in line and "dominant label" in line
+
+
+def test_random_resized_crop_gets_a_folders_original_pictures(run_cli, tmp_path, make_images, monkeypatch):
+    make_images(tmp_path / "data" / "a", 6, (0, 0, 0), size=40)
+    make_images(tmp_path / "data" / "b", 6, (255, 255, 255), size=40)
+    seen = []
+    from cnnkit.augment import pipeline
+
+    real = pipeline.SampleAugment.__call__
+
+    def spy(self, image, seed):
+        seen.append(tuple(image.shape))
+        return real(self, image, seed)
+
+    monkeypatch.setattr(pipeline.SampleAugment, "__call__", spy)
+    result = run_cli("train", "--data", str(tmp_path / "data"), "--augment", "imagenet", "--image-size", "16",
+                     "--model", "resnet20", "--epochs", "1", "--out", str(tmp_path / "runs"), "--quiet")
+    assert result.code == 0, result.err
+    assert "streaming the training images at their stored size: random-resized-crop" in result.err
+    assert seen and set(seen) == {(3, 40, 40)}, "the augmentation saw the 40x40 originals, not 16x16 crops"

@@ -17,11 +17,14 @@ def human(size: int) -> str:
     return f"{size} bytes"
 
 
-def place(data: DataSplits, mode: str, budget_gib: float, workers: int) -> DataSplits:
+def place(data: DataSplits, mode: str, budget_gib: float, workers: int, streamed: tuple[str, ...] = ()) -> DataSplits:
     """``data`` with its streamed splits read into memory when ``mode`` is ``yes``, or ``auto``
-    and their decoded size is within ``budget_gib``; left streaming otherwise."""
+    and their decoded size is within ``budget_gib``; left streaming otherwise. The splits named
+    in ``streamed`` stay streamed whatever the mode (augmentations that want original pictures)."""
     parts = data.splits()
-    streamed = {name: split for name, split in parts.items() if isinstance(split, StreamedSplit) and split.fixed_size}
+    kept = streamed
+    streamed = {name: split for name, split in parts.items()
+                if isinstance(split, StreamedSplit) and split.fixed_size and name not in kept}
     if not streamed:
         if mode == "no":
             note(f"--data-in-memory no: {data.source} comes in memory from its dataset, so it stays there.")

@@ -162,14 +162,14 @@ class TrainingRun:
             )
         note_adaptation(data.native, self.input_size, config.model)
         self.workers = auto_workers() if config.workers is None else config.workers
-        data = place(data, config.data_in_memory, config.memory_budget, self.workers)
+        originals = plan.augment.needs_originals and isinstance(data.train, StreamedSplit)
+        data = place(data, config.data_in_memory, config.memory_budget, self.workers, streamed=("train",) if originals else ())
         check_readable(data)
-        data = self._augmentation(data)
         if data.mean is not None and data.std is not None:
             self.mean, self.std = list(data.mean), list(data.std)
         else:
             self.mean, self.std = channel_stats(data.train, derive_seed(config.seed, "stats"), self.workers)
-        self.data = data.to(device)
+        self.data = self._augmentation(data).to(device)
 
         self.model_kwargs = {"num_classes": len(data.classes), "in_channels": channels, **parse_model_kwargs(config.model_kwargs)}
         model = build_model(plan.model, self.model_kwargs, self.input_size)
@@ -191,10 +191,12 @@ class TrainingRun:
         """The run's augmentation: batched on the device when every per-sample operation has a
         batched version (in memory or streamed alike), else per sample where the images are read.
         Operations that want the original picture get the training files streamed whole."""
-        from cnnkit.augment.pipeline import BatchAugment, SampleAugment
+        from cnnkit.augment.pipeline import RESIZING, BatchAugment, SampleAugment
 
         resolved, size = self.plan.augment, tuple(self.input_size[1:])
         if resolved.needs_originals and isinstance(data.train, StreamedSplit):
+            note(f"streaming the training images at their stored size: {', '.join(n for n in resolved.names if n in RESIZING)} "
+                 "crops from the original picture.")
             data = data.replace_splits({**data.splits(), "train": StreamedSplit(data.train.source.originals(), data.train.indices)})
         fast = resolved.batchable  # also for streamed batches, so both paths see the same draws
         self.sample_augment = SampleAugment(resolved.sample, size) if resolved.sample and not fast else None
