@@ -109,6 +109,9 @@ class DataRequest:
     seed: int = 0
     data_dir: str = ""
     download: bool = True
+    crop_fraction: float = 1.0
+    """Share of the centre kept before resizing (pretrained weights' evaluation crop, 224/256)."""
+    interpolation: str = "bilinear"
 
 
 @runtime_checkable
@@ -132,6 +135,34 @@ class ImageSource(Protocol):
 
     def name(self, index: int) -> str:
         """How messages name sample ``index`` (its file path)."""
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a model's pretrained weights expect their images: ``input_size`` (C, H, W), per-channel
+    ``mean`` and ``std`` on the 0..1 scale, resize ``interpolation`` (``bilinear``, ``bicubic``)
+    and ``crop_fraction`` (the centre crop's share of the resized image: 224/256 = 0.875)."""
+
+    input_size: tuple[int, int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    interpolation: str = "bilinear"
+    crop_fraction: float = 1.0
+
+
+@dataclass
+class Pretrained:
+    """What a model entry's ``pretrained(weights)`` metadata callable returns: the model with its
+    pretrained weights and head, how its images must be prepared, and a line naming the weights.
+
+    cnnkit replaces the head itself: it is the last ``Linear`` (or 1x1 ``Conv2d``) whose output
+    size is the pretrained class count; the stages that ``--freeze N`` counts are the model's
+    top-level children (a top-level ``Sequential`` counts its children) before the head.
+    """
+
+    model: nn.Module
+    preprocessing: Preprocessing
+    source: str
 
 
 @dataclass(frozen=True)
@@ -180,4 +211,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["AugmentParam", "BATCH_STAGE", "SAMPLE_STAGE", "DataRequest", "DataSplits", "ImageSource", "Split", "Strategy", "StrategyOptions", "StreamedSplit", "UnreadableImage"]
+__all__ = ["Preprocessing", "Pretrained", "AugmentParam", "BATCH_STAGE", "SAMPLE_STAGE", "DataRequest", "DataSplits", "ImageSource", "Split", "Strategy", "StrategyOptions", "StreamedSplit", "UnreadableImage"]

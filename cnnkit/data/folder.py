@@ -179,7 +179,8 @@ def load_folder(root: str | Path, request: DataRequest) -> DataSplits:
 
     def streamed(directory: Path) -> StreamedSplit:
         paths, labels = scan(directory, classes, skipped, shapes if directory == train_dir else Counter())
-        return StreamedSplit(FileSource(paths, labels, size, channels), torch.arange(len(paths)))
+        source = FileSource(paths, labels, size, channels, request.crop_fraction, request.interpolation)
+        return StreamedSplit(source, torch.arange(len(paths)))
 
     train = streamed(train_dir)
     if "val" in splits:

@@ -106,7 +106,7 @@ def stored_channels(mode: str) -> int:
     return 1 if mode in GRAY_MODES or mode.startswith("I;16") else 3
 
 
-def decode(path: Path, size: tuple[int, int] | None, channels: int) -> np.ndarray:
+def decode(path: Path, size: tuple[int, int] | None, channels: int, crop: float = 1.0, resample: str = "bilinear") -> np.ndarray:
     """The image at ``path`` as uint8 ``(channels, *size)``: upright, the centre region of the
     target's aspect ratio resized to ``size`` (what resizing the shorter side and centre-cropping
     keeps), in one step so memory never exceeds the decoded image. ``size`` None: as stored."""
@@ -118,33 +118,35 @@ def decode(path: Path, size: tuple[int, int] | None, channels: int) -> np.ndarra
                 side = max(size)
                 img.draft("L" if channels == 1 else "RGB", (side, side))  # JPEG: decode at a smaller scale
             img = ImageOps.exif_transpose(img)
-            return fit(img, size, channels)
+            return fit(img, size, channels, crop, resample)
         except UnreadableImage:
             raise
         except Exception as exc:  # truncated data surfaces here, as OSError, SyntaxError, ...
             raise UnreadableImage(reason(exc)) from None
 
 
-def fit(img, size: tuple[int, int] | None, channels: int) -> np.ndarray:
-    """A PIL image as uint8 ``(channels, *size)`` (see :func:`decode`)."""
+def fit(img, size: tuple[int, int] | None, channels: int, crop: float = 1.0, resample: str = "bilinear") -> np.ndarray:
+    """A PIL image as uint8 ``(channels, *size)`` (see :func:`decode`); ``crop`` below 1 keeps
+    that share of the centre, as pretrained models' evaluation transforms do (224 of 256)."""
     Image = _pil()
     img = flatten_alpha(to_8_bits(img))
     img = img.convert("L" if channels == 1 else "RGB")
-    if size is not None and img.size != (size[1], size[0]):
-        img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR, box=centre_box(img.size, size))
+    if size is not None and (img.size != (size[1], size[0]) or crop < 1):
+        method = Image.Resampling.BICUBIC if resample == "bicubic" else Image.Resampling.BILINEAR
+        img = img.resize((size[1], size[0]), method, box=centre_box(img.size, size, crop))
     array = np.array(img, dtype=np.uint8)  # a writable copy: torch refuses read-only memory
     return array[None] if array.ndim == 2 else np.ascontiguousarray(array.transpose(2, 0, 1))
 
 
-def fit_array(array: np.ndarray, size: tuple[int, int], channels: int) -> np.ndarray:
+def fit_array(array: np.ndarray, size: tuple[int, int], channels: int, crop: float = 1.0, resample: str = "bilinear") -> np.ndarray:
     """A stored uint8 image ``(C, H, W)`` (C is 1 or 3) fitted like a decoded file."""
     size = tuple(size) if size is not None else tuple(array.shape[1:])
-    if array.shape == (channels, *size):
+    if array.shape == (channels, *size) and crop == 1:
         return array
-    if array.shape[0] == 1 and array.shape[1:] == tuple(size):
+    if array.shape[0] == 1 and array.shape[1:] == tuple(size) and crop == 1:
         return np.repeat(array, channels, axis=0)
     img = _pil().fromarray(array[0] if array.shape[0] == 1 else np.ascontiguousarray(array.transpose(1, 2, 0)))
-    return fit(img, size, channels)
+    return fit(img, size, channels, crop, resample)
 
 
 def flatten_alpha(img):
@@ -156,12 +158,12 @@ def flatten_alpha(img):
     return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
 
 
-def centre_box(source: tuple[int, int], size: tuple[int, int]) -> tuple[float, float, float, float]:
+def centre_box(source: tuple[int, int], size: tuple[int, int], crop: float = 1.0) -> tuple[float, float, float, float]:
     """The largest centred region of ``source`` (width, height) with the aspect ratio of ``size``
-    (height, width)."""
+    (height, width), shrunk to ``crop`` of its sides."""
     source_w, source_h = source
     height, width = size
-    scale = min(source_w / width, source_h / height)
+    scale = min(source_w / width, source_h / height) * crop
     box_w, box_h = width * scale, height * scale
     left, top = max(0.0, (source_w - box_w) / 2), max(0.0, (source_h - box_h) / 2)
     return (left, top, min(float(source_w), left + box_w), min(float(source_h), top + box_h))  # rounding stays inside

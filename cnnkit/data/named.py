@@ -165,9 +165,11 @@ def part(images: np.ndarray, labels: torch.Tensor, index: torch.Tensor | None, r
     if index is None:
         index = torch.arange(len(labels))
     shape = (request.channels, *request.image_size)
-    if images.shape[1:] == shape:
+    if images.shape[1:] == shape and request.crop_fraction == 1:
         return Split(torch.from_numpy(images[index.numpy()]), labels[index])
-    return StreamedSplit(ArraySource(images, labels, request.image_size, request.channels, f"{name} image"), index)
+    source = ArraySource(images, labels, request.image_size, request.channels, f"{name} image",
+                         request.crop_fraction, request.interpolation)
+    return StreamedSplit(source, index)
 
 
 def statistics(known: Known, channels: int) -> tuple[list[float] | None, list[float] | None]:

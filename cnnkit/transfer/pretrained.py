@@ -1,0 +1,164 @@
+"""Pretrained backbones through the libraries' own loading code, offline first.
+
+- torchvision: the weights enum (``DEFAULT``, ``IMAGENET1K_V1``, ...), fetched by
+  ``torch.hub.load_state_dict_from_url`` into ``$TORCH_HOME/hub/checkpoints`` (read from there
+  when present), loaded with ``weights_only=True``; preprocessing from the weights' transforms.
+- timm: ``timm.create_model(pretrained=True)``, which resolves the weights through the Hugging
+  Face cache (``HF_HUB_OFFLINE=1`` keeps it offline) as safetensors; preprocessing from the
+  model's ``pretrained_cfg``.
+- a cnnkit checkpoint: the model it names, its weights, its normalisation and input size.
+- ``--weights FILE`` (``.pth``/``.pt`` or ``.safetensors``) for any of them: a state dict loaded
+  safely into the architecture, mismatches listed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cnnkit.contracts import Preprocessing, Pretrained
+from cnnkit.errors import CnnkitError, UsageError
+from cnnkit.registry import unknown_name_message
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def is_file_spec(weights: str) -> bool:
+    return bool(weights) and (os.sep in weights or weights.endswith((".pth", ".pt", ".safetensors", ".bin")))
+
+
+def read_state_dict(path: Path) -> dict:
+    """A state dict from ``path``, never unpickling objects; a cnnkit checkpoint gives its weights."""
+    if not path.is_file():
+        raise UsageError(f"--weights file '{path}' does not exist.")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            import torch
+
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        lines = str(exc).strip().splitlines()
+        raise CnnkitError(f"Cannot load weights '{path}' safely (weights only): {lines[0] if lines else type(exc).__name__}") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not state:
+        raise CnnkitError(f"'{path}' holds no state dict (a mapping of parameter names to tensors).")
+    return state
+
+
+def load_into(model, state: dict, source: str) -> None:
+    """``state`` into ``model``, or one error listing the first keys and shapes that do not fit."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
+              if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or shapes:
+        parts = []
+        if shapes:
+            parts.append(f"shapes differ for {', '.join(shapes[:3])}")
+        if missing:
+            parts.append(f"missing {', '.join(missing[:3])}")
+        if unexpected:
+            parts.append(f"unexpected {', '.join(unexpected[:3])}")
+        raise CnnkitError(f"The weights of {source} do not fit this model ({'; '.join(parts)}); another architecture "
+                          "or class count? Pass weights made for it.")
+    model.load_state_dict(state)
+
+
+def _offline_error(what: str, file: str, cache: str, exc: BaseException) -> CnnkitError:
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    why = lines[-1].strip() if lines else type(exc).__name__
+    return CnnkitError(
+        f"Pretrained weights for {what} are not cached and could not be downloaded ({why[:160]}); put {file} in "
+        f"'{cache}', pass --weights FILE, or --no-pretrained to train from scratch."
+    )
+
+
+def torchvision_pretrained(name: str, weights: str = "") -> Pretrained:
+    """Images are fed as the weights were trained: RGB (grayscale data is repeated to 3 channels)."""
+    import torch
+    from torchvision.models import get_model, get_model_weights
+
+    from cnnkit.models.library import WITHOUT_AUX
+
+    extra = {"aux_logits": False, "init_weights": False} if name in WITHOUT_AUX else {}
+    enum = get_model_weights(name)
+    if is_file_spec(weights):
+        default = enum.DEFAULT
+        state = read_state_dict(Path(weights))
+        model = get_model(name, weights=None, num_classes=len(default.meta["categories"]), **extra)
+        load_into(model, state, f"'{weights}'")
+        chosen, source = default, f"torchvision {name} with weights from {weights}"
+    else:
+        names = [w.name for w in enum]
+        if weights and weights != "DEFAULT" and weights not in names:
+            raise UsageError(unknown_name_message(f"weights for {name}", weights, names, f"Choose one of: DEFAULT, {', '.join(names)}."))
+        chosen = enum.DEFAULT if weights in ("", "DEFAULT") else enum[weights]
+        model = get_model(name, weights=None, num_classes=len(chosen.meta["categories"]), **extra)
+        file = os.path.basename(chosen.url)
+        cache = os.path.join(torch.hub.get_dir(), "checkpoints")
+        try:
+            state = chosen.get_state_dict(progress=True, check_hash=True, weights_only=True)
+        except (OSError, RuntimeError, ValueError) as exc:  # URLError is an OSError
+            raise _offline_error(f"{name} ({chosen.name})", file, cache, exc) from None
+        if extra:
+            state = {k: v for k, v in state.items() if not k.startswith("aux")}
+        load_into(model, state, f"{name} {chosen.name}")
+        source = f"torchvision {name} {chosen.name}"
+    transforms = chosen.transforms()
+    crop, resize = transforms.crop_size[0], transforms.resize_size[0]
+    preprocessing = Preprocessing(
+        input_size=(3, crop, crop), mean=tuple(transforms.mean), std=tuple(transforms.std),
+        interpolation=str(transforms.interpolation.value), crop_fraction=round(crop / resize, 4),
+    )
+    return Pretrained(model, preprocessing, source)
+
+
+def timm_pretrained(name: str, weights: str = "") -> Pretrained:
+    import timm
+
+    if weights and not is_file_spec(weights):
+        raise UsageError(f"timm models name their weights in the model name (timm/{name}.TAG); --weights takes a file here.")
+    if is_file_spec(weights):
+        model = timm.create_model(name, pretrained=False)
+        load_into(model, read_state_dict(Path(weights)), f"'{weights}'")
+        source = f"timm {name} with weights from {weights}"
+    else:
+        try:
+            model = timm.create_model(name, pretrained=True)
+        except (OSError, RuntimeError, ValueError) as exc:  # huggingface_hub's cache misses are OSErrors
+            from huggingface_hub import constants
+
+            cfg = timm.models.get_pretrained_cfg(name)
+            repo = (cfg.hf_hub_id if cfg is not None and cfg.hf_hub_id else f"timm/{name}").replace("/", "--")
+            raise _offline_error(f"timm/{name}", f"models--{repo}/snapshots/<revision>/model.safetensors (and refs/main)",
+                                 constants.HF_HUB_CACHE, exc) from None
+        source = f"timm {name} (pretrained)"
+    cfg = model.pretrained_cfg
+    size = tuple(cfg.get("input_size", (3, 224, 224)))
+    preprocessing = Preprocessing(
+        input_size=(3, size[1], size[2]), mean=tuple(cfg.get("mean", IMAGENET_MEAN)),
+        std=tuple(cfg.get("std", IMAGENET_STD)), interpolation=str(cfg.get("interpolation", "bilinear")),
+        crop_fraction=float(cfg.get("crop_pct", 0.875)),
+    )
+    return Pretrained(model, preprocessing, source)
+
+
+def checkpoint_pretrained(path: Path) -> tuple[Pretrained, str, dict]:
+    """A cnnkit checkpoint as a backbone: (pretrained, model name, model kwargs)."""
+    from cnnkit.engine.checkpoint import load_checkpoint
+    from cnnkit.plugins import registry
+
+    saved = load_checkpoint(path)
+    name, kwargs = saved["model"]["name"], dict(saved["model"]["kwargs"])
+    model = registry("models").get(name).create(**kwargs)
+    load_into(model, saved["state_dict"], f"checkpoint '{path}'")
+    norm = saved["normalization"]
+    size = tuple(saved["input_size"])
+    preprocessing = Preprocessing(input_size=size, mean=tuple(norm["mean"]), std=tuple(norm["std"]))
+    return Pretrained(model, preprocessing, f"{name} from {path} ({saved.get('data', '?')})"), name, kwargs
