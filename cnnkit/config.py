@@ -27,6 +27,13 @@ else:
 class TrainConfig:
     model: str = "mnist-cnn"
     model_kwargs: str = ""
+    backbone: str = ""
+    weights: str = ""
+    pretrained: bool = True
+    freeze: str = ""
+    unfreeze_at: int = 0
+    backbone_lr_mult: Optional[float] = None
+    similar: Optional[bool] = None
     data: str = "digits"
     epochs: int = 20
     batch_size: int = 64
@@ -83,8 +90,9 @@ class TrainConfig:
 FIELD_NAMES = [f.name for f in fields(TrainConfig)]
 
 RESUME_MUST_MATCH = (
-    "model", "model_kwargs", "data", "batch_size", "lr", "optimizer", "weight_decay", "momentum", "nesterov", "scheduler",
-    "step_size", "gamma", "label_smoothing", "val_split", "image_size", "augment", "mix_prob", "init", "init_bias", "seed", "strategy",
+    "model", "model_kwargs", "backbone", "weights", "pretrained", "freeze", "unfreeze_at", "backbone_lr_mult", "similar",
+    "data", "batch_size", "lr", "optimizer", "weight_decay", "momentum", "nesterov", "scheduler", "step_size", "gamma",
+    "label_smoothing", "val_split", "image_size", "augment", "mix_prob", "init", "init_bias", "seed", "strategy",
     "nproc_per_node", "nnodes", "sync_bn", "precision", "channels_last",
 )
 """Options that shape the training trajectory: a resumed run must keep them, or it would not end

@@ -14,7 +14,10 @@ hookspec = pluggy.HookspecMarker("cnnkit")
 def register_models(register):
     """Register model factories: ``factory(*, num_classes, in_channels, **kwargs) -> nn.Module``.
 
-    Metadata: ``input_size=(channels, height, width)`` (the native input) and ``params``. A name
+    Metadata: ``input_size=(channels, height, width)`` (the native input), ``params``, and for
+    models with pretrained weights ``pretrained``: ``load(weights="") -> cnnkit.contracts.Pretrained``
+    (``weights`` "" for the default, a name such as ``IMAGENET1K_V1``, or a file path), which
+    ``cnnkit finetune`` uses; it replaces the head and freezes stages itself. A name
     ending in ``/*`` registers a family: ``lister()`` gives member names, ``describe(member)``
     their metadata, and the factory is called as ``factory(member, *, num_classes, in_channels)``.
     """

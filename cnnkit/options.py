@@ -92,6 +92,8 @@ NAME = Rule(str, nonempty=True)
 FLAG = Rule(bool)
 RULES: dict[str, Rule] = {
     "model": NAME, "model_kwargs": Rule(str, list_joins=True), "data": NAME,
+    "backbone": TEXT, "weights": TEXT, "pretrained": FLAG, "freeze": TEXT, "unfreeze_at": Rule(int, min=0),
+    "backbone_lr_mult": Rule(float, min=0, nullable=True), "similar": Rule(bool, nullable=True),
     "epochs": Rule(int, min=1), "batch_size": Rule(int, min=1),
     "lr": Rule(float, min=0, min_open=True), "optimizer": NAME,
     "weight_decay": Rule(float, min=0), "momentum": Rule(float, min=0, max=1), "nesterov": FLAG,

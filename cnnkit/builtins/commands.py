@@ -9,6 +9,12 @@ def _train():
     return train
 
 
+def _finetune():
+    from cnnkit.cli.finetune import finetune
+
+    return finetune
+
+
 def _plugins():
     from cnnkit.cli.plugins_command import plugins
 
@@ -45,6 +51,7 @@ def _lister(kind: str):
 @hookimpl
 def register_commands(register):
     register("train", _train, help="Train a model on a dataset")
+    register("finetune", _finetune, help="Fine-tune a pretrained backbone (transfer learning)")
     register("plugins", _plugins, help="List installed plugins and what each registers")
     register("summary", _summary, help="Show a model's layers, output shapes, parameters and cost")
     register("augment", _augment, help="List augmentations; preview what a spec does (augment preview)")

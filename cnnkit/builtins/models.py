@@ -47,6 +47,17 @@ def _library(function: str, *bound: str):
     return call
 
 
+def _pretrained(kind: str, name: str):
+    """``load(weights="")``: the library's pretrained model (``cnnkit.contracts.Pretrained``)."""
+
+    def load(weights: str = ""):
+        from cnnkit.transfer import pretrained
+
+        return getattr(pretrained, f"{kind}_pretrained")(name, weights)
+
+    return load
+
+
 CIFAR_RESNET_PARAMS = {20: 269_722, 32: 464_154, 44: 658_586, 56: 853_018, 110: 1_727_962}
 
 
@@ -92,7 +103,7 @@ def register_models(register):
         library = {}
     for name, input_size in library.items():
         register(name, _library("torchvision_model", name), help="torchvision model (random initialisation)",
-                 input_size=tuple(input_size))
+                 input_size=tuple(input_size), pretrained=_pretrained("torchvision", name))
     register("timm/*", _library("timm_model"), help="any timm model, e.g. timm/resnet18; list them with: cnnkit models 'timm/*'",
              lister=_library("timm_names"), describe=_library("timm_metadata"),
              member_help="timm model (random initialisation)")

@@ -21,14 +21,15 @@ def check_choice(noun: str, value: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+def param_groups(model: torch.nn.Module, weight_decay: float, include_frozen: bool = False) -> list[dict]:
     """Two groups, as timm's ``param_groups_weight_decay`` makes: weight decay for weights, none
     for biases and normalisation parameters (every parameter of one dimension or fewer), nor for
-    the names a model lists in ``no_weight_decay()``."""
+    the names a model lists in ``no_weight_decay()``. Frozen parameters are left out unless
+    ``include_frozen``."""
     skip = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
     decay, no_decay = [], []
     for name, param in model.named_parameters():
-        if not param.requires_grad:
+        if not param.requires_grad and not include_frozen:
             continue
         (no_decay if param.ndim <= 1 or name.endswith(".bias") or name in skip else decay).append(param)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]

@@ -24,7 +24,8 @@ from cnnkit.registry import KIND_NOUNS, Entry
 class Plan:
     """Everything a config names, looked up before any heavy work starts."""
 
-    model: Entry
+    model: Entry | None
+    """None for a cnnkit checkpoint as the backbone (its model is named inside it)."""
     dataset: Entry
     augment: Resolved
     initializer: Entry | None
@@ -102,6 +103,14 @@ def parse_model_kwargs(text: str) -> dict[str, Any]:
     return kwargs
 
 
+def check_transfer_options_unused(config: TrainConfig) -> None:
+    given = [flag for flag, used in (("--freeze", config.freeze), ("--weights", config.weights), ("--unfreeze-at", config.unfreeze_at),
+                                      ("--no-pretrained", not config.pretrained), ("--backbone-lr-mult", config.backbone_lr_mult is not None),
+                                      ("--similar/--different", config.similar is not None)) if used]
+    if given:
+        raise UsageError(f"{', '.join(given)} only apply to fine-tuning: use 'cnnkit finetune --backbone NAME'.")
+
+
 def make_plan(config: TrainConfig) -> Plan:
     check_run_name(config.name)
     parse_model_kwargs(config.model_kwargs)
@@ -109,8 +118,15 @@ def make_plan(config: TrainConfig) -> Plan:
     check_choice("optimizer", config.optimizer, OPTIMIZERS)
     check_choice("scheduler", config.scheduler, SCHEDULERS)
     check_choice("precision", config.precision, PRECISIONS)
-    model = registry("models").get(config.model)
-    size = parse_image_size(config.image_size) or checked_input_size(model)[1:]
+    if config.backbone:
+        from cnnkit.transfer.setup import check_options, checkpoint_path
+
+        check_options(config)
+        model = None if checkpoint_path(config.backbone) else registry("models").get(config.backbone)
+    else:
+        check_transfer_options_unused(config)
+        model = registry("models").get(config.model)
+    size = parse_image_size(config.image_size) or (checked_input_size(model)[1:] if model is not None else (224, 224))
     return Plan(
         model=model,
         dataset=resolve_data(config.data),

@@ -141,12 +141,21 @@ class TrainingRun:
         seed_everything(config.seed)
         self.progress = Progress(config.epochs, quiet=config.quiet or not strategy.is_main, bars=self.bars)
 
-        native = checked_input_size(plan.model)
+        pretrained = None
+        if config.backbone:
+            from cnnkit.transfer.setup import load_pretrained
+
+            pretrained = load_pretrained(plan.model, config)
+            native = pretrained.preprocessing.input_size
+        else:
+            native = checked_input_size(plan.model)
         self.input_size = [native[0], *(parse_image_size(config.image_size) or native[1:])]
         channels, height, width = self.input_size
+        prep = pretrained.preprocessing if pretrained is not None else None
         request = DataRequest(
             image_size=(height, width), channels=channels, val_split=config.val_split, seed=config.seed,
-            data_dir=config.data_dir,
+            data_dir=config.data_dir, crop_fraction=prep.crop_fraction if prep else 1.0,
+            interpolation=prep.interpolation if prep else "bilinear",
         )
         forget_unreadable()
         data = from_plugin(plan.dataset, lambda: plan.dataset.create(request))
@@ -165,16 +174,28 @@ class TrainingRun:
         originals = plan.augment.needs_originals and isinstance(data.train, StreamedSplit)
         data = place(data, config.data_in_memory, config.memory_budget, self.workers, streamed=("train",) if originals else ())
         check_readable(data)
-        if data.mean is not None and data.std is not None:
+        if prep is not None:
+            self.mean, self.std = list(prep.mean), list(prep.std)  # the statistics the weights were trained with
+        elif data.mean is not None and data.std is not None:
             self.mean, self.std = list(data.mean), list(data.std)
         else:
             self.mean, self.std = channel_stats(data.train, derive_seed(config.seed, "stats"), self.workers)
         self.data = self._augmentation(data).to(device)
 
         self.model_kwargs = {"num_classes": len(data.classes), "in_channels": channels, **parse_model_kwargs(config.model_kwargs)}
-        model = build_model(plan.model, self.model_kwargs, self.input_size)
-        if plan.initializer is not None:
-            from_plugin(plan.initializer, lambda: plan.initializer.create()(model))
+        self.transfer = None
+        if pretrained is not None:
+            from cnnkit.transfer.setup import Transfer
+
+            self.transfer = Transfer.build(pretrained, len(data.classes), config, data)
+            model, self.model_name = self.transfer.model, self.transfer.model_name
+            self.model_kwargs = {**self.transfer.model_kwargs, "num_classes": len(data.classes)}
+            self.progress.message(f"Fine-tuning {self.transfer.describe()}")
+        else:
+            model, self.model_name = build_model(plan.model, self.model_kwargs, self.input_size), config.model
+        if plan.initializer is not None:  # never over pretrained weights: the new head only
+            target = self.transfer.head_module() if self.transfer is not None else model
+            from_plugin(plan.initializer, lambda: plan.initializer.create()(target))
         if config.init_bias is not None:
             from cnnkit.models.init import fill_biases
 
@@ -208,8 +229,13 @@ class TrainingRun:
 
     def _build_trainer(self) -> Trainer:
         config, strategy = self.config, self.strategy
+        if self.transfer is not None:
+            mult = config.backbone_lr_mult if config.backbone_lr_mult is not None else (0.1 if config.unfreeze_at else 1.0)
+            groups = self.transfer.param_groups(config.weight_decay, config.lr, mult)
+        else:
+            groups = param_groups(strategy.unwrap(self.model), config.weight_decay)
         optimizer = build_optimizer(
-            config.optimizer, param_groups(strategy.unwrap(self.model), config.weight_decay), lr=config.lr,
+            config.optimizer, groups, lr=config.lr,
             weight_decay=config.weight_decay, momentum=config.momentum, nesterov=config.nesterov,
         )
         trainer = Trainer(
@@ -217,6 +243,7 @@ class TrainingRun:
             strategy=strategy, precision=self.precision, mean=self.mean, std=self.std,
             batch_size=config.batch_size, progress=self.progress, num_classes=len(self.data.classes),
             sample_augment=self.sample_augment, batch_augment=self.batch_augment, workers=self.workers,
+            on_train_mode=self.transfer.keep_frozen_in_eval if self.transfer is not None else None,
             shuffle_seed=derive_seed(config.seed, "shuffle"),
             augment_seed=derive_seed(config.seed, "augment", strategy.rank),
             channels_last=self.channels_last,
@@ -285,6 +312,8 @@ class TrainingRun:
         self.saved_epoch = len(self.history)
 
     def run_epoch(self, epoch: int) -> dict[str, float]:
+        if self.transfer is not None:
+            self.transfer.at_epoch(epoch)
         started, lr = time.perf_counter(), self.trainer.lr
         train_metrics = self.trainer.train_epoch(self.data.train, epoch)
         val_metrics = self.trainer.evaluate(self.data.val)
@@ -311,7 +340,7 @@ class TrainingRun:
 
     def plot(self) -> None:
         if self.strategy.is_main and self.history:
-            plot_curves(self.history, self.run_dir.curves, title=f"{self.config.model} on {self.config.data}")
+            plot_curves(self.history, self.run_dir.curves, title=f"{self.model_name} on {self.config.data}")
 
     def fit(self) -> TrainResult:
         data, config = self.data, self.config
@@ -320,7 +349,7 @@ class TrainingRun:
         processes = f" x {self.strategy.world_size} processes" if self.strategy.world_size > 1 else ""
         verb = f"Resuming at epoch {len(self.history) + 1}:" if config.resume else "Training"
         self.progress.message(
-            f"{verb} {config.model} on {data.source} ({sizes}) on {self.strategy.device}{processes}, "
+            f"{verb} {self.model_name} on {data.source} ({sizes}) on {self.strategy.device}{processes}, "
             f"{self.precision.name}{', channels-last' if self.channels_last else ''}; run: {self.run_dir.path}"
         )
         try:

@@ -28,7 +28,7 @@ def describe(run: TrainingRun, state: dict[str, torch.Tensor], epoch: int, metri
     """A self-describing checkpoint: enough to rebuild, normalise and label without the config."""
     return {
         "cnnkit_version": __version__,
-        "model": {"name": run.config.model, "kwargs": run.model_kwargs},
+        "model": {"name": run.model_name, "kwargs": run.model_kwargs},
         "classes": list(run.data.classes),
         "input_size": run.input_size,
         "normalization": {"mean": run.mean, "std": run.std},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -66,6 +66,7 @@ class Trainer:
         batch_augment: BatchAugment | None = None,
         channels_last: bool = False,
         workers: int = 0,
+        on_train_mode: Callable[[], None] | None = None,
     ):
         device = strategy.device
         self.model = model
@@ -87,6 +88,8 @@ class Trainer:
         self.batch_augment = batch_augment
         self.num_classes = num_classes
         self.workers = workers
+        self.on_train_mode = on_train_mode
+        """Called after ``model.train()``: fine-tuning keeps frozen blocks in eval mode."""
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.shuffle_generator = torch.Generator().manual_seed(shuffle_seed)
         self.augment_generator = torch.Generator(device=device).manual_seed(augment_seed)
@@ -142,6 +145,8 @@ class Trainer:
     def train_epoch(self, split: AnySplit, epoch: int) -> dict[str, float]:
         """One pass over ``split``; raises :class:`NonFiniteLoss` when the loss stopped being finite."""
         self.model.train()
+        if self.on_train_mode is not None:
+            self.on_train_mode()
         metrics = RunningMetrics(self.device)
         steps = self.steps(split)
         step_losses = torch.zeros(steps, device=self.device)  # kept on the device: found after the epoch

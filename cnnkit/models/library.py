@@ -101,7 +101,13 @@ def timm_metadata(name: str) -> dict:
     import timm
 
     size = timm.get_pretrained_cfg_value(name, "input_size") if hasattr(timm, "get_pretrained_cfg_value") else None
-    return {"input_size": tuple(size) if size else (3, 224, 224)}
+
+    def pretrained(weights: str = ""):
+        from cnnkit.transfer.pretrained import timm_pretrained
+
+        return timm_pretrained(name, weights)
+
+    return {"input_size": tuple(size) if size else (3, 224, 224), "pretrained": pretrained}
 
 
 def timm_model(name: str, *, num_classes: int = 1000, in_channels: int = 3, **kwargs):

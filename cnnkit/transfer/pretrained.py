@@ -72,9 +72,9 @@ def load_into(model, state: dict, source: str) -> None:
 
 def _offline_error(what: str, file: str, cache: str, exc: BaseException) -> CnnkitError:
     lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-    why = lines[-1].strip() if lines else type(exc).__name__
+    why = lines[-1].strip().split(". ")[0] if lines else type(exc).__name__
     return CnnkitError(
-        f"Pretrained weights for {what} are not cached and could not be downloaded ({why[:160]}); put {file} in "
+        f"Pretrained weights for {what} are not cached and could not be downloaded ({why[:200]}); put {file} in "
         f"'{cache}', pass --weights FILE, or --no-pretrained to train from scratch."
     )
 
