@@ -169,7 +169,7 @@ class TrainingRun:
                 f"The training split has {len(data.train)} image(s), fewer than the {strategy.world_size} processes; "
                 "use fewer processes (--nproc-per-node) or more data."
             )
-        note_adaptation(data.native, self.input_size, config.model)
+        note_adaptation(data.native, self.input_size, config.backbone or config.model)
         self.workers = auto_workers() if config.workers is None else config.workers
         originals = plan.augment.needs_originals and isinstance(data.train, StreamedSplit)
         data = place(data, config.data_in_memory, config.memory_budget, self.workers, streamed=("train",) if originals else ())
@@ -187,7 +187,7 @@ class TrainingRun:
         if pretrained is not None:
             from cnnkit.transfer.setup import Transfer
 
-            self.transfer = Transfer.build(pretrained, len(data.classes), config, data)
+            self.transfer = Transfer.build(pretrained, len(data.classes), config, self.data, device)
             model, self.model_name = self.transfer.model, self.transfer.model_name
             self.model_kwargs = {**self.transfer.model_kwargs, "num_classes": len(data.classes)}
             self.progress.message(f"Fine-tuning {self.transfer.describe()}")
@@ -206,6 +206,10 @@ class TrainingRun:
         torch.manual_seed(derive_seed(config.seed, "torch", strategy.rank))  # dropout differs per process
         self.forward = torch.compile(self.model) if config.compile else self.model
         self.trainer = self._build_trainer()
+        if self.transfer is not None:
+            from cnnkit.transfer.features import cache
+
+            cache(self)
         return self
 
     def _augmentation(self, data: DataSplits) -> DataSplits:

@@ -126,7 +126,10 @@ class Trainer:
         return split.batches(ranges, self.device, self.workers)
 
     def inputs(self, images: torch.Tensor) -> torch.Tensor:
-        """Normalised float images (evaluation, and training without batch augmentation)."""
+        """Normalised float images (evaluation, and training without batch augmentation);
+        cached features (``(N, D)`` floats) pass as they are."""
+        if images.ndim == 2:
+            return images
         return torch.addcmul(self.shift, images.float(), self.scale_uint8).contiguous(memory_format=self.memory_format)
 
     def train_inputs(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -77,7 +77,7 @@ class Transfer:
     unfreeze_at: int = 0
 
     @classmethod
-    def build(cls, pretrained: Pretrained, num_classes: int, config: TrainConfig, data=None) -> Transfer:
+    def build(cls, pretrained: Pretrained, num_classes: int, config: TrainConfig, data=None, device=None) -> Transfer:
         model = pretrained.model
         head = surgery.find_head(model)
         surgery.replace_head(model, head, num_classes)
@@ -87,7 +87,7 @@ class Transfer:
         if freeze == "auto":
             from cnnkit.transfer.auto import decide
 
-            freeze = decide(transfer, data, config)
+            freeze = decide(transfer, data, config, device)
         transfer.frozen = surgery.frozen_modules(model, head, freeze)
         surgery.freeze(transfer.frozen)
         if config.unfreeze_at and not transfer.frozen:
