@@ -6,6 +6,7 @@ import click
 from click.core import ParameterSource
 
 from cnnkit.config import TrainConfig, read_config_file
+from cnnkit.errors import UsageError
 from cnnkit.options import checked
 
 D = TrainConfig()
@@ -16,10 +17,20 @@ def _given(ctx: click.Context, name: str) -> bool:
     return ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.DEFAULT_MAP)
 
 
+IGNORED_BY = {"finetune": ("model", "model_kwargs")}
+"""Options a command takes from a config file without using them (the backbone is the model)."""
+
+
 def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """Options from the file become defaults, so any flag given on the command line wins."""
+    """Options from the file become defaults, so any flag given on the command line wins. An
+    option this command does not have (``freeze`` for ``train``) is refused, not ignored."""
     if value:
-        ctx.default_map = {**(ctx.default_map or {}), **read_config_file(value)}
+        options = read_config_file(value)
+        own = {p.name for p in ctx.command.params}
+        foreign = [k for k in options if k not in own and k not in IGNORED_BY.get(ctx.command.name, ())]
+        if foreign:
+            raise UsageError(f"{value}: option '{foreign[0]}' applies to 'cnnkit finetune', not 'cnnkit {ctx.command.name}'.")
+        ctx.default_map = {**(ctx.default_map or {}), **{k: v for k, v in options.items() if k in own}}
     return value
 
 

@@ -92,9 +92,10 @@ def torchvision_model(name: str, *, num_classes: int = 1000, in_channels: int = 
 
 
 def timm_names() -> list[str]:
+    """timm's architectures and their pretrained tags (``resnet18`` and ``resnet18.a1_in1k``)."""
     import timm
 
-    return timm.list_models()
+    return sorted(set(timm.list_models()) | set(timm.list_pretrained()))
 
 
 def timm_metadata(name: str) -> dict:

@@ -4,7 +4,6 @@ thaws, and the parameter groups (a learning-rate multiplier for the backbone).""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-import os
 from pathlib import Path
 
 from torch import nn
@@ -32,7 +31,14 @@ def load_pretrained(entry: Entry | None, config: TrainConfig) -> Pretrained:
 
     path = checkpoint_path(config.backbone)
     if path is not None:
-        return checkpoint_pretrained(path)[0]
+        pretrained = checkpoint_pretrained(path)[0]
+        if not config.pretrained:  # the same architecture and preprocessing, from a random initialisation
+            name, kwargs = pretrained_name(config)
+            from cnnkit.plugins import registry
+
+            fresh = registry("models").get(name).create(**kwargs)
+            return Pretrained(fresh, pretrained.preprocessing, f"{name} (random initialisation)")
+        return pretrained
     if not config.pretrained:
         model = from_plugin(entry, lambda: entry.create(num_classes=1000, in_channels=3))
         size = tuple(entry.metadata.get("input_size", (3, 224, 224)))
@@ -150,6 +156,6 @@ def check_options(config: TrainConfig) -> None:
         raise UsageError(f"--freeze '{config.freeze}' must be features, none, auto or a number of stages.")
     if config.freeze in ("", "none") and config.unfreeze_at:
         raise UsageError("--unfreeze-at needs something frozen first: pass --freeze features or --freeze N.")
-    if checkpoint_path(config.backbone) is None and (os.sep in config.backbone or config.backbone.endswith(".pt")):
+    if checkpoint_path(config.backbone) is None and (config.backbone.endswith(".pt") or Path(config.backbone).exists()):
         raise UsageError(f"--backbone '{config.backbone}' is not a cnnkit checkpoint (a .pt file, or a run directory "
                          "with best.pt), nor a model name (see 'cnnkit models').")
