@@ -29,7 +29,7 @@ def test_every_operation_and_preset_is_registered_with_its_stage_and_parameters(
         assert name in augmentations, name
     assert augmentations.get("mixup").metadata["stage"] == "batch"
     assert augmentations.get("cifar").metadata["stage"] == "preset"
-    assert "padding=4 [0..]" in augmentations.get("random-crop").help
+    assert "padding=4 [0..1024]" in augmentations.get("random-crop").help
 
 
 @pytest.mark.parametrize("name", sorted(OPERATIONS))
@@ -173,3 +173,40 @@ def test_custom_batch_augmentation_from_a_plugin_sees_soft_targets(run_cli, inst
     """)
     result = run_cli("train", "--augment", "hflip, swap(strength=0.5)", "--epochs", "1", "--out", str(tmp_path), "--quiet")
     assert result.code == 0, result.err
+
+
+def test_batches_end_at_the_model_size_whatever_the_crop():
+    steps = resolve("random-crop(20, padding=0)", registry("augmentations"), SIZE).sample
+    out, _ = BatchAugment(steps, [], 1.0, SIZE)(batch(), torch.arange(6), torch.Generator())
+    assert out.shape == (6, 3, *SIZE)
+
+
+def test_arguments_the_batched_version_cannot_do_run_per_sample():
+    assert resolve("color-jitter(0.2, 0.2, 0)", registry("augmentations"), SIZE).batchable
+    assert not resolve("color-jitter(0, 0, 0, 0.5)", registry("augmentations"), SIZE).batchable
+    assert not resolve("random-crop(pad_mode=symmetric)", registry("augmentations"), SIZE).batchable
+
+
+def test_one_number_for_a_range_means_plus_or_minus_or_exactly():
+    for spec in ("rotation(-15)", "random-affine(degrees=-10, shear=-5, scale=1.2)", "random-resized-crop(scale=0.5)",
+                 "random-erasing(p=1.0, scale=0.1)", "gaussian-blur(sigma=1.0)"):
+        assert sample_fn(spec)(image(), 1).shape == (3, *SIZE), spec
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("random-crop(padding=30)", "random-crop(size=[28, 28], padding=30, pad_mode='reflect') cannot run on 1x28x28 images: "),
+    ("gaussian-blur(4)", "gaussian-blur(kernel=4, sigma=(0.1, 2.0)) cannot run on 1x28x28 images: Kernel size value should be an odd"),
+    ("hflip(p=0.3, p=0.4)", "hflip(...) names a parameter twice"),
+    ("cutmix, cifar", "cifar comes after cutmix; put mixup and cutmix last"),
+    ("randaugment(ops=100000)", "ops must be in 1..20"),
+])
+def test_arguments_an_operation_refuses_are_usage_errors_before_anything_is_written(run_cli, tmp_path, spec, message):
+    result = run_cli("train", "--augment", spec, "--epochs", "1", "--out", str(tmp_path / "runs"))
+    assert result.code == 2 and message in result.err, result.err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_long_specs_are_quoted_around_the_error_only(run_cli):
+    spec = ", ".join(["hflip"] * 500 + ["hfilp"])
+    result = run_cli("train", "--augment", spec, "--epochs", "1")
+    assert result.code == 2 and "Unknown augmentation 'hfilp'" in result.err and len(result.err) < 400

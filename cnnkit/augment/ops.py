@@ -28,9 +28,10 @@ def v2():
 
 
 def _pair(value, symmetric: bool = True):
-    if isinstance(value, tuple):
-        return value
-    return (-value, value) if symmetric else (value, value)
+    """A (low, high) range: a pair as it is; one number ``x`` as ``(-|x|, |x|)`` (angles) or ``(x, x)``."""
+    if isinstance(value, (tuple, list)):
+        return tuple(value)
+    return (-abs(value), abs(value)) if symmetric else (value, value)
 
 
 def _size(size):
@@ -44,7 +45,7 @@ def random_crop(size, padding=4, pad_mode="reflect"):
 
 
 def random_resized_crop(size, scale=(0.08, 1.0), ratio=(0.75, 4 / 3)):
-    return v2().RandomResizedCrop(_size(size), scale=scale, ratio=ratio, antialias=True)
+    return v2().RandomResizedCrop(_size(size), scale=_pair(scale, False), ratio=_pair(ratio, False), antialias=True)
 
 
 def center_crop(size):
@@ -69,7 +70,7 @@ def rotation(degrees=15.0):
 
 def random_affine(degrees=10.0, translate=0.1, scale=(0.9, 1.1), shear=0.0):
     translate = None if not translate else (translate, translate)
-    return v2().RandomAffine(_pair(degrees), translate=translate, scale=scale, shear=_pair(shear) if shear else None)
+    return v2().RandomAffine(_pair(degrees), translate=translate, scale=_pair(scale, False), shear=_pair(shear) if shear else None)
 
 
 def color_jitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.0):
@@ -85,11 +86,11 @@ def grayscale(p=0.1):
 
 
 def gaussian_blur(kernel=3, sigma=(0.1, 2.0)):
-    return v2().GaussianBlur(kernel, sigma=sigma)
+    return v2().GaussianBlur(kernel, sigma=_pair(sigma, False))
 
 
 def random_erasing(p=0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3)):
-    return v2().RandomErasing(p=p, scale=scale, ratio=ratio)
+    return v2().RandomErasing(p=p, scale=_pair(scale, False), ratio=_pair(ratio, False))
 
 
 def gaussian_noise(std=0.05):
@@ -227,6 +228,8 @@ def batched_gaussian_noise(std=0.05):
 def batched_random_erasing(p=0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3)):
     """Cutout: with probability ``p`` a rectangle of ``scale`` of the area and aspect ``ratio`` per
     image is set to 0 (torchvision's default value)."""
+
+    scale, ratio = _pair(scale, False), _pair(ratio, False)
 
     def apply(images, targets, generator):
         n, _, h, w = images.shape

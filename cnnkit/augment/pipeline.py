@@ -18,7 +18,7 @@ import torch
 from cnnkit.augment.params import bind
 from cnnkit.augment.spec import parse, spec_error
 from cnnkit.contracts import BATCH_STAGE, SAMPLE_STAGE
-from cnnkit.errors import CnnkitError
+from cnnkit.errors import CnnkitError, UsageError
 from cnnkit.registry import Entry, unknown_name_message
 
 RESIZING = ("random-resized-crop", "resize")
@@ -40,7 +40,10 @@ class Resolved:
 
     @property
     def batchable(self) -> bool:
-        return all("batched" in step.entry.metadata for step in self.sample)
+        """Whether every per-sample step has a batched version that does the same for these
+        arguments (``batched_when(params)`` says, where it depends on them)."""
+        return all("batched" in step.entry.metadata and step.entry.metadata.get("batched_when", lambda p: True)(step.params)
+                   for step in self.sample)
 
     @property
     def needs_originals(self) -> bool:
@@ -69,8 +72,11 @@ def resolve(spec: str, registry, size: tuple[int, int]) -> Resolved:
         if stage == "preset":
             if call.args or call.kwargs:
                 raise spec_error(spec, call.position, f"preset {call.name} takes no arguments; write its operations instead: "
-                                 f"{entry.metadata['spec']}")
+                                 f"{expand_preset(entry.metadata['spec'], size)}")
             inner = resolve(expand_preset(entry.metadata["spec"], size), registry, size)
+            if resolved.mixers and inner.sample:
+                raise spec_error(spec, call.position, f"{call.name} comes after {resolved.mixers[-1].entry.name}; "
+                                 "put mixup and cutmix last (they mix whole batches and their labels)")
             resolved.sample += inner.sample
             resolved.mixers += inner.mixers
             continue
@@ -117,12 +123,14 @@ class SampleAugment:
 
 
 class BatchAugment:
-    """The batched operations and mixers as ``(images, targets, generator) -> (images, targets)``."""
+    """The batched operations and mixers as ``(images, targets, generator) -> (images, targets)``;
+    with ``size``, batches end at that size (resized on the shorter side and centre-cropped)."""
 
-    def __init__(self, steps: list[Step], mixers: list[Step], mix_prob: float):
+    def __init__(self, steps: list[Step], mixers: list[Step], mix_prob: float, size: tuple[int, int] | None = None):
         self.functions = [_create(step, step.entry.metadata["batched"]) for step in steps]
         self.mixers = [_create(step, step.entry.create) for step in mixers]
         self.mix_prob = mix_prob
+        self.size = tuple(size) if size is not None else None
 
     @property
     def mixes(self) -> bool:
@@ -131,9 +139,35 @@ class BatchAugment:
     def __call__(self, images: torch.Tensor, targets: torch.Tensor, generator: torch.Generator):
         for function in self.functions:
             images, targets = function(images, targets, generator)
+        if self.size is not None and tuple(images.shape[-2:]) != self.size:
+            from torchvision.transforms.v2 import functional as TF
+
+            images = TF.center_crop(TF.resize(images, min(self.size), antialias=True), list(self.size))
         if self.mixers:
             draw = torch.rand(2, generator=generator, device=generator.device).tolist()
             if draw[0] < self.mix_prob:
                 mixer = self.mixers[min(int(draw[1] * len(self.mixers)), len(self.mixers) - 1)]
                 images, targets = mixer(images, targets, generator)
         return images, targets
+
+
+def dry_run(resolved: Resolved, spec: str, channels: int, size: tuple[int, int], batched: bool) -> None:
+    """Run each operation once on a blank image of the model's input, so arguments that only the
+    operation itself refuses (an even blur kernel, padding wider than the image) are a usage
+    error before anything is written, naming the operation."""
+    image = torch.full((channels, *size), 128, dtype=torch.uint8)
+    for step in resolved.sample + resolved.mixers:
+        try:
+            if step in resolved.mixers or batched:
+                factory = step.entry.create if step in resolved.mixers else step.entry.metadata["batched"]
+                augment = BatchAugment([], [], 1.0)
+                augment.functions = [factory(**step.params)]
+                augment(image[None].expand(2, -1, -1, -1).float() / 255, torch.eye(2), torch.Generator().manual_seed(0))
+            else:
+                SampleAugment([step], size)(image, 0)
+        except Exception as exc:  # what the operation raises for arguments it cannot use
+            if isinstance(exc, CnnkitError) and exc.__cause__ is not None:
+                exc = exc.__cause__  # the operation's own words, without from_plugin's wrapping
+            lines = str(exc).strip().splitlines()
+            raise UsageError(f"--augment: {step.entry.name}({', '.join(f'{k}={v!r}' for k, v in step.params.items())}) "
+                             f"cannot run on {channels}x{size[0]}x{size[1]} images: {lines[0] if lines else type(exc).__name__}") from None

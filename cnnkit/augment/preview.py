@@ -47,6 +47,8 @@ def variants(resolved: Resolved, images: list[torch.Tensor], size: tuple[int, in
 
     sample = SampleAugment(resolved.sample, size)
     fitted = [TF.center_crop(TF.resize(img, min(size), antialias=True), list(size)) for img in images]
+    if not resolved.needs_originals:  # as in training: the operations see images at the model's size
+        images = fitted
     cells = [(fitted[0], "original")]
     mixers = [(step.entry.name, _create(step, step.entry.create)) for step in resolved.mixers]
     for i in range(1, count):
@@ -78,5 +80,9 @@ def render(cells: list[tuple[torch.Tensor, str]], columns: int, title: str, out:
         x, y = (i % columns) * CELL, CAPTION + (i // columns) * (CELL + CAPTION)
         sheet.paste(picture, (x + 4, y + 4))
         draw.text((x + 4, y + CELL - 2), "\n".join(textwrap.wrap(caption, 26)[:3]), fill="black")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(out)
+    try:
+        sheet.save(out, format="PNG")
+    except OSError as exc:
+        from cnnkit.errors import CnnkitError
+
+        raise CnnkitError(f"Cannot write '{out}': {exc.strerror or exc}") from None

@@ -25,8 +25,16 @@ class Call:
     """Where the call starts in the spec (0-based), for error messages."""
 
 
+SHOWN = 80
+"""Longest stretch of a spec an error message quotes."""
+
+
 def spec_error(spec: str, position: int, message: str) -> UsageError:
-    return UsageError(f"--augment {spec!r}, at character {position + 1}: {message}")
+    shown = spec
+    if len(spec) > SHOWN:
+        start = max(0, min(position - SHOWN // 2, len(spec) - SHOWN))
+        shown = ("..." if start else "") + spec[start:start + SHOWN] + ("..." if start + SHOWN < len(spec) else "")
+    return UsageError(f"--augment {shown!r}, at character {position + 1}: {message}")
 
 
 def _closing(spec: str, start: int) -> int:
@@ -51,18 +59,20 @@ def _arguments(spec: str, start: int, end: int, name: str) -> tuple[list[object]
     inner = spec[start + 1:end]
     try:
         tree = ast.parse(f"f({inner})", mode="eval").body
-    except SyntaxError:
+    except (SyntaxError, RecursionError, MemoryError):
         raise spec_error(spec, start, f"the arguments of {name}({inner}) are not valid; write them as in Python, "
                          "e.g. name(1, key=0.5)") from None
     value = lambda node: node.id if isinstance(node, ast.Name) else ast.literal_eval(node)  # noqa: E731  bare words are text
     try:
         args = [value(a) for a in tree.args]
         kwargs = {k.arg: value(k.value) for k in tree.keywords}
-    except ValueError:
+    except (ValueError, TypeError, RecursionError, MemoryError):
         raise spec_error(spec, start, f"the arguments of {name}({inner}) must be plain values (numbers, text, "
                          "tuples, True/False)") from None
     if any(k.arg is None for k in tree.keywords) or any(isinstance(a, ast.Starred) for a in tree.args):
         raise spec_error(spec, start, f"{name}(...) takes plain values, not * or **")
+    if len(kwargs) != len(tree.keywords):
+        raise spec_error(spec, start, f"{name}(...) names a parameter twice")
     return args, kwargs
 
 

@@ -5,7 +5,7 @@ on the training device. Presets expand to a spec for the model's input size."""
 from cnnkit import hookimpl
 from cnnkit.contracts import BATCH_STAGE, SAMPLE_STAGE, AugmentParam as P
 
-SIZE = P("size", "int", None, min=1, help="output size; default: the model's input size")
+SIZE = P("size", "int", None, min=1, max=4096, help="output size; default: the model's input size")
 PROB = P("p", "float", 0.5, min=0, max=1, help="probability per image")
 
 
@@ -22,35 +22,42 @@ def _lazy(attribute: str):
 OPERATIONS = {
     # name: (help, params, batched?)
     "random-crop": ("Random crop, after padding each side (reflect)", (
-        SIZE, P("padding", "int", 4, min=0), P("pad_mode", "choice", "reflect", choices=("constant", "edge", "reflect", "symmetric"))), True),
+        SIZE, P("padding", "int", 4, min=0, max=1024), P("pad_mode", "choice", "reflect", choices=("constant", "edge", "reflect", "symmetric"))), True),
     "random-resized-crop": ("Random area and aspect crop resized to size (Inception-style)", (
-        SIZE, P("scale", "pair", (0.08, 1.0), min=0, max=1), P("ratio", "pair", (0.75, 4 / 3), min=0)), False),
+        SIZE, P("scale", "pair", (0.08, 1.0), min=0.001, max=1), P("ratio", "pair", (0.75, 1.333), min=0.01, max=100)), False),
     "center-crop": ("Centre crop", (SIZE,), False),
-    "resize": ("Resize the shorter side to size", (P("size", "int", None, min=1, help="shorter side"),), False),
+    "resize": ("Resize the shorter side to size", (P("size", "int", None, min=1, max=4096, help="shorter side"),), False),
     "hflip": ("Mirror left-right", (PROB,), True),
     "vflip": ("Mirror top-bottom", (PROB,), True),
     "rotation": ("Rotate by up to +-degrees", (P("degrees", "pair", 15.0, min=-360, max=360),), False),
     "random-affine": ("Rotate, translate (fraction of size), scale and shear (degrees)", (
         P("degrees", "pair", 10.0, min=-360, max=360), P("translate", "float", 0.1, min=0, max=1),
-        P("scale", "pair", (0.9, 1.1), min=0), P("shear", "pair", 0.0, min=-90, max=90)), False),
+        P("scale", "pair", (0.9, 1.1), min=0.01, max=10), P("shear", "pair", 0.0, min=-90, max=90)), False),
     "color-jitter": ("Random brightness, contrast, saturation (factors in [1-x, 1+x]) and hue (+-x)", (
-        P("brightness", "float", 0.4, min=0), P("contrast", "float", 0.4, min=0), P("saturation", "float", 0.4, min=0),
+        P("brightness", "float", 0.4, min=0, max=10), P("contrast", "float", 0.4, min=0, max=10),
+        P("saturation", "float", 0.4, min=0, max=10),
         P("hue", "float", 0.0, min=0, max=0.5)), True),
     "brightness": ("Brighter or darker by a factor in [1-x, 1+x]", (P("amount", "float", 0.2, min=0, max=1),), True),
     "grayscale": ("Turn grayscale (kept as the same channels)", (P("p", "float", 0.1, min=0, max=1),), True),
     "gaussian-blur": ("Gaussian blur with sigma drawn from a range", (
-        P("kernel", "int", 3, min=1), P("sigma", "pair", (0.1, 2.0), min=0)), False),
-    "gaussian-noise": ("Add Gaussian noise (std on the 0..1 scale)", (P("std", "float", 0.05, min=0),), True),
+        P("kernel", "int", 3, min=1, max=99, help="odd"), P("sigma", "pair", (0.1, 2.0), min=0.001)), False),
+    "gaussian-noise": ("Add Gaussian noise (std on the 0..1 scale)", (P("std", "float", 0.05, min=0, max=10),), True),
     "random-erasing": ("Cutout: erase a random rectangle (Zhong et al. 2020)", (
-        PROB, P("scale", "pair", (0.02, 0.33), min=0, max=1), P("ratio", "pair", (0.3, 3.3), min=0)), True),
+        PROB, P("scale", "pair", (0.02, 0.33), min=0.001, max=1), P("ratio", "pair", (0.3, 3.3), min=0.01, max=100)), True),
     "pca-lighting": ("AlexNet's colour noise along the RGB principal components (Krizhevsky et al. 2012)", (
         P("std", "float", 0.1, min=0),), True),
     "autoaugment": ("AutoAugment learned policy (Cubuk et al. 2019)", (
         P("policy", "choice", "imagenet", choices=("imagenet", "cifar10", "svhn")),), False),
-    "randaugment": ("RandAugment (Cubuk et al. 2020)", (P("ops", "int", 2, min=1), P("magnitude", "int", 9, min=0, max=30)), False),
+    "randaugment": ("RandAugment (Cubuk et al. 2020)", (P("ops", "int", 2, min=1, max=20), P("magnitude", "int", 9, min=0, max=30)), False),
     "trivialaugment": ("TrivialAugment Wide (Mueller & Hutter 2021)", (), False),
-    "augmix": ("AugMix (Hendrycks et al. 2020)", (P("severity", "int", 3, min=1, max=10), P("width", "int", 3, min=1)), False),
+    "augmix": ("AugMix (Hendrycks et al. 2020)", (P("severity", "int", 3, min=1, max=10), P("width", "int", 3, min=1, max=10)), False),
 }
+
+BATCHED_WHEN = {
+    "color-jitter": lambda params: params["hue"] == 0,  # the batched version has no hue
+    "random-crop": lambda params: params["pad_mode"] != "symmetric",
+}
+"""Arguments the batched versions cannot do: those specs run per sample instead."""
 
 MIXERS = {
     "mixup": ("Mixup (Zhang et al. 2018): blend image pairs and their labels; training accuracy counts the dominant label",
@@ -64,7 +71,7 @@ PRESETS = {
               "CIFAR recipe (He et al. 2016): random crop with 4-pixel padding at 32x32 (1/8 of the size), horizontal flip"),
     "imagenet": ("random-resized-crop, hflip, color-jitter(0.4, 0.4, 0.4)",
                  "torchvision's ImageNet reference: random-resized crop, horizontal flip, colour jitter 0.4"),
-    "alexnet-2012": ("resize({big}), center-crop({big}), random-crop, hflip, pca-lighting(0.1)",
+    "alexnet-2012": ("resize({big}), center-crop({big}), random-crop(padding=0), hflip, pca-lighting(0.1)",
                      "Krizhevsky et al. 2012: random 224 crops of 256x256 images (scaled to the input size), "
                      "horizontal flips, PCA lighting noise with std 0.1"),
     "keras": ("random-affine(degrees=20, translate=0.1, scale=(0.7, 1.3), shear=11.5), hflip",
@@ -94,6 +101,8 @@ def register_augmentations(register):
     for name, (text, params, batched) in OPERATIONS.items():
         attribute = name.replace("-", "_")
         extra = {"batched": _lazy("batched_" + attribute)} if batched else {}
+        if name in BATCHED_WHEN:
+            extra["batched_when"] = BATCHED_WHEN[name]
         register(name, _lazy(attribute), help=_help(text, params), stage=SAMPLE_STAGE, params=params, **extra)
     for name, (text, params) in MIXERS.items():
         register(name, _lazy(name), help=_help(text, params), stage=BATCH_STAGE, params=params)

@@ -41,6 +41,12 @@ def preview(spec: str, image: str, data: str, size: int | None, grid: str, seed:
     from cnnkit.errors import UsageError
     from cnnkit.plugins import registry
 
+    if out.suffix.lower() != ".png":
+        raise UsageError(f"--out '{out}' must end in .png.")
+    if not out.parent.is_dir():
+        raise UsageError(f"--out '{out}': the folder '{out.parent}' does not exist.")
+    if not image and not data.strip():
+        raise UsageError("--data must not be empty; pass a dataset name or a folder (or --image FILE).")
     parts = grid.lower().split("x")
     if len(parts) != 2 or not all(p.isdigit() and 0 < int(p) <= 12 for p in parts):
         raise UsageError(f"--grid '{grid}' must be COLUMNSxROWS with 1 to 12 each, e.g. 3x3.")

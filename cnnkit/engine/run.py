@@ -216,7 +216,7 @@ class TrainingRun:
         """The run's augmentation: batched on the device when every per-sample operation has a
         batched version (in memory or streamed alike), else per sample where the images are read.
         Operations that want the original picture get the training files streamed whole."""
-        from cnnkit.augment.pipeline import RESIZING, BatchAugment, SampleAugment
+        from cnnkit.augment.pipeline import RESIZING, BatchAugment, SampleAugment, dry_run
 
         resolved, size = self.plan.augment, tuple(self.input_size[1:])
         if resolved.needs_originals and isinstance(data.train, StreamedSplit):
@@ -224,9 +224,10 @@ class TrainingRun:
                  "crops from the original picture.")
             data = data.replace_splits({**data.splits(), "train": StreamedSplit(data.train.source.originals(), data.train.indices)})
         fast = resolved.batchable  # also for streamed batches, so both paths see the same draws
+        dry_run(resolved, self.config.augment, self.input_size[0], size, fast)
         self.sample_augment = SampleAugment(resolved.sample, size) if resolved.sample and not fast else None
         batched = resolved.sample if fast else []
-        self.batch_augment = BatchAugment(batched, resolved.mixers, self.config.mix_prob) if batched or resolved.mixers else None
+        self.batch_augment = BatchAugment(batched, resolved.mixers, self.config.mix_prob, size) if batched or resolved.mixers else None
         if resolved.mixers and self.config.mix_prob == 0:
             warn("--mix-prob 0 never mixes; mixup and cutmix in --augment do nothing.")
         return data
