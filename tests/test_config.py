@@ -11,13 +11,22 @@ def test_toml_and_json_files_give_the_same_options(tmp_path):
     assert read_config_file(tmp_path / "a.toml") == expected == read_config_file(tmp_path / "a.json")
 
 
+FINETUNE_ONLY = {"backbone", "weights", "pretrained", "freeze", "unfreeze_at", "backbone_lr_mult", "similar"}
+
+
 def test_every_train_flag_is_a_config_key_with_the_same_default():
+    from cnnkit.cli.finetune import HIDDEN, RECIPE, finetune
     from cnnkit.cli.train import train
 
     options = {param.name: param.default for param in train.params if param.name != "config"}
     defaults = TrainConfig().to_dict()
-    assert set(options) == set(FIELD_NAMES)
-    assert options == defaults
+    assert set(options) == set(FIELD_NAMES) - FINETUNE_ONLY
+    assert options == {name: defaults[name] for name in options}
+    tuned = {param.name: param.default for param in finetune.params if param.name != "config"}
+    assert set(tuned) == set(FIELD_NAMES) - set(HIDDEN)
+    for name, value in tuned.items():
+        if name != "backbone":  # required
+            assert value == RECIPE.get(name, "features" if name == "freeze" else defaults[name]), name
 
 
 def test_an_augment_list_in_a_config_file_joins_into_one_spec():

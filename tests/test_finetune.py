@@ -189,3 +189,26 @@ def _toml(tmp_path, text):
     path = tmp_path / "c.toml"
     path.write_text(text + "\n")
     return path
+
+
+def test_summary_shows_what_freeze_leaves_frozen(run_cli):
+    import json
+
+    result = run_cli("summary", "--backbone", "resnet18", "--freeze", "2", "--input-size", "3x32x32", "--json")
+    assert result.code == 0, result.err
+    layers = {layer["name"]: layer["trainable"] for layer in json.loads(result.out)["layers"]}
+    assert layers["conv1"] is False and layers["bn1"] is False and layers["layer1.0.conv1"] is True
+    assert layers["fc"] is True
+    both = run_cli("summary", "--model", "resnet20", "--backbone", "resnet18")
+    assert both.code == 2
+
+
+def test_freeze_auto_prints_its_decision(run_cli, torch_home, image_folder, tmp_path):
+    result = run_cli("finetune", "--backbone", "resnet18", "--data", str(image_folder), "--image-size", "32",
+                     "--epochs", "1", "--freeze", "auto", "--different", "--out", str(tmp_path / "runs"))
+    assert result.code == 0, result.err
+    assert ("--freeze auto: 24 training images is small (under 5000 is small) and the data looks different (--different): "
+            "freeze the first 3 of 10 stages (--freeze 3).") in result.err
+    probe = run_cli("finetune", "--backbone", "resnet18", "--data", str(image_folder), "--image-size", "32",
+                    "--epochs", "1", "--freeze", "auto", "--out", str(tmp_path / "runs"))
+    assert probe.code == 0 and "a linear probe on the frozen features scores" in probe.err

@@ -166,7 +166,9 @@ def dry_run(resolved: Resolved, spec: str, channels: int, size: tuple[int, int],
             else:
                 SampleAugment([step], size)(image, 0)
         except Exception as exc:  # what the operation raises for arguments it cannot use
-            if isinstance(exc, CnnkitError) and exc.__cause__ is not None:
+            if isinstance(exc, CnnkitError) and exc.__cause__ is None:
+                raise  # a plugin that broke its contract: its error as it is
+            if isinstance(exc, CnnkitError):
                 exc = exc.__cause__  # the operation's own words, without from_plugin's wrapping
             lines = str(exc).strip().splitlines()
             raise UsageError(f"--augment: {step.entry.name}({', '.join(f'{k}={v!r}' for k, v in step.params.items())}) "
