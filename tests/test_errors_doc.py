@@ -254,6 +254,37 @@ def _(t):
     return t.cli("data", "check", str(t.tmp / "no" / "such"))
 
 
+def finetune_case(row_id, *args):
+    def run(t):
+        two_classes(t.tmp / "data")
+        return t.cli("finetune", "--data", str(t.tmp / "data"), "--out", "{out}", "--name", "again", *args)
+
+    CASES[row_id] = run
+
+
+finetune_case("finetune-no-weights", "--backbone", "mnist-cnn")
+finetune_case("finetune-freeze-word", "--backbone", "resnet18", "--freeze", "some")
+finetune_case("finetune-unfreeze-nothing", "--backbone", "resnet18", "--freeze", "none", "--unfreeze-at", "3")
+finetune_case("finetune-weights-name", "--backbone", "resnet18", "--weights", "IMAGENET1K_V3")
+
+
+@case("finetune-offline")
+def _(t):
+    import torchvision.models as tvm
+
+    t.monkeypatch.setenv("TORCH_HOME", str(t.tmp / "empty"))
+    weights = tvm.ResNet18_Weights.IMAGENET1K_V1.value
+    t.monkeypatch.setattr(weights, "url", weights.url.replace("https://download.pytorch.org", "http://127.0.0.1:9"))
+    two_classes(t.tmp / "data")
+    return t.cli("finetune", "--backbone", "resnet18", "--data", str(t.tmp / "data"), "--out", "{out}", "--name", "again")
+
+
+@case("finetune-option-in-train")
+def _(t):
+    (t.tmp / "c.toml").write_text('freeze = "features"\n')
+    return t.train("--config", str(t.tmp / "c.toml"))
+
+
 @case("split-case")
 def _(t):
     two_classes(t.tmp / "data" / "Train")
