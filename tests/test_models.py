@@ -212,7 +212,9 @@ def test_timm_models_are_a_family_listed_only_when_asked(models):
     import timm
 
     assert "timm/*" in models.names() and "timm/resnet18" not in models.names()
-    assert models.names("timm/convnext_a*") == ["timm/" + n for n in timm.list_models("convnext_a*")]
+    expected = sorted(set(timm.list_models("convnext_a*")) | set(timm.list_pretrained("convnext_a*")))
+    assert models.names("timm/convnext_a*") == ["timm/" + n for n in expected]
+    assert "timm/convnext_atto.d2_in1k" in models.names("timm/convnext_a*"), "pretrained tags are members too"
     assert models.get("timm/resnet18").metadata["input_size"] == (3, 224, 224)
     from cnnkit.registry import UnknownNameError
 

@@ -27,7 +27,9 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) 
     if value:
         options = read_config_file(value)
         own = {p.name for p in ctx.command.params}
-        foreign = [k for k in options if k not in own and k not in IGNORED_BY.get(ctx.command.name, ())]
+        defaults = TrainConfig().to_dict()  # a run's config.json lists every option, most at their defaults
+        foreign = [k for k, v in options.items()
+                   if k not in own and k not in IGNORED_BY.get(ctx.command.name, ()) and v != defaults.get(k)]
         if foreign:
             raise UsageError(f"{value}: option '{foreign[0]}' applies to 'cnnkit finetune', not 'cnnkit {ctx.command.name}'.")
         ctx.default_map = {**(ctx.default_map or {}), **{k: v for k, v in options.items() if k in own}}

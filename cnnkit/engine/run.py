@@ -444,7 +444,7 @@ def launch(config: TrainConfig, strategy: Strategy) -> None:
         path = Path(folder) / "config.json"
         path.write_text(json.dumps(resolved.to_dict()))
         try:
-            code = strategy.launch(["train", "--config", str(path)])
+            code = strategy.launch(["finetune" if resolved.backbone else "train", "--config", str(path)])
             if code:
                 raise WorkerFailed(f"the workers of strategy '{strategy.name}' exited with code {code}", code)
         except Interrupted as exc:
