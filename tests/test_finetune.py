@@ -212,3 +212,34 @@ def test_freeze_auto_prints_its_decision(run_cli, torch_home, image_folder, tmp_
     probe = run_cli("finetune", "--backbone", "resnet18", "--data", str(image_folder), "--image-size", "32",
                     "--epochs", "1", "--freeze", "auto", "--out", str(tmp_path / "runs"))
     assert probe.code == 0 and "a linear probe on the frozen features scores" in probe.err
+
+
+def test_a_vits_own_parameters_freeze_too_and_timm_replaces_its_head(run_cli, image_folder, tmp_path):
+    import timm
+
+    _, last, result = finetune(run_cli, tmp_path / "runs", "vit", "--backbone", "timm/test_vit.r160_in1k", "--no-pretrained",
+                               "--freeze", "features", "--data", str(image_folder), "--epochs", "1", "--lr", "0.1")
+    model = timm.create_model("test_vit.r160_in1k", num_classes=2)
+    model.load_state_dict(last["state_dict"])  # rebuilt by name: head(s) in the right place
+    assert "computed once" in result.err, "only the head trains, so features are cached"
+    import json
+
+    summary = json.loads(run_cli("summary", "--backbone", "timm/test_vit.r160_in1k", "--freeze", "1", "--json").out)
+    own = sum(p.numel() for p in model.parameters(recurse=False))  # class token and position embedding
+    assert own > 0 and summary["trainable_params"] == summary["params"] - own, "--freeze 1 freezes the model's own parameters"
+
+
+def test_init_bias_fills_only_the_new_head(run_cli, torch_home, image_folder, tmp_path):
+    _, last, _ = finetune(run_cli, tmp_path / "runs", "bias", "--backbone", "squeezenet1_1", "--data", str(image_folder),
+                          "--image-size", "64", "--epochs", "1", "--init-bias", "0.5", "--freeze", "none", "--lr", "1e-9")
+    filled = [k for k, v in last["state_dict"].items() if k.endswith(".bias") and v.numel() > 1 and torch.allclose(v, torch.full_like(v, 0.5), atol=1e-6)]
+    assert filled == ["classifier.1.bias"]
+
+
+def test_resume_needs_no_backbone_and_ddp_refuses_unfreeze_at(run_cli, torch_home, image_folder, tmp_path):
+    finetune(run_cli, tmp_path / "runs", "r", "--backbone", "resnet18", "--data", str(image_folder), "--image-size", "32", "--epochs", "1")
+    resumed = run_cli("finetune", "--resume", str(tmp_path / "runs" / "r"), "--epochs", "2", "--quiet")
+    assert resumed.code == 0, resumed.err
+    ddp = run_cli("finetune", "--backbone", "resnet18", "--data", str(image_folder), "--strategy", "ddp", "--unfreeze-at", "2",
+                  "--out", str(tmp_path / "runs"))
+    assert ddp.code == 2 and "--unfreeze-at does not work with --strategy ddp" in ddp.err

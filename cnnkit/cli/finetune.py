@@ -16,14 +16,15 @@ RECIPE = {"optimizer": "sgd", "lr": 1e-3, "momentum": 0.9, "scheduler": "step", 
 HIDDEN = ("model", "model_kwargs")
 
 TRANSFER_OPTIONS = [
-    click.Option(["--backbone"], type=checked("backbone"), required=True,
+    click.Option(["--backbone"], type=checked("backbone"), default="",
                  help="A torchvision model (resnet18, vgg16, ...), a timm model (timm/resnet18.a1_in1k), or a cnnkit "
                  "checkpoint or run directory."),
     click.Option(["--weights"], type=checked("weights"), default="",
                  help="Pretrained weights: a torchvision name (DEFAULT, IMAGENET1K_V1, ...) or a .pth/.safetensors file; "
                  "default: the model's default pretrained weights."),
     click.Option(["--pretrained/--no-pretrained"], default=True, show_default=True,
-                 help="--no-pretrained: the same network from a random initialisation (the from-scratch baseline)."),
+                 help="--no-pretrained: the same network from a random initialisation (the from-scratch baseline; "
+                 "--freeze then defaults to none)."),
     click.Option(["--freeze"], type=checked("freeze"), default="features", show_default=True,
                  help="features (train only the new head), none (fine-tune everything), N (freeze the first N stages) "
                  "or auto (decide from the data's size and similarity)."),
@@ -49,6 +50,20 @@ def _finetune_params() -> list[click.Parameter]:
 
 
 def _run(**options) -> None:
+    from pathlib import Path
+
+    from click.core import ParameterSource
+
+    from cnnkit.errors import UsageError
+    from cnnkit.transfer.setup import checkpoint_path
+
+    ctx = click.get_current_context()
+    if not options["backbone"] and not options["resume"]:
+        raise UsageError("Missing --backbone: a torchvision or timm model name, or a cnnkit run or checkpoint.")
+    if not options["pretrained"] and ctx.get_parameter_source("freeze") == ParameterSource.DEFAULT:
+        options["freeze"] = "none"  # from scratch, everything trains
+    if options["backbone"] and checkpoint_path(options["backbone"]) is not None:
+        options["backbone"] = str(Path(options["backbone"]).expanduser().resolve())  # resumable from anywhere
     options.update(model="mnist-cnn", model_kwargs="")  # unused: the backbone is the model
     train.callback(**options)
 

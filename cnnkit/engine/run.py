@@ -94,6 +94,9 @@ def create_strategy(entry: Entry, config: TrainConfig) -> Strategy:
             f"cnnkit was started with {launched_world_size()} processes (torchrun), but --strategy "
             f"{config.strategy} runs in one; pass --strategy ddp, or run without torchrun."
         )
+    if strategy.distributed and config.unfreeze_at:
+        raise UsageError("--unfreeze-at does not work with --strategy ddp yet (DDP would not average the thawed layers' "
+                         "gradients); train in one process, or use --freeze N without --unfreeze-at.")
     unused = [name for name, default in DISTRIBUTED_ONLY.items() if getattr(config, name) != default]
     if unused and not strategy.distributed:
         flags = ", ".join("--" + name.replace("_", "-") for name in unused)
@@ -174,12 +177,13 @@ class TrainingRun:
         originals = plan.augment.needs_originals and isinstance(data.train, StreamedSplit)
         data = place(data, config.data_in_memory, config.memory_budget, self.workers, streamed=("train",) if originals else ())
         check_readable(data)
-        if prep is not None:
+        if prep is not None and prep.mean:
             self.mean, self.std = list(prep.mean), list(prep.std)  # the statistics the weights were trained with
         elif data.mean is not None and data.std is not None:
             self.mean, self.std = list(data.mean), list(data.std)
         else:
             self.mean, self.std = channel_stats(data.train, derive_seed(config.seed, "stats"), self.workers)
+        fixed_size = data  # before augmentation may swap the training images for their originals
         self.data = self._augmentation(data).to(device)
 
         self.model_kwargs = {"num_classes": len(data.classes), "in_channels": channels, **parse_model_kwargs(config.model_kwargs)}
@@ -187,7 +191,7 @@ class TrainingRun:
         if pretrained is not None:
             from cnnkit.transfer.setup import Transfer
 
-            self.transfer = Transfer.build(pretrained, len(data.classes), config, self.data, device)
+            self.transfer = Transfer.build(pretrained, len(data.classes), config, fixed_size, self.input_size)
             model, self.model_name = self.transfer.model, self.transfer.model_name
             self.model_kwargs = {**self.transfer.model_kwargs, "num_classes": len(data.classes)}
             self.progress.message(f"Fine-tuning {self.transfer.describe()}")
@@ -199,7 +203,7 @@ class TrainingRun:
         if config.init_bias is not None:
             from cnnkit.models.init import fill_biases
 
-            fill_biases(model, config.init_bias)
+            fill_biases(self.transfer.head_module() if self.transfer is not None else model, config.init_bias)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = strategy.wrap(model)

@@ -55,15 +55,16 @@ def probe_score(model, head: str, data, device: torch.device, mean, std) -> floa
     return max(0.0, (accuracy - chance) / (1 - chance))
 
 
-def decide(transfer, data, config, device: torch.device) -> str:
+def decide(transfer, data, config) -> str:
     """The ``--freeze`` value the rule picks, with a note saying why."""
-    blocks = len(surgery.stages(transfer.model, transfer.head))
+    blocks = len(surgery.stages(transfer.model, transfer.heads))
     size = len(data.train)
     small = size < SMALL
     if config.similar is not None:
         similar, because = config.similar, "--similar" if config.similar else "--different"
     else:
-        score = probe_score(transfer.model, transfer.head, data, device, transfer.preprocessing.mean, transfer.preprocessing.std)
+        score = probe_score(transfer.model, transfer.head, data, torch.device("cpu"),  # the model is not on the device yet
+                            transfer.preprocessing.mean or (0.5,) * 3, transfer.preprocessing.std or (0.25,) * 3)
         similar = score >= SIMILAR_SCORE
         because = f"a linear probe on the frozen features scores {score:.2f} (similar from {SIMILAR_SCORE})"
     if small and similar:

@@ -87,8 +87,10 @@ def can_cache(run) -> str:
         return "more than the head trains"
     if run.plan.augment.sample or run.plan.augment.mixers:
         return "augmentation changes the images every epoch"
+    if len(transfer.heads) > 1:
+        return "the model has several heads"
     if run.strategy.world_size > 1 or config.compile:
-        return "it runs in one process without --compile only"
+        return "it is done in single-process runs without --compile"
     if not head_is_last(transfer.model, transfer.head, run.input_size, run.strategy.device):
         return f"the head '{transfer.head}' is not the model's last operation"
     return ""

@@ -14,6 +14,8 @@
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from pathlib import Path
 
 from cnnkit.contracts import Preprocessing, Pretrained
@@ -30,7 +32,7 @@ def is_file_spec(weights: str) -> bool:
 def read_state_dict(path: Path) -> dict:
     """A state dict from ``path``, never unpickling objects; a cnnkit checkpoint gives its weights."""
     if not path.is_file():
-        raise UsageError(f"--weights file '{path}' does not exist.")
+        raise UsageError(f"--weights file '{path}' {'is not a file' if path.exists() else 'does not exist'}.")
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -39,10 +41,14 @@ def read_state_dict(path: Path) -> dict:
         else:
             import torch
 
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        lines = str(exc).strip().splitlines()
-        raise CnnkitError(f"Cannot load weights '{path}' safely (weights only): {lines[0] if lines else type(exc).__name__}") from None
+        pickled = "Weights only load failed" in str(exc)
+        why = "it holds pickled objects other than tensors, which cnnkit does not load" if pickled else \
+            "not a PyTorch or safetensors weights file"
+        raise CnnkitError(f"Cannot load weights '{path}' safely: {why}.") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not state:
@@ -50,9 +56,32 @@ def read_state_dict(path: Path) -> dict:
     return state
 
 
+DENSENET_OLD_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+
+
+def renamed(state: dict) -> dict:
+    """Keys of torchvision's published DenseNet files (``norm.1``) as its modules name them
+    (``norm1``), as torchvision's own loader renames them."""
+    out = {}
+    for key, value in state.items():
+        match = DENSENET_OLD_KEY.match(key)
+        out[match.group(1) + match.group(2) if match else key] = value
+    return out
+
+
 def load_into(model, state: dict, source: str) -> None:
-    """``state`` into ``model``, or one error listing the first keys and shapes that do not fit."""
+    """``state`` into ``model``, or one error listing the first keys and shapes that do not fit.
+    A classifier of another class count is fine: cnnkit replaces it anyway."""
+    from cnnkit.transfer.surgery import find_head
+
+    state = renamed(state)
     own = model.state_dict()
+    try:
+        head = find_head(model) + "."
+    except CnnkitError:
+        head = "\0"  # no classifier to spare
+    state = {k: (own[k] if k.startswith(head) and k in own and hasattr(v, "shape") and v.shape != own[k].shape else v)
+             for k, v in state.items()}
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
@@ -87,10 +116,14 @@ def torchvision_pretrained(name: str, weights: str = "") -> Pretrained:
     from cnnkit.models.library import WITHOUT_AUX
 
     extra = {"aux_logits": False, "init_weights": False} if name in WITHOUT_AUX else {}
+    if name in WITHOUT_AUX:
+        extra["transform_input"] = True  # as torchvision builds them for their pretrained weights
     enum = get_model_weights(name)
     if is_file_spec(weights):
         default = enum.DEFAULT
         state = read_state_dict(Path(weights))
+        if extra:
+            state = {k: v for k, v in state.items() if not k.startswith("aux")}
         model = get_model(name, weights=None, num_classes=len(default.meta["categories"]), **extra)
         load_into(model, state, f"'{weights}'")
         chosen, source = default, f"torchvision {name} with weights from {weights}"
@@ -102,14 +135,20 @@ def torchvision_pretrained(name: str, weights: str = "") -> Pretrained:
         model = get_model(name, weights=None, num_classes=len(chosen.meta["categories"]), **extra)
         file = os.path.basename(chosen.url)
         cache = os.path.join(torch.hub.get_dir(), "checkpoints")
+        cached = os.path.join(cache, file)
         try:
             state = chosen.get_state_dict(progress=True, check_hash=True, weights_only=True)
-        except (OSError, RuntimeError, ValueError) as exc:  # URLError is an OSError
+        except Exception as exc:
+            if os.path.isfile(cached):
+                raise CnnkitError(f"The cached weights '{cached}' cannot be read ({type(exc).__name__}); delete the file "
+                                  "to download it again, or pass --weights FILE.") from None
             raise _offline_error(f"{name} ({chosen.name})", file, cache, exc) from None
         if extra:
             state = {k: v for k, v in state.items() if not k.startswith("aux")}
         load_into(model, state, f"{name} {chosen.name}")
         source = f"torchvision {name} {chosen.name}"
+    if name in WITHOUT_AUX:
+        model.cnnkit_kwargs = {"transform_input": True}  # recorded in checkpoints, so rebuilding matches
     transforms = chosen.transforms()
     crop, resize = transforms.crop_size[0], transforms.resize_size[0]
     preprocessing = Preprocessing(

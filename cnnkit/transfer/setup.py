@@ -37,12 +37,15 @@ def load_pretrained(entry: Entry | None, config: TrainConfig) -> Pretrained:
             from cnnkit.plugins import registry
 
             fresh = registry("models").get(name).create(**kwargs)
-            return Pretrained(fresh, pretrained.preprocessing, f"{name} (random initialisation)")
+            prep = pretrained.preprocessing
+            return Pretrained(fresh, Preprocessing(prep.input_size, (), ()), f"{name} (random initialisation)")
+        if config.weights:
+            raise UsageError("--weights does not apply to a cnnkit run as --backbone: its weights are the run's.")
         return pretrained
-    if not config.pretrained:
-        model = from_plugin(entry, lambda: entry.create(num_classes=1000, in_channels=3))
+    if not config.pretrained:  # the data's own statistics, as 'cnnkit train' uses
         size = tuple(entry.metadata.get("input_size", (3, 224, 224)))
-        return Pretrained(model, Preprocessing(size, (0.5,) * size[0], (0.25,) * size[0]), f"{entry.name} (random initialisation)")
+        model = from_plugin(entry, lambda: entry.create(num_classes=1000, in_channels=size[0]))
+        return Pretrained(model, Preprocessing(size, (), ()), f"{entry.name} (random initialisation)")
     loader = entry.metadata.get("pretrained")
     if loader is None:
         if is_file_spec(config.weights):
@@ -51,18 +54,18 @@ def load_pretrained(entry: Entry | None, config: TrainConfig) -> Pretrained:
             head = [k for k in state if k.endswith(".weight")][-1]
             model = from_plugin(entry, lambda: entry.create(num_classes=int(state[head].shape[0]), in_channels=size[0]))
             load_into(model, state, f"'{config.weights}'")
-            return Pretrained(model, Preprocessing(size, (0.5,) * size[0], (0.25,) * size[0]), f"{entry.name} from {config.weights}")
+            return Pretrained(model, Preprocessing(size, (), ()), f"{entry.name} from {config.weights}")
         raise UsageError(f"Model '{entry.name}' has no pretrained weights; pass --weights FILE, a cnnkit run as --backbone, "
                          "or --no-pretrained.")
     return from_plugin(entry, lambda: loader(config.weights))
 
 
-def pretrained_name(config: TrainConfig) -> tuple[str, dict]:
+def pretrained_name(config: TrainConfig, channels: int = 3, extra: dict | None = None) -> tuple[str, dict]:
     """The registered name and arguments that rebuild the fine-tuned architecture (checkpoints
     record them, so evaluate and predict rebuild it without the backbone's weights)."""
     path = checkpoint_path(config.backbone)
     if path is None:
-        return config.backbone, {"in_channels": 3}
+        return config.backbone, {"in_channels": channels, **(extra or {})}
     from cnnkit.engine.checkpoint import load_checkpoint
 
     saved = load_checkpoint(path)
@@ -77,24 +80,28 @@ class Transfer:
     preprocessing: Preprocessing
     source: str
     head: str
+    """The classifier layer's dotted name (``heads`` lists all, for timm's distilled models)."""
     model_name: str
     model_kwargs: dict
     frozen: list[tuple[str, nn.Module]] = field(default_factory=list)
     unfreeze_at: int = 0
+    heads: list[str] = field(default_factory=list)
 
     @classmethod
-    def build(cls, pretrained: Pretrained, num_classes: int, config: TrainConfig, data=None, device=None) -> Transfer:
+    def build(cls, pretrained: Pretrained, num_classes: int, config: TrainConfig, data=None, input_size=None) -> Transfer:
         model = pretrained.model
-        head = surgery.find_head(model)
-        surgery.replace_head(model, head, num_classes)
-        name, kwargs = pretrained_name(config)
-        transfer = cls(model, pretrained.preprocessing, pretrained.source, head, name, kwargs, unfreeze_at=config.unfreeze_at)
-        freeze = config.freeze or "none"
+        heads = surgery.new_heads(model, num_classes)
+        name, kwargs = pretrained_name(config, pretrained.preprocessing.input_size[0], getattr(model, "cnnkit_kwargs", None))
+        transfer = cls(model, pretrained.preprocessing, pretrained.source, heads[0], name, kwargs, unfreeze_at=config.unfreeze_at)
+        transfer.heads = heads
+        freeze = config.freeze or "features"
         if freeze == "auto":
             from cnnkit.transfer.auto import decide
 
-            freeze = decide(transfer, data, config, device)
-        transfer.frozen = surgery.frozen_modules(model, head, freeze)
+            freeze = decide(transfer, data, config)
+        if input_size is not None:
+            check_input_size(model, config.backbone, input_size, pretrained.preprocessing.input_size)
+        transfer.frozen = surgery.frozen_modules(model, heads, freeze)
         surgery.freeze(transfer.frozen)
         if config.unfreeze_at and not transfer.frozen:
             raise UsageError("--unfreeze-at needs something frozen first: pass --freeze features or --freeze N.")
@@ -104,6 +111,9 @@ class Transfer:
         surgery.keep_frozen_in_eval(self.frozen)
 
     def head_module(self) -> nn.Module:
+        """The new classifier (all of them, for a model with several)."""
+        if len(self.heads) > 1:
+            return nn.ModuleList(surgery.get_module(self.model, name) for name in self.heads)
         return surgery.get_module(self.model, self.head)
 
     def describe(self) -> str:
@@ -151,11 +161,31 @@ class _Params(nn.Module):
         return iter(self._named)
 
 
+def check_input_size(model: nn.Module, backbone: str, size: list[int], native: tuple[int, ...]) -> None:
+    """A usage error, not a crash mid-run, when the backbone cannot take ``size`` images."""
+    import torch
+
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(2, *size))
+    except (RuntimeError, ValueError, AssertionError) as exc:
+        lines = str(exc).strip().splitlines()
+        raise UsageError(f"Backbone '{backbone}' cannot take {size[1]}x{size[2]} images ({lines[0] if lines else type(exc).__name__}); "
+                         f"its weights were trained at {native[1]}x{native[2]}: leave --image-size out or choose a larger size.") from None
+    finally:
+        model.train()
+
+
 def check_options(config: TrainConfig) -> None:
-    if config.freeze not in ("", "none", "features", "auto") and not config.freeze.isdigit():
+    if config.freeze not in ("", "none", "features", "auto") and not (config.freeze.isascii() and config.freeze.isdigit()):
         raise UsageError(f"--freeze '{config.freeze}' must be features, none, auto or a number of stages.")
-    if config.freeze in ("", "none") and config.unfreeze_at:
+    if config.freeze == "none" and config.unfreeze_at:
         raise UsageError("--unfreeze-at needs something frozen first: pass --freeze features or --freeze N.")
+    if config.similar is not None and config.freeze != "auto":
+        raise UsageError("--similar/--different only apply to --freeze auto.")
+    if checkpoint_path(config.backbone) is None and config.backbone.endswith(".pt") and not Path(config.backbone).exists():
+        raise UsageError(f"--backbone '{config.backbone}' does not exist.")
     if checkpoint_path(config.backbone) is None and (config.backbone.endswith(".pt") or Path(config.backbone).exists()):
         raise UsageError(f"--backbone '{config.backbone}' is not a cnnkit checkpoint (a .pt file, or a run directory "
                          "with best.pt), nor a model name (see 'cnnkit models').")

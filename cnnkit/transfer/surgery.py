@@ -46,24 +46,63 @@ def replace_head(model: nn.Module, name: str, num_classes: int) -> nn.Module:
     return new
 
 
-def stages(model: nn.Module, head: str) -> list[tuple[str, nn.Module]]:
-    """The blocks ``--freeze N`` counts, in order: top-level children with parameters (a top-level
-    ``Sequential`` counts its children), the head and what holds it left out."""
-    found = []
+def new_heads(model: nn.Module, num_classes: int) -> list[str]:
+    """Replace the classifier for ``num_classes``; its dotted name(s). timm models do it
+    themselves (``reset_classifier``; their ``pretrained_cfg`` names the heads, two for distilled
+    models, and adds one to backbones pretrained without), others get the layer :func:`find_head`
+    finds."""
+    cfg = getattr(model, "pretrained_cfg", None)
+    if hasattr(model, "reset_classifier") and isinstance(cfg, dict) and cfg.get("classifier"):
+        names = [cfg["classifier"]] if isinstance(cfg["classifier"], str) else list(cfg["classifier"])
+        model.reset_classifier(num_classes)
+        present = [n for n in names if _exists(model, n)]
+        if present:
+            return present
+    name = find_head(model)
+    replace_head(model, name, num_classes)
+    return [name]
+
+
+def _exists(model: nn.Module, name: str) -> bool:
+    try:
+        model.get_submodule(name)
+        return True
+    except AttributeError:
+        return False
+
+
+class _Direct(nn.Module):
+    """Parameters held by the model itself (a ViT's class token and position embedding)."""
+
+    def __init__(self, params):
+        super().__init__()
+        self.params = list(params)
+
+    def parameters(self, recurse: bool = True):
+        return iter(self.params)
+
+
+def stages(model: nn.Module, heads: list[str] | str) -> list[tuple[str, nn.Module]]:
+    """The blocks ``--freeze N`` counts, in order: the model's own parameters (a class token,
+    position embeddings), then top-level children with parameters (a top-level ``Sequential``
+    counts its children), the heads and what holds them left out."""
+    heads = [heads] if isinstance(heads, str) else heads
+    direct = list(model.parameters(recurse=False))
+    found: list[tuple[str, nn.Module]] = [("(model parameters)", _Direct(direct))] if direct else []
     for name, child in model.named_children():
         parts = list(child.named_children()) if isinstance(child, nn.Sequential) else [("", child)]
         for sub, module in parts:
             full = f"{name}.{sub}" if sub else name
-            if head == full or head.startswith(full + "."):
+            if any(head == full or head.startswith(full + ".") for head in heads):
                 continue
             if any(True for _ in module.parameters()):
                 found.append((full, module))
     return found
 
 
-def frozen_modules(model: nn.Module, head: str, freeze: str) -> list[tuple[str, nn.Module]]:
+def frozen_modules(model: nn.Module, heads: list[str] | str, freeze: str) -> list[tuple[str, nn.Module]]:
     """The blocks ``freeze`` (``features``, ``none`` or a count of stages) leaves frozen."""
-    blocks = stages(model, head)
+    blocks = stages(model, heads)
     if freeze in ("", "none"):
         return []
     if freeze == "features":
