@@ -15,6 +15,18 @@ def _finetune():
     return finetune
 
 
+def _predict():
+    from cnnkit.cli.predict_command import predict
+
+    return predict
+
+
+def _evaluate():
+    from cnnkit.cli.predict_command import evaluate
+
+    return evaluate
+
+
 def _plugins():
     from cnnkit.cli.plugins_command import plugins
 
@@ -52,6 +64,8 @@ def _lister(kind: str):
 def register_commands(register):
     register("train", _train, help="Train a model on a dataset")
     register("finetune", _finetune, help="Fine-tune a pretrained backbone (transfer learning)")
+    register("evaluate", _evaluate, help="Measure a checkpoint: accuracy, per-class scores, confusion matrix, top losses")
+    register("predict", _predict, help="Class probabilities of image files from a checkpoint")
     register("plugins", _plugins, help="List installed plugins and what each registers")
     register("summary", _summary, help="Show a model's layers, output shapes, parameters and cost")
     register("augment", _augment, help="List augmentations; preview what a spec does (augment preview)")

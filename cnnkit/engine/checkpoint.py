@@ -11,6 +11,7 @@ import errno
 import io
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise CnnkitError(f"Checkpoint '{path}' does not exist.")
     try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch's own notes on odd pickles; cnnkit's error says enough
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CnnkitError(f"Cannot load checkpoint '{path}' safely (weights only): {first_line}") from None

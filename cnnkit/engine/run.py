@@ -160,6 +160,7 @@ class TrainingRun:
             data_dir=config.data_dir, crop_fraction=prep.crop_fraction if prep else 1.0,
             interpolation=prep.interpolation if prep else "bilinear",
         )
+        self.read_as = {"crop_fraction": request.crop_fraction, "interpolation": request.interpolation}
         forget_unreadable()
         data = from_plugin(plan.dataset, lambda: plan.dataset.create(request))
         if not isinstance(data, DataSplits):

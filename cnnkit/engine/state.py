@@ -32,6 +32,7 @@ def describe(run: TrainingRun, state: dict[str, torch.Tensor], epoch: int, metri
         "classes": list(run.data.classes),
         "input_size": run.input_size,
         "normalization": {"mean": run.mean, "std": run.std},
+        "preprocessing": dict(run.read_as),
         "data": run.data.source,
         "config": run.options,
         "epoch": epoch,

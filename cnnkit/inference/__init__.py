@@ -1,0 +1,1 @@
+"""Using a trained model: rebuilding it from a checkpoint, evaluating it, predicting with it."""

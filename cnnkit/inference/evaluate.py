@@ -1,0 +1,132 @@
+"""``cnnkit evaluate``: how a checkpoint does on a split, per class, and where it fails."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from cnnkit.engine.checkpoint import atomic_write
+from cnnkit.errors import UsageError
+from cnnkit.inference.model import Trained, load_trained
+
+
+@dataclass
+class ClassRow:
+    name: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass
+class Report:
+    checkpoint: str
+    data: str
+    split: str
+    images: int
+    accuracy: float
+    top5: float | None
+    classes: list[ClassRow] = field(default_factory=list)
+    macro: dict[str, float] = field(default_factory=dict)
+    confusion: list[list[int]] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def read_split(trained: Trained, spec: str, split: str):
+    """The split of the checkpoint's data (or of ``spec``), read as training read it."""
+    from cnnkit.contracts import DataRequest
+    from cnnkit.data.resolve import resolve_data
+
+    config = trained.saved.get("config", {})
+    spec = spec or str(config.get("data") or "")
+    if not spec:
+        raise UsageError("The checkpoint does not name its data; pass --data.")
+    channels, height, width = trained.input_size
+    request = DataRequest(image_size=(height, width), channels=channels, val_split=float(config.get("val_split", 0.2)),
+                          seed=int(config.get("seed", 0)), data_dir=str(config.get("data_dir", "")),
+                          crop_fraction=trained.crop_fraction, interpolation=trained.interpolation)
+    data = resolve_data(spec).create(request)
+    if list(data.classes) != trained.classes:
+        raise UsageError(f"--data {spec} has classes {data.classes[:5]}{'...' if len(data.classes) > 5 else ''}, the checkpoint "
+                         f"{trained.classes[:5]}{'...' if len(trained.classes) > 5 else ''}; evaluate on data with the same classes.")
+    part = getattr(data, split)
+    if part is None:
+        raise UsageError(f"{spec} has no {split} split; pass --split val.")
+    return spec, part
+
+
+def predictions(trained: Trained, part, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(probabilities, labels, uint8 images) of the whole split, in order."""
+    chunks = [slice(i, min(i + batch_size, len(part))) for i in range(0, len(part), batch_size)]
+    probs, labels, images = [], [], []
+    with torch.inference_mode():
+        for batch, batch_labels in part.batches(chunks, torch.device("cpu")):
+            probs.append(trained.model(trained.normalise(batch)).softmax(1))
+            labels.append(batch_labels)
+            images.append(batch)
+    return torch.cat(probs), torch.cat(labels), torch.cat(images)
+
+
+def per_class(confusion: torch.Tensor, names: list[str]) -> list[ClassRow]:
+    rows = []
+    for i, name in enumerate(names):
+        tp = confusion[i, i].item()
+        predicted, actual = confusion[:, i].sum().item(), confusion[i].sum().item()
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        rows.append(ClassRow(name, precision, recall, f1, int(actual)))
+    return rows
+
+
+def evaluate_checkpoint(checkpoint: str, spec: str, split: str, out: Path | None, normalize: bool) -> Report:
+    trained = load_trained(checkpoint)
+    spec, part = read_split(trained, spec, split)
+    probs, labels, images = predictions(trained, part)
+    k = len(trained.classes)
+    predicted = probs.argmax(1)
+    confusion = torch.bincount(labels * k + predicted, minlength=k * k).view(k, k)
+    top5 = (probs.topk(5, dim=1).indices == labels[:, None]).any(1).float().mean().item() if k > 5 else None
+    rows = per_class(confusion, trained.classes)
+    macro = {m: sum(getattr(r, m) for r in rows) / k for m in ("precision", "recall", "f1")}
+    report = Report(str(checkpoint), spec, split, len(labels), (predicted == labels).float().mean().item(), top5, rows, macro,
+                    confusion.tolist())
+    folder = out or (Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent) / f"eval-{split}"
+    folder.mkdir(parents=True, exist_ok=True)
+    report.files = write_outputs(folder, report, trained.classes, confusion, normalize, probs, labels, images)
+    return report
+
+
+def write_outputs(folder: Path, report: Report, names, confusion, normalize, probs, labels, images) -> list[str]:
+    from cnnkit.inference.figures import confusion_figure, top_losses_figure
+
+    table = io.StringIO()
+    writer = csv.writer(table, lineterminator="\n")
+    writer.writerow(["class", "precision", "recall", "f1", "support"])
+    for row in report.classes:
+        writer.writerow([row.name, f"{row.precision:.4f}", f"{row.recall:.4f}", f"{row.f1:.4f}", row.support])
+    atomic_write(folder / "per_class.csv", table.getvalue().encode())
+    atomic_write(folder / "confusion.png", confusion_figure(confusion, names, normalize))
+    atomic_write(folder / "top_losses.png", top_losses_figure(probs, labels, images, names))
+    return [str(folder / name) for name in ("per_class.csv", "confusion.png", "top_losses.png")]
+
+
+def format_report(report: Report) -> str:
+    width = max(len(r.name) for r in report.classes + [ClassRow("class", 0, 0, 0, 0)])
+    top5 = f", top-5 {100 * report.top5:.2f}%" if report.top5 is not None else ""
+    lines = [f"{report.data} {report.split}: {report.images} images, accuracy {100 * report.accuracy:.2f}%{top5}",
+             f"{'class'.ljust(width)}  precision  recall     f1  support"]
+    for r in report.classes:
+        lines.append(f"{r.name.ljust(width)}  {r.precision:9.3f}  {r.recall:6.3f}  {r.f1:5.3f}  {r.support:7d}")
+    m = report.macro
+    lines.append(f"{'macro'.ljust(width)}  {m['precision']:9.3f}  {m['recall']:6.3f}  {m['f1']:5.3f}  {report.images:7d}")
+    lines.append("wrote " + ", ".join(report.files))
+    return "\n".join(lines)

@@ -1,0 +1,71 @@
+"""A checkpoint turned back into a model ready for inference: the architecture rebuilt by its
+registered name and arguments, the weights loaded strictly, and how its images must be read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from cnnkit import __version__
+from cnnkit.errors import CnnkitError
+
+REQUIRED = ("model", "classes", "input_size", "normalization", "state_dict")
+
+
+@dataclass
+class Trained:
+    model: nn.Module
+    classes: list[str]
+    input_size: tuple[int, int, int]
+    mean: list[float]
+    std: list[float]
+    crop_fraction: float
+    interpolation: str
+    saved: dict
+
+    def normalise(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 ``(N, C, H, W)`` to the model's normalised float input."""
+        mean = torch.tensor(self.mean, device=images.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=images.device).view(1, -1, 1, 1)
+        return (images.float() / 255 - mean) / std
+
+
+def load_trained(path: str | Path) -> Trained:
+    """The model of ``path`` (read with ``weights_only=True``), or one line saying what is wrong."""
+    from cnnkit.engine.checkpoint import load_checkpoint
+    from cnnkit.plugins import registry
+
+    path = Path(path)
+    if path.is_dir() and (path / "best.pt").is_file():
+        path = path / "best.pt"
+    saved = load_checkpoint(path)
+    made_by = saved.get("cnnkit_version", "an unknown version")
+    missing = [key for key in REQUIRED if key not in saved]
+    if missing:
+        raise CnnkitError(f"'{path}' lacks {', '.join(missing)}: it was written by cnnkit {made_by} (this is {__version__}) "
+                          "in a form this version cannot use; retrain or use that version.")
+    name, kwargs = saved["model"]["name"], dict(saved["model"]["kwargs"])
+    entry = registry("models").get(name)
+    try:
+        model = entry.create(**kwargs)
+    except Exception as exc:
+        raise CnnkitError(f"Cannot rebuild model '{name}' of '{path}' with {kwargs}: {type(exc).__name__}: {exc}") from None
+    own, state = model.state_dict(), saved["state_dict"]
+    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
+    absent = [k for k in own if k not in state]
+    extra = [k for k in state if k not in own]
+    if wrong or absent or extra:
+        parts = ([f"shapes differ for {', '.join(wrong[:3])}"] if wrong else []) + \
+            ([f"missing {', '.join(absent[:3])}"] if absent else []) + ([f"unexpected {', '.join(extra[:3])}"] if extra else [])
+        raise CnnkitError(f"The weights in '{path}' do not fit model '{name}' as this cnnkit builds it ({'; '.join(parts)}); "
+                          f"it was written by cnnkit {made_by} (this is {__version__}).")
+    model.load_state_dict(state)
+    model.eval()
+    read = saved.get("preprocessing", {})
+    classes = list(saved["classes"])
+    return Trained(model, classes, tuple(saved["input_size"]), list(saved["normalization"]["mean"]),
+                   list(saved["normalization"]["std"]), float(read.get("crop_fraction", 1.0)),
+                   str(read.get("interpolation", "bilinear")), saved)

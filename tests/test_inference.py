@@ -1,0 +1,107 @@
+"""``cnnkit evaluate`` and ``cnnkit predict`` on checkpoints from ``cnnkit train``, and every
+command that reads a checkpoint refusing one that would run code."""
+
+import csv
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    from cnnkit.config import TrainConfig
+    from cnnkit.engine.run import train
+    from cnnkit.plugins import reset_host
+
+    reset_host()
+    out = tmp_path_factory.mktemp("runs")
+    train(TrainConfig(epochs=3, out=str(out), name="d", quiet=True), bars=False)
+    reset_host()
+    return out / "d"
+
+
+def test_evaluate_reproduces_the_runs_test_accuracy_and_writes_its_files(run_cli, digits_run, tmp_path):
+    result = run_cli("evaluate", str(digits_run), "--json", "--out", str(tmp_path / "eval"), "--normalize")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    best = torch.load(digits_run / "best.pt", weights_only=True)
+    assert report["accuracy"] == pytest.approx(best["metrics"]["test"]["acc"], abs=1e-6)
+    assert report["images"] == 269 and report["top5"] >= report["accuracy"]
+    confusion = torch.tensor(report["confusion"])
+    assert confusion.sum() == 269 and confusion.diag().sum() / 269 == pytest.approx(report["accuracy"])
+    rows = list(csv.DictReader(open(tmp_path / "eval" / "per_class.csv")))
+    assert [r["class"] for r in rows] == [str(d) for d in range(10)]
+    assert sum(int(r["support"]) for r in rows) == 269
+    for name in ("confusion.png", "top_losses.png"):
+        assert Image.open(tmp_path / "eval" / name).size[0] > 300
+    text = run_cli("evaluate", str(digits_run / "best.pt"), "--split", "val")
+    assert text.code == 0 and text.out.startswith("digits val: 269 images, accuracy ")
+
+
+def test_predict_reads_images_as_the_model_was_trained_and_reports_unreadable_ones(run_cli, digits_run, tmp_path):
+    from cnnkit.data.digits import load_digits
+
+    test = load_digits().test
+    for i in range(20):
+        array = test.images[i, 0].numpy()
+        Image.fromarray(np.stack([array] * 3, -1)).resize((56, 56)).save(tmp_path / f"{i:02d}-{int(test.labels[i])}.png")
+    (tmp_path / "broken.png").write_bytes(b"no")
+    result = run_cli("predict", str(digits_run), str(tmp_path), "--format", "json", "--topk", "2")
+    assert result.code == 0, result.err
+    rows = json.loads(result.out)
+    assert len(rows) == 21 and rows[0]["file"].endswith("00-" + str(int(test.labels[0])) + ".png")
+    broken = next(r for r in rows if r["file"].endswith("broken.png"))
+    assert broken["error"].startswith("not an image")
+    right = [r["predictions"][0]["class"] == r["file"].rsplit("-", 1)[1][0] for r in rows if "predictions" in r]
+    assert sum(right) >= 16 and all(len(r["predictions"]) == 2 for r in rows if "predictions" in r)
+    table = run_cli("predict", str(digits_run), str(tmp_path / "00-" f"{int(test.labels[0])}.png"))
+    assert table.code == 0 and "%" in table.out.splitlines()[1]
+    none = run_cli("predict", str(digits_run), str(tmp_path / "broken.png"))
+    assert none.code == 1 and "unreadable: not an image" in none.out
+
+
+class Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("command", [
+    ["evaluate", "{evil}"],
+    ["predict", "{evil}", "{image}"],
+    ["finetune", "--backbone", "{evil}", "--data", "{data}"],
+    ["finetune", "--backbone", "resnet18", "--weights", "{evil}", "--data", "{data}"],
+    ["train", "--resume", "{run}"],
+])
+def test_a_checkpoint_that_would_run_code_is_refused_by_every_command(run_cli, tmp_path, image_folder, command):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps({"format": "cnnkit.checkpoint", "state_dict": Payload(str(marker))}))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    (run / "last.pt").write_bytes(evil.read_bytes())
+    Image.new("RGB", (8, 8)).save(tmp_path / "x.png")
+    args = [a.format(evil=evil, image=tmp_path / "x.png", data=image_folder, run=run) for a in command]
+    result = run_cli(*args)
+    assert result.code in (1, 2) and not marker.exists(), "nothing in the file ran"
+    assert "Traceback" not in result.err and len(result.err.strip().splitlines()) == 1, result.err
+
+
+def test_a_checkpoint_of_another_class_count_gets_a_clear_message(run_cli, digits_run, tmp_path):
+    saved = torch.load(digits_run / "best.pt", weights_only=True)
+    saved["model"]["kwargs"]["num_classes"] = 7
+    torch.save(saved, tmp_path / "other.pt")
+    result = run_cli("evaluate", str(tmp_path / "other.pt"))
+    assert result.code == 1
+    assert "do not fit model 'mnist-cnn' as this cnnkit builds it (shapes differ for " in result.err
+    del saved["normalization"]
+    torch.save(saved, tmp_path / "old.pt")
+    old = run_cli("predict", str(tmp_path / "old.pt"), str(tmp_path))
+    assert old.code == 1 and "lacks normalization: it was written by cnnkit" in old.err
