@@ -75,6 +75,7 @@ class Payload:
 @pytest.mark.parametrize("command", [
     ["evaluate", "{evil}"],
     ["predict", "{evil}", "{image}"],
+    ["export", "{evil}", "--format", "torchscript"],
     ["finetune", "--backbone", "{evil}", "--data", "{data}"],
     ["finetune", "--backbone", "resnet18", "--weights", "{evil}", "--data", "{data}"],
     ["train", "--resume", "{run}"],
@@ -105,3 +106,39 @@ def test_a_checkpoint_of_another_class_count_gets_a_clear_message(run_cli, digit
     torch.save(saved, tmp_path / "old.pt")
     old = run_cli("predict", str(tmp_path / "old.pt"), str(tmp_path))
     assert old.code == 1 and "lacks normalization: it was written by cnnkit" in old.err
+
+
+@pytest.mark.parametrize("form", ["onnx", "torchscript", "safetensors"])
+def test_export_loads_the_export_back_and_checks_it_against_pytorch(run_cli, digits_run, tmp_path, form):
+    out = tmp_path / f"model.{form}"
+    result = run_cli("export", str(digits_run), "--format", form, "--out", str(out))
+    assert result.code == 0, result.err
+    assert result.out.startswith(f"wrote {out}; checked with ") and out.stat().st_size > 100_000
+    diff = float(result.out.rsplit(" ", 1)[1])
+    assert diff <= 1e-4
+    if form == "torchscript":
+        from cnnkit.data.digits import load_digits
+
+        best = torch.load(digits_run / "best.pt", weights_only=True)
+        model = torch.jit.load(str(out))
+        test = load_digits().test
+        mean, std = (torch.tensor(best["normalization"][k]).view(1, -1, 1, 1) for k in ("mean", "std"))
+        accuracy = (model((test.images.float() / 255 - mean) / std).argmax(1) == test.labels).float().mean().item()
+        assert accuracy == pytest.approx(best["metrics"]["test"]["acc"], abs=1e-6)
+
+
+def test_resnet18_exports_to_torchscript(run_cli, image_folder, tmp_path):
+    train = run_cli("train", "--model", "resnet18", "--image-size", "32", "--data", str(image_folder), "--epochs", "1",
+                    "--out", str(tmp_path), "--name", "r", "--quiet")
+    assert train.code == 0, train.err
+    result = run_cli("export", str(tmp_path / "r"), "--format", "torchscript")
+    assert result.code == 0 and "largest difference to PyTorch" in result.out, result.err
+
+
+def test_plot_redraws_a_run_and_compares_several(run_cli, digits_run, tmp_path):
+    (digits_run / "curves.png").unlink()
+    assert run_cli("plot", str(digits_run)).code == 0 and (digits_run / "curves.png").is_file()
+    result = run_cli("plot", str(digits_run), str(digits_run), "--out", str(tmp_path / "c.png"))
+    assert result.code == 0 and Image.open(tmp_path / "c.png").size[0] > 500
+    empty = run_cli("plot", str(tmp_path))
+    assert empty.code == 2 and "has no metrics.csv" in empty.err

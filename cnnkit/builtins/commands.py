@@ -27,6 +27,18 @@ def _evaluate():
     return evaluate
 
 
+def _export():
+    from cnnkit.cli.predict_command import export
+
+    return export
+
+
+def _plot():
+    from cnnkit.cli.predict_command import plot
+
+    return plot
+
+
 def _plugins():
     from cnnkit.cli.plugins_command import plugins
 
@@ -66,6 +78,8 @@ def register_commands(register):
     register("finetune", _finetune, help="Fine-tune a pretrained backbone (transfer learning)")
     register("evaluate", _evaluate, help="Measure a checkpoint: accuracy, per-class scores, confusion matrix, top losses")
     register("predict", _predict, help="Class probabilities of image files from a checkpoint")
+    register("export", _export, help="Export a checkpoint to ONNX or TorchScript (checked against PyTorch), or safetensors")
+    register("plot", _plot, help="Redraw a run's curves, or compare several runs")
     register("plugins", _plugins, help="List installed plugins and what each registers")
     register("summary", _summary, help="Show a model's layers, output shapes, parameters and cost")
     register("augment", _augment, help="List augmentations; preview what a spec does (augment preview)")

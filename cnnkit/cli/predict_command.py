@@ -41,3 +41,37 @@ def evaluate(checkpoint: str, data: str, split: str, out: str, normalize: bool, 
 
     report = evaluate_checkpoint(checkpoint, data, split, Path(out) if out else None, normalize)
     click.echo(json.dumps(report.as_dict(), indent=2) if as_json else format_report(report))
+
+
+@click.command()
+@click.argument("checkpoint", type=click.Path())
+@click.option("--format", "form", type=click.Choice(["onnx", "torchscript", "safetensors"]), default="onnx", show_default=True)
+@click.option("--out", default="", help="File to write; default: model.onnx (.torchscript.pt, .safetensors) beside the checkpoint.")
+def export(checkpoint: str, form: str, out: str) -> None:
+    """Export the checkpoint's model (ONNX through PyTorch's exporter, or TorchScript) or its
+    weights (safetensors), load the export back, run it on sample inputs and report the largest
+    difference to PyTorch; fails above 1e-4. ONNX needs: pip install 'cnnkit[export]'."""
+    from cnnkit.inference.export import export as run_export
+
+    path, diff, runner = run_export(checkpoint, form, out)
+    click.echo(f"wrote {path}; checked with {runner}: largest difference to PyTorch {diff:.2e}")
+
+
+@click.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--out", default="", help="With several runs: the comparison PNG (default: comparison.png here).")
+def plot(runs: tuple[str, ...], out: str) -> None:
+    """Redraw a run's curves.png from its metrics.csv; with several runs, overlay their
+    validation loss and accuracy in one comparison figure."""
+    from pathlib import Path
+
+    from cnnkit.engine.plots import plot_comparison, plot_curves, read_metrics
+
+    histories = {Path(run).name: read_metrics(Path(run)) for run in runs}
+    if len(runs) == 1:
+        plot_curves(next(iter(histories.values())), Path(runs[0]) / "curves.png", title=Path(runs[0]).name)
+        click.echo(f"wrote {Path(runs[0]) / 'curves.png'}")
+        return
+    target = Path(out or "comparison.png")
+    plot_comparison(histories, target)
+    click.echo(f"wrote {target} ({len(runs)} runs)")

@@ -33,3 +33,46 @@ def plot_curves(history: list[dict[str, float]], path: Path, title: str = "") ->
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
     atomic_write(path, buffer.getvalue())
+
+
+def read_metrics(run: Path) -> list[dict[str, float]]:
+    """A run directory's metrics.csv as rows of numbers."""
+    import csv
+
+    from cnnkit.errors import UsageError
+
+    path = run / "metrics.csv"
+    if not path.is_file():
+        raise UsageError(f"'{run}' has no metrics.csv; pass a run directory written by cnnkit train.")
+    try:
+        with open(path, newline="") as f:
+            rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    except (ValueError, TypeError):
+        raise UsageError(f"'{path}' is not a metrics file cnnkit wrote.") from None
+    if not rows:
+        raise UsageError(f"'{path}' has no epochs yet.")
+    return rows
+
+
+def plot_comparison(histories: dict[str, list[dict[str, float]]], path: Path) -> None:
+    """Validation loss and accuracy of several runs, one line each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, history in histories.items():
+        epochs = [row["epoch"] for row in history]
+        loss_ax.plot(epochs, [row["val_loss"] for row in history], "-o", markersize=3, label=name)
+        acc_ax.plot(epochs, [100 * row["val_acc"] for row in history], "-o", markersize=3, label=name)
+    loss_ax.set(xlabel="epoch", ylabel="validation loss", title="Validation loss")
+    acc_ax.set(xlabel="epoch", ylabel="validation accuracy (%)", title="Validation accuracy")
+    for ax in (loss_ax, acc_ax):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write(path, buffer.getvalue())

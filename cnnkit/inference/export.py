@@ -1,0 +1,68 @@
+"""``cnnkit export``: a checkpoint's model as TorchScript or ONNX (PyTorch's own exporters), or
+its weights as safetensors; every export is loaded back and checked against PyTorch."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+from pathlib import Path
+
+import torch
+
+from cnnkit.errors import CnnkitError, UsageError
+from cnnkit.inference.model import load_trained
+
+TOLERANCE = 1e-4
+SUFFIX = {"torchscript": ".torchscript.pt", "onnx": ".onnx", "safetensors": ".safetensors"}
+
+
+def export(checkpoint: str, form: str, out: str = "") -> tuple[Path, float, str]:
+    """(file written, largest absolute difference to PyTorch on sample inputs, what ran it)."""
+    trained = load_trained(checkpoint)
+    source = Path(checkpoint)
+    target = Path(out) if out else (source if source.is_dir() else source.parent) / f"model{SUFFIX[form]}"
+    if not target.parent.is_dir():
+        raise UsageError(f"--out '{target}': the folder '{target.parent}' does not exist.")
+    sample = torch.randn(4, *trained.input_size, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        expected = trained.model(sample)
+    if form == "safetensors":
+        from safetensors.torch import load_file, save_file
+
+        meta = {"model": trained.saved["model"]["name"], "classes": ",".join(trained.classes)}
+        save_file({k: v.contiguous() for k, v in trained.model.state_dict().items()}, str(target), metadata=meta)
+        loaded = load_file(str(target))
+        diff = max((loaded[k] - v).abs().max().item() if v.is_floating_point() else float(not torch.equal(loaded[k], v))
+                   for k, v in trained.model.state_dict().items())
+        return target, diff, "safetensors"
+    if form == "torchscript":
+        traced = torch.jit.trace(trained.model, sample)
+        traced.save(str(target))
+        with torch.inference_mode():
+            got = torch.jit.load(str(target))(sample)
+        return target, check(expected, got, target), "TorchScript"
+    missing = [m for m in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(f"ONNX export needs {', '.join(missing)}: pip install 'cnnkit[export]'.")
+    import onnxruntime
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the exporter narrates its steps on stdout
+            torch.onnx.export(trained.model, (sample,), str(target), input_names=["images"], output_names=["logits"],
+                              dynamo=True, verbose=False, external_data=False)  # one self-contained file
+    except Exception as exc:
+        lines = str(exc).strip().splitlines()
+        raise CnnkitError(f"PyTorch's ONNX exporter could not export this model: {lines[0] if lines else type(exc).__name__}; "
+                          "try --format torchscript.") from None
+    session = onnxruntime.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+    got = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: sample.numpy()})[0])
+    return target, check(expected, got, target), "onnxruntime"
+
+
+def check(expected: torch.Tensor, got: torch.Tensor, target: Path) -> float:
+    diff = (expected - got).abs().max().item()
+    if diff > TOLERANCE:
+        raise CnnkitError(f"The exported model '{target}' differs from PyTorch by up to {diff:.2e} (more than {TOLERANCE:g}); "
+                          "do not use it. Try the other --format.")
+    return diff
