@@ -142,3 +142,41 @@ def test_plot_redraws_a_run_and_compares_several(run_cli, digits_run, tmp_path):
     assert result.code == 0 and Image.open(tmp_path / "c.png").size[0] > 500
     empty = run_cli("plot", str(tmp_path))
     assert empty.code == 2 and "has no metrics.csv" in empty.err
+
+
+def test_the_class_activation_map_looks_where_the_digit_is(digits_run):
+    """A digit shrunk into the top-left quarter of a black image: the heat is there."""
+    import torch.nn.functional as F
+
+    from cnnkit.data.digits import load_digits
+    from cnnkit.inference.cam import class_activation
+    from cnnkit.inference.model import load_trained
+
+    trained = load_trained(digits_run)
+    images = load_digits().test.images[:12].float()
+    canvas = torch.zeros(12, 1, 28, 28)
+    canvas[..., :14, :14] = F.interpolate(images, size=(14, 14), mode="bilinear")
+    x = trained.normalise(canvas.round().to(torch.uint8))
+    cams = class_activation(trained.model, x, trained.model(x).argmax(1))
+    assert cams.shape == (12, 28, 28) and cams.max() <= 1 and cams.min() >= 0
+    top_left = cams[:, :14, :14].sum(dim=(1, 2))
+    assert (top_left > cams.sum(dim=(1, 2)) / 2).all(), "more than half the heat in the digit's quarter"
+
+
+@pytest.mark.parametrize("model", ["resnet20", "alexnet-2012", "timm/resnet10t", "mobilenet_v3_small"])
+def test_class_activation_maps_work_for_every_convolutional_family(model):
+    from cnnkit.inference.cam import class_activation
+    from cnnkit.plugins import registry
+
+    net = registry("models").get(model).create(num_classes=3, in_channels=3).eval()
+    size = 227 if model == "alexnet-2012" else 64
+    cams = class_activation(net, torch.randn(2, 3, size, size), torch.tensor([0, 2]))
+    assert cams.shape == (2, size, size) and torch.isfinite(cams).all()
+
+
+def test_predict_writes_a_cam_per_image(run_cli, digits_run, tmp_path):
+    Image.new("L", (28, 28), 30).save(tmp_path / "a.png")
+    result = run_cli("predict", str(digits_run), str(tmp_path / "a.png"), "--cam", str(tmp_path / "cams"), "--format", "json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)[0]["cam"] == str(tmp_path / "cams" / "a.cam.png")
+    assert Image.open(tmp_path / "cams" / "a.cam.png").size[0] > 300

@@ -10,14 +10,17 @@ import click
 @click.argument("images", nargs=-1, required=True)
 @click.option("--topk", type=click.IntRange(min=1), default=3, show_default=True, help="Classes shown per image.")
 @click.option("--format", "form", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-def predict(checkpoint: str, images: tuple[str, ...], topk: int, form: str) -> None:
+@click.option("--cam", default="", help="Folder for a Grad-CAM overlay per image: where the network looked for its top class.")
+def predict(checkpoint: str, images: tuple[str, ...], topk: int, form: str, cam: str) -> None:
     """Class probabilities for IMAGES (files or folders), read with the checkpoint's own size,
     channels and normalisation. Unreadable images are reported per file; the others are still
     predicted (exit 1 only when none could be read)."""
     from cnnkit.inference.model import load_trained
     from cnnkit.inference.predict import format_predictions, predict as run_predict
 
-    results = run_predict(load_trained(checkpoint), list(images), topk)
+    from pathlib import Path
+
+    results = run_predict(load_trained(checkpoint), list(images), topk, cam=Path(cam) if cam else None)
     click.echo(format_predictions(results, form))
     if results and all(r.error for r in results):
         raise SystemExit(1)

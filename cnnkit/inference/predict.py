@@ -18,6 +18,7 @@ class Prediction:
     file: str
     top: list[tuple[str, float]] = field(default_factory=list)
     error: str = ""
+    cam: str = ""
 
 
 def image_files(paths: list[str]) -> list[Path]:
@@ -33,7 +34,7 @@ def image_files(paths: list[str]) -> list[Path]:
     return files
 
 
-def predict(trained: Trained, paths: list[str], topk: int, batch_size: int = 64) -> list[Prediction]:
+def predict(trained: Trained, paths: list[str], topk: int, batch_size: int = 64, cam: Path | None = None) -> list[Prediction]:
     channels, height, width = trained.input_size
     results, pending = [], []
     for path in image_files(paths):
@@ -52,6 +53,14 @@ def predict(trained: Trained, paths: list[str], topk: int, batch_size: int = 64)
             values, indices = probabilities.topk(k, dim=1)
             for (result, _), row_values, row_indices in zip(chunk, values.tolist(), indices.tolist()):
                 result.top = [(trained.classes[i], v) for i, v in zip(row_indices, row_values)]
+    if cam is not None and pending:
+        from cnnkit.inference.cam import write_cams
+
+        for first in range(0, len(pending), batch_size):
+            chunk = pending[first:first + batch_size]
+            items = [(r.file, image, trained.classes.index(r.top[0][0]), r.top[0][1]) for r, image in chunk]
+            for (result, _), path in zip(chunk, write_cams(trained, items, cam)):
+                result.cam = str(path)
     return results
 
 
@@ -62,7 +71,8 @@ def format_predictions(results: list[Prediction], form: str) -> str:
 
     if form == "json":
         return json.dumps([{"file": r.file, **({"error": r.error} if r.error else
-                           {"predictions": [{"class": c, "probability": round(p, 6)} for c, p in r.top]})} for r in results], indent=2)
+                           {"predictions": [{"class": c, "probability": round(p, 6)} for c, p in r.top]}),
+                            **({"cam": r.cam} if r.cam else {})} for r in results], indent=2)
     if form == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
