@@ -127,12 +127,21 @@ def test_export_loads_the_export_back_and_checks_it_against_pytorch(run_cli, dig
         assert accuracy == pytest.approx(best["metrics"]["test"]["acc"], abs=1e-6)
 
 
-def test_resnet18_exports_to_torchscript(run_cli, image_folder, tmp_path):
-    train = run_cli("train", "--model", "resnet18", "--image-size", "32", "--data", str(image_folder), "--epochs", "1",
+def test_a_folder_trained_resnet18_evaluates_predicts_and_exports(run_cli, image_folder, tmp_path):
+    train = run_cli("train", "--model", "resnet18", "--image-size", "32", "--data", str(image_folder), "--epochs", "2",
                     "--out", str(tmp_path), "--name", "r", "--quiet")
     assert train.code == 0, train.err
-    result = run_cli("export", str(tmp_path / "r"), "--format", "torchscript")
-    assert result.code == 0 and "largest difference to PyTorch" in result.out, result.err
+    report = json.loads(run_cli("evaluate", str(tmp_path / "r"), "--split", "val", "--json").out)
+    best = torch.load(tmp_path / "r" / "best.pt", weights_only=True)
+    assert report["images"] == 8 and report["top5"] is None
+    assert report["accuracy"] == pytest.approx(best["metrics"]["val_acc"], abs=1e-6), "read as training read it"
+    no_test = run_cli("evaluate", str(tmp_path / "r"))
+    assert no_test.code == 2 and "has no test split; pass --split val." in no_test.err
+    predicted = json.loads(run_cli("predict", str(tmp_path / "r"), str(image_folder / "val"), "--format", "json").out)
+    assert len(predicted) == 8 and all(p["predictions"][0]["class"] in ("dark", "light") for p in predicted)
+    for form in ("torchscript", "onnx"):
+        result = run_cli("export", str(tmp_path / "r"), "--format", form)
+        assert result.code == 0 and "largest difference to PyTorch" in result.out, result.err
 
 
 def test_plot_redraws_a_run_and_compares_several(run_cli, digits_run, tmp_path):
