@@ -51,22 +51,16 @@ def test_evaluation_is_never_augmented(run_cli, tmp_path):
     import torch
 
     from cnnkit.data.digits import load_digits
-    from cnnkit.engine.checkpoint import load_checkpoint
-    from cnnkit.models.mnist_cnn import MnistCNN
+    from cnnkit.inference.model import load_trained
 
     result = run_cli("train", "--augment", "random-erasing(p=1.0), gaussian-noise(0.3), cutmix", "--epochs", "2",
                      "--out", str(tmp_path), "--name", "heavy", "--precision", "fp32", "--quiet")
     assert result.code == 0, result.err
-    best = load_checkpoint(tmp_path / "heavy" / "best.pt")
-    model = MnistCNN(**best["model"]["kwargs"])
-    model.load_state_dict(best["state_dict"])
-    model.eval()
+    trained = load_trained(tmp_path / "heavy")
     test = load_digits().test
-    mean = torch.tensor(best["normalization"]["mean"]).view(1, -1, 1, 1)
-    std = torch.tensor(best["normalization"]["std"]).view(1, -1, 1, 1)
     with torch.no_grad():
-        accuracy = (model((test.images.float() / 255 - mean) / std).argmax(1) == test.labels).float().mean().item()
-    assert accuracy == pytest.approx(best["metrics"]["test"]["acc"], abs=1e-6)
+        accuracy = (trained.model(trained.normalise(test.images)).argmax(1) == test.labels).float().mean().item()
+    assert accuracy == pytest.approx(trained.saved["metrics"]["test"]["acc"], abs=1e-6)
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
