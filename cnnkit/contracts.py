@@ -163,6 +163,9 @@ class Pretrained:
     model: nn.Module
     preprocessing: Preprocessing
     source: str
+    rebuild: tuple[str, dict] | None = None
+    """The registered model name and arguments that rebuild this architecture (checkpoints record
+    them); None: the backbone's own name, with ``in_channels``."""
 
 
 @dataclass(frozen=True)

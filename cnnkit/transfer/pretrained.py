@@ -147,15 +147,14 @@ def torchvision_pretrained(name: str, weights: str = "") -> Pretrained:
             state = {k: v for k, v in state.items() if not k.startswith("aux")}
         load_into(model, state, f"{name} {chosen.name}")
         source = f"torchvision {name} {chosen.name}"
-    if name in WITHOUT_AUX:
-        model.cnnkit_kwargs = {"transform_input": True}  # recorded in checkpoints, so rebuilding matches
+    rebuild = (name, {"in_channels": 3, "transform_input": True}) if name in WITHOUT_AUX else None  # rebuilt alike
     transforms = chosen.transforms()
     crop, resize = transforms.crop_size[0], transforms.resize_size[0]
     preprocessing = Preprocessing(
         input_size=(3, crop, crop), mean=tuple(transforms.mean), std=tuple(transforms.std),
         interpolation=str(transforms.interpolation.value), crop_fraction=round(crop / resize, 4),
     )
-    return Pretrained(model, preprocessing, source)
+    return Pretrained(model, preprocessing, source, rebuild)
 
 
 def timm_pretrained(name: str, weights: str = "") -> Pretrained:
@@ -188,8 +187,8 @@ def timm_pretrained(name: str, weights: str = "") -> Pretrained:
     return Pretrained(model, preprocessing, source)
 
 
-def checkpoint_pretrained(path: Path) -> tuple[Pretrained, str, dict]:
-    """A cnnkit checkpoint as a backbone: (pretrained, model name, model kwargs)."""
+def checkpoint_pretrained(path: Path) -> Pretrained:
+    """A cnnkit checkpoint as a backbone (its ``rebuild`` names the model and its arguments)."""
     from cnnkit.engine.checkpoint import load_checkpoint
     from cnnkit.plugins import registry
 
@@ -200,4 +199,4 @@ def checkpoint_pretrained(path: Path) -> tuple[Pretrained, str, dict]:
     norm = saved["normalization"]
     size = tuple(saved["input_size"])
     preprocessing = Preprocessing(input_size=size, mean=tuple(norm["mean"]), std=tuple(norm["std"]))
-    return Pretrained(model, preprocessing, f"{name} from {path} ({saved.get('data', '?')})"), name, kwargs
+    return Pretrained(model, preprocessing, f"{name} from {path} ({saved.get('data', '?')})", (name, kwargs))

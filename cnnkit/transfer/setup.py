@@ -31,14 +31,14 @@ def load_pretrained(entry: Entry | None, config: TrainConfig) -> Pretrained:
 
     path = checkpoint_path(config.backbone)
     if path is not None:
-        pretrained = checkpoint_pretrained(path)[0]
+        pretrained = checkpoint_pretrained(path)
         if not config.pretrained:  # the same architecture and preprocessing, from a random initialisation
-            name, kwargs = pretrained_name(config)
+            name, kwargs = pretrained.rebuild
             from cnnkit.plugins import registry
 
             fresh = registry("models").get(name).create(**kwargs)
             prep = pretrained.preprocessing
-            return Pretrained(fresh, Preprocessing(prep.input_size, (), ()), f"{name} (random initialisation)")
+            return Pretrained(fresh, Preprocessing(prep.input_size, (), ()), f"{name} (random initialisation)", pretrained.rebuild)
         if config.weights:
             raise UsageError("--weights does not apply to a cnnkit run as --backbone: its weights are the run's.")
         return pretrained
@@ -60,18 +60,6 @@ def load_pretrained(entry: Entry | None, config: TrainConfig) -> Pretrained:
     return from_plugin(entry, lambda: loader(config.weights))
 
 
-def pretrained_name(config: TrainConfig, channels: int = 3, extra: dict | None = None) -> tuple[str, dict]:
-    """The registered name and arguments that rebuild the fine-tuned architecture (checkpoints
-    record them, so evaluate and predict rebuild it without the backbone's weights)."""
-    path = checkpoint_path(config.backbone)
-    if path is None:
-        return config.backbone, {"in_channels": channels, **(extra or {})}
-    from cnnkit.engine.checkpoint import load_checkpoint
-
-    saved = load_checkpoint(path)
-    return saved["model"]["name"], dict(saved["model"]["kwargs"])
-
-
 @dataclass
 class Transfer:
     """The backbone with its new head, and its freezing over the run."""
@@ -91,7 +79,7 @@ class Transfer:
     def build(cls, pretrained: Pretrained, num_classes: int, config: TrainConfig, data=None, input_size=None) -> Transfer:
         model = pretrained.model
         heads = surgery.new_heads(model, num_classes)
-        name, kwargs = pretrained_name(config, pretrained.preprocessing.input_size[0], getattr(model, "cnnkit_kwargs", None))
+        name, kwargs = pretrained.rebuild or (config.backbone, {"in_channels": pretrained.preprocessing.input_size[0]})
         transfer = cls(model, pretrained.preprocessing, pretrained.source, heads[0], name, kwargs, unfreeze_at=config.unfreeze_at)
         transfer.heads = heads
         freeze = config.freeze or "features"
