@@ -110,7 +110,7 @@ def test_a_checkpoint_of_another_class_count_gets_a_clear_message(run_cli, digit
 
 @pytest.mark.parametrize("form", ["onnx", "torchscript", "safetensors"])
 def test_export_loads_the_export_back_and_checks_it_against_pytorch(run_cli, digits_run, tmp_path, form):
-    out = tmp_path / f"model.{form}"
+    out = tmp_path / f"model{ {'onnx': '.onnx', 'torchscript': '.torchscript.pt', 'safetensors': '.safetensors'}[form] }"
     result = run_cli("export", str(digits_run), "--format", form, "--out", str(out))
     assert result.code == 0, result.err
     assert result.out.startswith(f"wrote {out}; checked with ") and out.stat().st_size > 100_000
@@ -189,3 +189,37 @@ def test_predict_writes_a_cam_per_image(run_cli, digits_run, tmp_path):
     assert result.code == 0, result.err
     assert json.loads(result.out)[0]["cam"] == str(tmp_path / "cams" / "a.cam.png")
     assert Image.open(tmp_path / "cams" / "a.cam.png").size[0] > 300
+
+
+def test_export_never_overwrites_a_checkpoint_and_checks_its_suffix(run_cli, digits_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(digits_run, run)
+    before = (run / "best.pt").read_bytes()
+    over = run_cli("export", str(run), "--format", "torchscript", "--out", str(run / "best.pt"))
+    assert over.code == 2 and "would overwrite a checkpoint" in over.err and (run / "best.pt").read_bytes() == before
+    wrong = run_cli("export", str(run), "--format", "safetensors", "--out", str(tmp_path / "m.onnx"))
+    assert wrong.code == 2 and "must end in .safetensors" in wrong.err
+
+
+def test_damaged_or_newer_checkpoints_and_empty_inputs_are_named(run_cli, digits_run, tmp_path):
+    saved = torch.load(digits_run / "best.pt", weights_only=True)
+    torch.save({**saved, "classes": saved["classes"][:5]}, tmp_path / "five.pt")
+    five = run_cli("predict", str(tmp_path / "five.pt"), str(tmp_path))
+    assert five.code == 1 and "lists 5 classes but its model gives 10 scores" in five.err
+    torch.save({**saved, "format_version": 99}, tmp_path / "new.pt")
+    assert "written by a newer cnnkit" in run_cli("evaluate", str(tmp_path / "new.pt")).err
+    (tmp_path / "empty").mkdir()
+    assert "has no best.pt" in run_cli("evaluate", str(tmp_path / "empty")).err
+    nothing = run_cli("predict", str(digits_run), str(tmp_path / "empty"))
+    assert nothing.code == 2 and "No images found in" in nothing.err
+
+
+def test_same_named_images_get_their_own_cam_and_same_named_runs_their_own_line(run_cli, digits_run, tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        Image.new("L", (28, 28), 40 if folder == "a" else 200).save(tmp_path / folder / "x.png")
+    rows = json.loads(run_cli("predict", str(digits_run), str(tmp_path / "a"), str(tmp_path / "b"), "--cam",
+                              str(tmp_path / "cams"), "--format", "json").out)
+    assert sorted(r["cam"] for r in rows) == [str(tmp_path / "cams" / "x-2.cam.png"), str(tmp_path / "cams" / "x.cam.png")]

@@ -20,6 +20,10 @@ def predict(checkpoint: str, images: tuple[str, ...], topk: int, form: str, cam:
 
     from pathlib import Path
 
+    if cam and Path(cam).exists() and not Path(cam).is_dir():
+        from cnnkit.errors import UsageError
+
+        raise UsageError(f"--cam '{cam}' is a file; name a folder for the heat maps.")
     results = run_predict(load_trained(checkpoint), list(images), topk, cam=Path(cam) if cam else None)
     click.echo(format_predictions(results, form))
     if results and all(r.error for r in results):
@@ -42,6 +46,10 @@ def evaluate(checkpoint: str, data: str, split: str, out: str, normalize: bool, 
 
     from cnnkit.inference.evaluate import evaluate_checkpoint, format_report
 
+    if out and Path(out).exists() and not Path(out).is_dir():
+        from cnnkit.errors import UsageError
+
+        raise UsageError(f"--out '{out}' is a file; name a folder for the report.")
     report = evaluate_checkpoint(checkpoint, data, split, Path(out) if out else None, normalize)
     click.echo(json.dumps(report.as_dict(), indent=2) if as_json else format_report(report))
 
@@ -70,11 +78,17 @@ def plot(runs: tuple[str, ...], out: str) -> None:
 
     from cnnkit.engine.plots import plot_comparison, plot_curves, read_metrics
 
-    histories = {Path(run).name: read_metrics(Path(run)) for run in runs}
+    names = [Path(run).name for run in runs]
+    labels = [name if names.count(name) == 1 else str(Path(run)) for name, run in zip(names, runs)]  # tell same-named runs apart
+    histories = {label: read_metrics(Path(run)) for label, run in zip(labels, runs)}
     if len(runs) == 1:
         plot_curves(next(iter(histories.values())), Path(runs[0]) / "curves.png", title=Path(runs[0]).name)
         click.echo(f"wrote {Path(runs[0]) / 'curves.png'}")
         return
     target = Path(out or "comparison.png")
+    if target.suffix.lower() != ".png" or not target.parent.is_dir():
+        from cnnkit.errors import UsageError
+
+        raise UsageError(f"--out '{target}' must be a .png file in an existing folder.")
     plot_comparison(histories, target)
     click.echo(f"wrote {target} ({len(runs)} runs)")

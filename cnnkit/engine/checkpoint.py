@@ -82,8 +82,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             warnings.simplefilter("ignore")
             data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CnnkitError(f"Cannot load checkpoint '{path}' safely (weights only): {first_line}") from None
+        why = ("it holds pickled objects other than tensors and plain data, which cnnkit never loads"
+               if "Weights only load failed" in str(exc) else "the file is damaged or not a PyTorch checkpoint")
+        raise CnnkitError(f"Cannot load checkpoint '{path}' safely: {why}.") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CnnkitError(f"'{path}' is not a cnnkit checkpoint.")
+    if int(data.get("format_version", 0)) > FORMAT_VERSION:
+        raise CnnkitError(f"'{path}' was written by a newer cnnkit (checkpoint format {data['format_version']}, this "
+                          f"version reads up to {FORMAT_VERSION}); upgrade cnnkit.")
     return data

@@ -44,10 +44,14 @@ def read_metrics(run: Path) -> list[dict[str, float]]:
     path = run / "metrics.csv"
     if not path.is_file():
         raise UsageError(f"'{run}' has no metrics.csv; pass a run directory written by cnnkit train.")
+    needed = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc"}
     try:
         with open(path, newline="") as f:
-            rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
-    except (ValueError, TypeError):
+            reader = csv.DictReader(f)
+            if not needed <= set(reader.fieldnames or ()):
+                raise ValueError
+            rows = [{k: float(v) for k, v in row.items()} for row in reader]
+    except (ValueError, TypeError, UnicodeDecodeError):
         raise UsageError(f"'{path}' is not a metrics file cnnkit wrote.") from None
     if not rows:
         raise UsageError(f"'{path}' has no epochs yet.")

@@ -61,8 +61,8 @@ def overlay_png(image: torch.Tensor, cam: torch.Tensor, title: str) -> bytes:
         picture = np.repeat(picture, 3, axis=2)
     heat = plt.get_cmap("jet")(cam.numpy())[..., :3]
     fig, (left, right) = plt.subplots(1, 2, figsize=(6, 3.2))
-    left.imshow(picture)
-    right.imshow(0.55 * picture + 0.45 * heat)
+    left.imshow(picture.clip(0, 1))
+    right.imshow((0.55 * picture + 0.45 * heat).clip(0, 1))
     for ax in (left, right):
         ax.axis("off")
     fig.suptitle(title, fontsize=9)
@@ -72,14 +72,20 @@ def overlay_png(image: torch.Tensor, cam: torch.Tensor, title: str) -> bytes:
     return buffer.getvalue()
 
 
-def write_cams(trained, items: list[tuple[str, torch.Tensor, int, float]], folder: Path) -> list[Path]:
-    """One overlay PNG per (file, uint8 image, predicted class, probability)."""
+def write_cams(trained, items: list[tuple[str, torch.Tensor, int, float]], folder: Path, taken: set[Path]) -> list[Path]:
+    """One overlay PNG per (file, uint8 image, predicted class, probability); names already
+    ``taken`` (same-named images from different folders) get a number."""
     folder.mkdir(parents=True, exist_ok=True)
     images = torch.stack([image for _, image, _, _ in items])
     maps = class_activation(trained.model, trained.normalise(images), torch.tensor([c for _, _, c, _ in items]))
     written = []
     for (file, image, predicted, probability), cam in zip(items, maps):
         target = folder / f"{Path(file).stem}.cam.png"
+        count = 1
+        while target in taken:
+            count += 1
+            target = folder / f"{Path(file).stem}-{count}.cam.png"
+        taken.add(target)
         atomic_write(target, overlay_png(image, cam, f"{Path(file).name}: {trained.classes[predicted]} ({100 * probability:.1f}%)"))
         written.append(target)
     return written

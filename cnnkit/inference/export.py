@@ -22,8 +22,15 @@ def export(checkpoint: str, form: str, out: str = "") -> tuple[Path, float, str]
     trained = load_trained(checkpoint)
     source = Path(checkpoint)
     target = Path(out) if out else (source if source.is_dir() else source.parent) / f"model{SUFFIX[form]}"
+    suffix = SUFFIX[form].rsplit(".", 1)[1]
+    if target.suffix != "." + suffix:
+        raise UsageError(f"--out '{target}' must end in .{suffix} for --format {form}.")
+    if target.is_dir():
+        raise UsageError(f"--out '{target}' is a folder; name the file to write.")
     if not target.parent.is_dir():
         raise UsageError(f"--out '{target}': the folder '{target.parent}' does not exist.")
+    if target.name in ("best.pt", "last.pt") or (target.exists() and target.resolve() == source.resolve()):
+        raise UsageError(f"--out '{target}' would overwrite a checkpoint; choose another name.")
     sample = torch.randn(4, *trained.input_size, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         expected = trained.model(sample)

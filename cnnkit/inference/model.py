@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from cnnkit import __version__
-from cnnkit.errors import CnnkitError
+from cnnkit.errors import CnnkitError, UsageError
 
 REQUIRED = ("model", "classes", "input_size", "normalization", "state_dict")
 
@@ -39,7 +39,10 @@ def load_trained(path: str | Path) -> Trained:
     from cnnkit.plugins import registry
 
     path = Path(path)
-    if path.is_dir() and (path / "best.pt").is_file():
+    if path.is_dir():
+        if not (path / "best.pt").is_file():
+            raise UsageError(f"'{path}' has no best.pt (a run directory holds one once an epoch has finished); "
+                             "pass a checkpoint file or a finished run.")
         path = path / "best.pt"
     saved = load_checkpoint(path)
     made_by = saved.get("cnnkit_version", "an unknown version")
@@ -65,7 +68,17 @@ def load_trained(path: str | Path) -> Trained:
     model.load_state_dict(state)
     model.eval()
     read = saved.get("preprocessing", {})
-    classes = list(saved["classes"])
+    classes = [str(c) for c in saved["classes"]]
+    if len(set(classes)) != len(classes):
+        raise CnnkitError(f"'{path}' lists a class name twice ({classes}); it is damaged.")
+    try:
+        with torch.no_grad():
+            outputs = model(torch.zeros(1, *saved["input_size"])).shape[-1]
+    except Exception as exc:
+        raise CnnkitError(f"Model '{name}' of '{path}' cannot take its recorded input size {saved['input_size']} "
+                          f"({type(exc).__name__}); the checkpoint is damaged.") from None
+    if outputs != len(classes):
+        raise CnnkitError(f"'{path}' lists {len(classes)} classes but its model gives {outputs} scores; the checkpoint is damaged.")
     return Trained(model, classes, tuple(saved["input_size"]), list(saved["normalization"]["mean"]),
                    list(saved["normalization"]["std"]), float(read.get("crop_fraction", 1.0)),
                    str(read.get("interpolation", "bilinear")), saved)

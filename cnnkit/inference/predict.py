@@ -31,7 +31,9 @@ def image_files(paths: list[str]) -> list[Path]:
             files.append(path)
         else:
             raise UsageError(f"'{given}' does not exist; pass image files or folders of images ({', '.join(IMAGE_EXTENSIONS)}).")
-    return files
+    if not files:
+        raise UsageError(f"No images found in {', '.join(paths)} (looked for {', '.join(IMAGE_EXTENSIONS)}).")
+    return list(dict.fromkeys(files))  # a file named twice (itself and in its folder) once
 
 
 def predict(trained: Trained, paths: list[str], topk: int, batch_size: int = 64, cam: Path | None = None) -> list[Prediction]:
@@ -56,10 +58,11 @@ def predict(trained: Trained, paths: list[str], topk: int, batch_size: int = 64,
     if cam is not None and pending:
         from cnnkit.inference.cam import write_cams
 
+        taken: set[Path] = set()
         for first in range(0, len(pending), batch_size):
             chunk = pending[first:first + batch_size]
             items = [(r.file, image, trained.classes.index(r.top[0][0]), r.top[0][1]) for r, image in chunk]
-            for (result, _), path in zip(chunk, write_cams(trained, items, cam)):
+            for (result, _), path in zip(chunk, write_cams(trained, items, cam, taken)):
                 result.cam = str(path)
     return results
 
