@@ -19,12 +19,12 @@ import torch
 from torch import nn
 
 from cnnkit.config import TrainConfig
-from cnnkit.console import note, warn
+from cnnkit.console import warn
 from cnnkit.contracts import DataRequest, Strategy, StrategyOptions
-from cnnkit.data.placement import place
-from cnnkit.data.splits import DataSplits, Split, StreamedSplit, channel_stats
-from cnnkit.data.streaming import auto_workers, forget_unreadable, unreadable
+from cnnkit.data.splits import channel_stats
+from cnnkit.data.streaming import auto_workers, unreadable
 from cnnkit.engine import state as run_state
+from cnnkit.engine.data_setup import load_data, prepare_augmentation
 from cnnkit.engine.early_stopping import EarlyStopping
 from cnnkit.engine.launch import die_with_launcher
 from cnnkit.engine.model_check import build_model
@@ -52,20 +52,6 @@ class TrainResult:
     stopped_early: bool = False
     skipped: list[str] = field(default_factory=list)
     """``"file: reason"`` for every sample left out because it could not be read."""
-
-
-def note_adaptation(stored: tuple[int, int, int] | None, wanted: list[int], model: str) -> None:
-    """One line when the images are resized or change channels to fit the model."""
-    if stored is None:
-        return
-    changes = []
-    if tuple(stored[1:]) != tuple(wanted[1:]):
-        changes.append(f"resizing {stored[1]}x{stored[2]} -> {wanted[1]}x{wanted[2]}")
-    if stored[0] != wanted[0]:
-        kinds = {1: "grayscale", 3: "RGB"}
-        changes.append(f"{kinds.get(stored[0], f'{stored[0]} channels')} -> {wanted[0]} channel{'s' if wanted[0] > 1 else ''}")
-    if changes:
-        note(f"{' and '.join(changes)} for {model} (--image-size chooses the size).")
 
 
 def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -102,19 +88,6 @@ def create_strategy(entry: Entry, config: TrainConfig) -> Strategy:
         flags = ", ".join("--" + name.replace("_", "-") for name in unused)
         raise UsageError(f"{flags} only apply to --strategy ddp (this run is '{strategy.name}'); pass --strategy ddp or drop them.")
     return strategy
-
-
-def check_readable(data: DataSplits) -> None:
-    """Refuse data left without validation images, or with a class without training images, once
-    the files that failed to decode were dropped."""
-    if len(data.val) == 0:
-        raise UsageError(f"{data.source} has no readable validation images (see the warnings); add some or fix the files.")
-    if isinstance(data.train, Split):
-        counts = data.train.labels.bincount(minlength=len(data.classes))
-        empty = [name for name, count in zip(data.classes, counts.tolist()) if count == 0]
-        if empty:
-            raise UsageError(f"Class '{empty[0]}' of {data.source} has no readable training images (see the warnings); "
-                             "add some or remove the class.")
 
 
 class TrainingRun:
@@ -161,23 +134,8 @@ class TrainingRun:
             interpolation=prep.interpolation if prep else "bilinear",
         )
         self.read_as = {"crop_fraction": request.crop_fraction, "interpolation": request.interpolation}
-        forget_unreadable()
-        data = from_plugin(plan.dataset, lambda: plan.dataset.create(request))
-        if not isinstance(data, DataSplits):
-            raise CnnkitError(
-                f"dataset '{plan.dataset.name}' of plugin '{plan.dataset.plugin}' returned {type(data).__name__}, "
-                "not cnnkit.contracts.DataSplits."
-            )
-        if len(data.train) < strategy.world_size:
-            raise UsageError(
-                f"The training split has {len(data.train)} image(s), fewer than the {strategy.world_size} processes; "
-                "use fewer processes (--nproc-per-node) or more data."
-            )
-        note_adaptation(data.native, self.input_size, config.backbone or config.model)
         self.workers = auto_workers() if config.workers is None else config.workers
-        originals = plan.augment.needs_originals and isinstance(data.train, StreamedSplit)
-        data = place(data, config.data_in_memory, config.memory_budget, self.workers, streamed=("train",) if originals else ())
-        check_readable(data)
+        data = load_data(plan, request, strategy.world_size, config, self.input_size, self.workers)
         if prep is not None and prep.mean:
             self.mean, self.std = list(prep.mean), list(prep.std)  # the statistics the weights were trained with
         elif data.mean is not None and data.std is not None:
@@ -185,7 +143,8 @@ class TrainingRun:
         else:
             self.mean, self.std = channel_stats(data.train, derive_seed(config.seed, "stats"), self.workers)
         fixed_size = data  # before augmentation may swap the training images for their originals
-        self.data = self._augmentation(data).to(device)
+        data, self.sample_augment, self.batch_augment = prepare_augmentation(plan.augment, config, data, self.input_size)
+        self.data = data.to(device)
 
         self.model_kwargs = {"num_classes": len(data.classes), "in_channels": channels, **parse_model_kwargs(config.model_kwargs)}
         self.transfer = None
@@ -216,26 +175,6 @@ class TrainingRun:
 
             cache(self)
         return self
-
-    def _augmentation(self, data: DataSplits) -> DataSplits:
-        """The run's augmentation: batched on the device when every per-sample operation has a
-        batched version (in memory or streamed alike), else per sample where the images are read.
-        Operations that want the original picture get the training files streamed whole."""
-        from cnnkit.augment.pipeline import RESIZING, BatchAugment, SampleAugment, dry_run
-
-        resolved, size = self.plan.augment, tuple(self.input_size[1:])
-        if resolved.needs_originals and isinstance(data.train, StreamedSplit):
-            note(f"streaming the training images at their stored size: {', '.join(n for n in resolved.names if n in RESIZING)} "
-                 "crops from the original picture.")
-            data = data.replace_splits({**data.splits(), "train": StreamedSplit(data.train.source.originals(), data.train.indices)})
-        fast = resolved.batchable  # also for streamed batches, so both paths see the same draws
-        dry_run(resolved, self.config.augment, self.input_size[0], size, fast)
-        self.sample_augment = SampleAugment(resolved.sample, size) if resolved.sample and not fast else None
-        batched = resolved.sample if fast else []
-        self.batch_augment = BatchAugment(batched, resolved.mixers, self.config.mix_prob, size) if batched or resolved.mixers else None
-        if resolved.mixers and self.config.mix_prob == 0:
-            warn("--mix-prob 0 never mixes; mixup and cutmix in --augment do nothing.")
-        return data
 
     def _build_trainer(self) -> Trainer:
         config, strategy = self.config, self.strategy
