@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 
-@click.command()
+@click.command(short_help="Class probabilities of images from a checkpoint")
 @click.argument("checkpoint", type=click.Path())
 @click.argument("images", nargs=-1, required=True)
 @click.option("--topk", type=click.IntRange(min=1), default=3, show_default=True, help="Classes shown per image.")
@@ -30,7 +30,7 @@ def predict(checkpoint: str, images: tuple[str, ...], topk: int, form: str, cam:
         raise SystemExit(1)
 
 
-@click.command()
+@click.command(short_help="Measure a checkpoint: per-class scores, confusion, top losses")
 @click.argument("checkpoint", type=click.Path())
 @click.option("--data", default="", help="Dataset or folder; default: the one the checkpoint was trained on.")
 @click.option("--split", type=click.Choice(["test", "val", "train"]), default="test", show_default=True)
@@ -54,7 +54,7 @@ def evaluate(checkpoint: str, data: str, split: str, out: str, normalize: bool, 
     click.echo(json.dumps(report.as_dict(), indent=2) if as_json else format_report(report))
 
 
-@click.command()
+@click.command(short_help="Export a checkpoint to ONNX, TorchScript or safetensors")
 @click.argument("checkpoint", type=click.Path())
 @click.option("--format", "form", type=click.Choice(["onnx", "torchscript", "safetensors"]), default="onnx", show_default=True)
 @click.option("--out", default="", help="File to write; default: model.onnx (.torchscript.pt, .safetensors) beside the checkpoint.")
@@ -68,7 +68,7 @@ def export(checkpoint: str, form: str, out: str) -> None:
     click.echo(f"wrote {path}; checked with {runner}: largest difference to PyTorch {diff:.2e}")
 
 
-@click.command()
+@click.command(short_help="Redraw a run's curves, or compare several runs")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--out", default="", help="With several runs: the comparison PNG (default: comparison.png here).")
 def plot(runs: tuple[str, ...], out: str) -> None:
