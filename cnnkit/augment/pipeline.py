@@ -160,9 +160,7 @@ def dry_run(resolved: Resolved, spec: str, channels: int, size: tuple[int, int],
         try:
             if step in resolved.mixers or batched:
                 factory = step.entry.create if step in resolved.mixers else step.entry.metadata["batched"]
-                augment = BatchAugment([], [], 1.0)
-                augment.functions = [factory(**step.params)]
-                augment(image[None].expand(2, -1, -1, -1).float() / 255, torch.eye(2), torch.Generator().manual_seed(0))
+                factory(**step.params)(image[None].expand(2, -1, -1, -1).float() / 255, torch.eye(2), torch.Generator().manual_seed(0))
             else:
                 SampleAugment([step], size)(image, 0)
         except Exception as exc:  # what the operation raises for arguments it cannot use

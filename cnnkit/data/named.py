@@ -80,7 +80,7 @@ def offline() -> bool:
 
 
 def missing(name: str, known: Known, root: Path, why: str) -> CnnkitError:
-    folder = (root / known.folder).resolve() if known.folder != "." else root.resolve()
+    folder = (root / known.folder).resolve()
     return CnnkitError(
         f"Dataset '{name}' is not in '{folder}' and {why}; put {', '.join(known.files)} there (as torchvision's "
         f"{known.torchvision_class} stores them), or pass --data-dir to the folder that holds them."
@@ -88,7 +88,7 @@ def missing(name: str, known: Known, root: Path, why: str) -> CnnkitError:
 
 
 def damaged(name: str, known: Known, root: Path, exc: BaseException) -> CnnkitError:
-    folder = (root / known.folder).resolve() if known.folder != "." else root.resolve()
+    folder = (root / known.folder).resolve()
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     why = f"{type(exc).__name__}: {lines[-1] if lines else ''}".rstrip(": ")
     return CnnkitError(

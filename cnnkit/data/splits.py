@@ -11,6 +11,7 @@ both read each sample with the same function, so they give the same bytes.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Union
 
@@ -22,11 +23,6 @@ if TYPE_CHECKING:
 Index = Union[torch.Tensor, slice]
 SampleTransform = Callable[[torch.Tensor, int], torch.Tensor]
 """A per-sample augmentation: (uint8 image, seed) -> uint8 image."""
-
-
-def _nones():
-    while True:
-        yield None
 
 
 @dataclass
@@ -62,7 +58,7 @@ class Split:
                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """``(images, labels)`` for each index tensor or slice, on this split's device; with
         ``augment``, each image goes through it with its seed from ``seeds`` (one tensor per batch)."""
-        for index, batch_seeds in zip(indices, seeds if seeds is not None else _nones()):
+        for index, batch_seeds in zip(indices, seeds if seeds is not None else itertools.repeat(None)):
             if isinstance(index, torch.Tensor):
                 index = index.to(self.images.device, non_blocking=True)
             images = self.images[index]

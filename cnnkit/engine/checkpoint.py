@@ -91,3 +91,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CnnkitError(f"'{path}' was written by a newer cnnkit (checkpoint format {data['format_version']}, this "
                           f"version reads up to {FORMAT_VERSION}); upgrade cnnkit.")
     return data
+
+
+def state_mismatch(own: dict[str, Any], state: dict[str, Any]) -> str:
+    """How ``state`` fails to fit a model whose state dict is ``own`` (first keys and shapes that
+    differ, are missing or are unexpected); "" when it fits."""
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
+              if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)]
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    parts = [f"{what} {', '.join(keys[:3])}" for what, keys in
+             (("shapes differ for", shapes), ("missing", missing), ("unexpected", unexpected)) if keys]
+    return "; ".join(parts)

@@ -35,7 +35,7 @@ class Trained:
 
 def load_trained(path: str | Path) -> Trained:
     """The model of ``path`` (read with ``weights_only=True``), or one line saying what is wrong."""
-    from cnnkit.engine.checkpoint import load_checkpoint
+    from cnnkit.engine.checkpoint import load_checkpoint, state_mismatch
     from cnnkit.plugins import registry
 
     path = Path(path)
@@ -57,13 +57,9 @@ def load_trained(path: str | Path) -> Trained:
     except Exception as exc:
         raise CnnkitError(f"Cannot rebuild model '{name}' of '{path}' with {kwargs}: {type(exc).__name__}: {exc}") from None
     own, state = model.state_dict(), saved["state_dict"]
-    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
-    absent = [k for k in own if k not in state]
-    extra = [k for k in state if k not in own]
-    if wrong or absent or extra:
-        parts = ([f"shapes differ for {', '.join(wrong[:3])}"] if wrong else []) + \
-            ([f"missing {', '.join(absent[:3])}"] if absent else []) + ([f"unexpected {', '.join(extra[:3])}"] if extra else [])
-        raise CnnkitError(f"The weights in '{path}' do not fit model '{name}' as this cnnkit builds it ({'; '.join(parts)}); "
+    mismatch = state_mismatch(own, state)
+    if mismatch:
+        raise CnnkitError(f"The weights in '{path}' do not fit model '{name}' as this cnnkit builds it ({mismatch}); "
                           f"it was written by cnnkit {made_by} (this is {__version__}).")
     model.load_state_dict(state)
     model.eval()

@@ -72,6 +72,7 @@ def renamed(state: dict) -> dict:
 def load_into(model, state: dict, source: str) -> None:
     """``state`` into ``model``, or one error listing the first keys and shapes that do not fit.
     A classifier of another class count is fine: cnnkit replaces it anyway."""
+    from cnnkit.engine.checkpoint import state_mismatch
     from cnnkit.transfer.surgery import find_head
 
     state = renamed(state)
@@ -82,19 +83,9 @@ def load_into(model, state: dict, source: str) -> None:
         head = "\0"  # no classifier to spare
     state = {k: (own[k] if k.startswith(head) and k in own and hasattr(v, "shape") and v.shape != own[k].shape else v)
              for k, v in state.items()}
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
-              if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or shapes:
-        parts = []
-        if shapes:
-            parts.append(f"shapes differ for {', '.join(shapes[:3])}")
-        if missing:
-            parts.append(f"missing {', '.join(missing[:3])}")
-        if unexpected:
-            parts.append(f"unexpected {', '.join(unexpected[:3])}")
-        raise CnnkitError(f"The weights of {source} do not fit this model ({'; '.join(parts)}); another architecture "
+    mismatch = state_mismatch(own, state)
+    if mismatch:
+        raise CnnkitError(f"The weights of {source} do not fit this model ({mismatch}); another architecture "
                           "or class count? Pass weights made for it.")
     model.load_state_dict(state)
 
