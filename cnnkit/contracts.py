@@ -100,7 +100,10 @@ class DataRequest:
     reads into memory (``--data-in-memory``, ``--memory-budget``). ``val_split`` and ``seed``
     say how to split validation off the training data when the dataset has no validation split.
     ``data_dir`` is where datasets known by name keep their files; ``download`` whether they may
-    fetch missing ones.
+    fetch missing ones. ``as_weights`` asks for images read exactly as pretrained weights' own
+    ``transforms()`` read them (decoded whole, the shorter side resized to the side over
+    ``crop_fraction``, the centre cropped); cnnkit sets it when fine-tuning pretrained weights.
+    Without it a reader may take faster ways (a large JPEG decoded at a reduced scale).
     """
 
     image_size: tuple[int, int]
@@ -112,6 +115,7 @@ class DataRequest:
     crop_fraction: float = 1.0
     """Share of the centre kept before resizing (pretrained weights' evaluation crop, 224/256)."""
     interpolation: str = "bilinear"
+    as_weights: bool = False
 
 
 @runtime_checkable

@@ -11,7 +11,9 @@ def test_deep_images_are_scaled_to_8_bits_by_their_nominal_range(tmp_path):
     Image.fromarray(np.array([[0, 32768], [65535, 257]], np.uint16)).save(tmp_path / "a.png")
     assert decode(tmp_path / "a.png", (2, 2), 1)[0].tolist() == [[0, 128], [255, 1]]
     Image.fromarray(np.array([[0, 2**30], [2**31 - 1, 65536]], np.int32), "I").save(tmp_path / "b.tif")
-    assert decode(tmp_path / "b.tif", (2, 2), 1)[0].tolist() == [[0, 64], [127, 0]]
+    assert decode(tmp_path / "b.tif", (2, 2), 1)[0].tolist() == [[0, 128], [255, 0]], "beyond 16 bits: by its maximum"
+    Image.fromarray(np.array([[0, 1000], [65535, 257]], np.int32), "I").save(tmp_path / "e.tif")
+    assert decode(tmp_path / "e.tif", (2, 2), 1)[0].tolist() == [[0, 4], [255, 1]], "within 16 bits: by 65535"
     Image.fromarray(np.array([[0, 0.5], [1.0, 0.25]], np.float32), "F").save(tmp_path / "c.tif")
     assert decode(tmp_path / "c.tif", (2, 2), 3)[1].tolist() == [[0, 128], [255, 64]]
     Image.fromarray(np.array([[-5, 3]], np.int32), "I").save(tmp_path / "d.tif")

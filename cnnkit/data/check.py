@@ -1,17 +1,19 @@
 """``cnnkit data check``: what a folder holds and what ``--data PATH`` would do with it, before
-any training. Every file is hashed and decoded in full, so it finds what training would skip."""
+any training. Every file is hashed and decoded in full, so it finds what training would skip.
+A built-in dataset's name (``digits``, ``mnist``...) checks that dataset, as training reads it."""
 
 from __future__ import annotations
 
 import hashlib
 import math
+import os
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from cnnkit.data.folder import find_classes, find_splits, images_in, visible_folders
-from cnnkit.data.images import UnreadableImage, decode, probe
+from cnnkit.data.folder import find_classes, find_splits, forget_links, images_in, visible_folders
+from cnnkit.data.images import UnreadableImage, decode, forget_rescaled, probe
 from cnnkit.errors import UsageError
 
 
@@ -30,6 +32,11 @@ class Report:
     duplicates: list[list[str]] = field(default_factory=list)
     leaks: list[dict[str, object]] = field(default_factory=list)
     """Duplicate groups whose copies land in different splits."""
+    conflicts: list[dict[str, object]] = field(default_factory=list)
+    """Duplicate groups whose copies are in different classes (``same_file``: one file, reached
+    through links): a folder with any is not trainable; a built-in dataset is trained as published."""
+    links: list[dict[str, str]] = field(default_factory=list)
+    """Links to folders that training does not follow (loops, links into other classes)."""
     plan: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     """Why the folder cannot be trained on; empty when it can."""
@@ -44,7 +51,7 @@ class Report:
 
 @dataclass
 class Sample:
-    path: Path
+    path: Path | str
     label: int
     digest: str
 
@@ -84,13 +91,15 @@ def check_folder(root: Path, val_split: float = 0.2, seed: int = 0, memory_budge
     report = Report(str(root))
     if not root.is_dir():
         raise UsageError(f"'{root}' {'is not a folder' if root.exists() else 'does not exist'}; pass an image folder.")
+    forget_rescaled()
+    forget_links()
     try:
         splits = find_splits(root)
     except UsageError as exc:
         report.problems.append(str(exc))
         return report
     train_dir = splits.get("train", root)
-    report.classes = find_classes(train_dir)
+    report.classes = find_classes(train_dir, root)
     ordered = {name: splits[name] for name in ("train", "val", "test") if name in splits}
     report.layout = (
         " + ".join(f"{p.name}/" for p in ordered.values()) + " split folders" if splits else "class folders, no split folders"
@@ -105,7 +114,7 @@ def check_folder(root: Path, val_split: float = 0.2, seed: int = 0, memory_budge
             report.problems.append(f"class folders of '{directory}' differ from those of '{train_dir}': {names} vs {report.classes}")
         samples = []
         for label, name in enumerate(report.classes):
-            for path in images_in(directory / name)[0] if (directory / name).is_dir() else []:
+            for path in images_in(directory / name, root, report.links)[0] if (directory / name).is_dir() else []:
                 if inspect(path, report, modes, widths, heights):
                     samples.append(Sample(path, label, hash_file(path)))
         found[split] = samples
@@ -123,17 +132,7 @@ def check_folder(root: Path, val_split: float = 0.2, seed: int = 0, memory_budge
             found["val"] = [everything[i] for i in val_idx.tolist()]
             if not found["val"]:
                 report.problems.append("too few images to split off a validation set; add images or a val/ folder")
-    for split, samples in found.items():
-        per_class = Counter(s.label for s in samples)
-        report.counts[split] = {name: per_class[i] for i, name in enumerate(report.classes)}
-    train_counts = list(report.counts.get("train", {}).values())
-    for split, per_class in report.counts.items():
-        for name, count in per_class.items():
-            if count == 0 and (split == "train" or split in splits):
-                where = "training" if split == "train" else f"{split}/"
-                report.problems.append(f"class '{name}' has no readable {where} images")
-    if train_counts and min(train_counts) > 0:
-        report.imbalance = round(max(train_counts) / min(train_counts), 3)
+    tally(report, found, {split: f"{split}/" for split in splits})
     report.sizes = {"width": spread(widths), "height": spread(heights)}
     report.modes = dict(modes.most_common())
     find_duplicates(report, found)
@@ -141,19 +140,60 @@ def check_folder(root: Path, val_split: float = 0.2, seed: int = 0, memory_budge
     return report
 
 
-def find_duplicates(report: Report, found: dict[str, list[Sample]]) -> None:
-    groups: dict[str, list[tuple[str, str]]] = defaultdict(list)
+def tally(report: Report, found: dict[str, list[Sample]], own: dict[str, str]) -> None:
+    """Images per split and class, the imbalance, and a problem for each class left without
+    images in the training split or in a split the data has of its own (``own``: how to name it)."""
+    for split, samples in found.items():
+        per_class = Counter(s.label for s in samples)
+        report.counts[split] = {name: per_class[i] for i, name in enumerate(report.classes)}
+    train_counts = list(report.counts.get("train", {}).values())
+    for split, per_class in report.counts.items():
+        for name, count in per_class.items():
+            if count == 0 and (split == "train" or split in own):
+                where = "training" if split == "train" else own[split]
+                report.problems.append(f"class '{name}' has no readable {where} images")
+    if train_counts and min(train_counts) > 0:
+        report.imbalance = round(max(train_counts) / min(train_counts), 3)
+
+
+def find_duplicates(report: Report, found: dict[str, list[Sample]], own_data: bool = True) -> None:
+    """Groups of identical images; those across splits are leaks, those across classes conflicts:
+    the same image taught as two classes, a problem in ``own_data`` (a folder: a copy or link
+    gone wrong), a finding in a published dataset (kept as published)."""
+    groups: dict[str, list[tuple[str, Sample]]] = defaultdict(list)
     for split, samples in found.items():
         for sample in samples:
-            groups[sample.digest].append((split, str(sample.path)))
+            groups[sample.digest].append((split, sample))
     for members in groups.values():
         if len(members) < 2:
             continue
-        report.duplicates.append(sorted(path for _, path in members))
+        files = sorted(str(sample.path) for _, sample in members)
+        report.duplicates.append(files)
         where = sorted({split for split, _ in members})
         if len(where) > 1:
-            report.leaks.append({"splits": where, "files": sorted(path for _, path in members)})
+            report.leaks.append({"splits": where, "files": files})
+        labels = sorted({sample.label for _, sample in members})
+        if len(labels) > 1:
+            names = [report.classes[i] for i in labels]
+            report.conflicts.append({"classes": names, "files": files, "same_file": one_file(members)})
     report.duplicates.sort()
+    report.conflicts.sort(key=lambda c: c["files"])
+    if report.conflicts and own_data:
+        first = report.conflicts[0]
+        how = "are one file (reached through a link)" if first["same_file"] else "hold the same image"
+        report.problems.append(
+            f"{len(report.conflicts)} image(s) are in two classes at once, so their labels contradict each other "
+            f"(e.g. {' and '.join(first['files'])} {how}, in classes {' and '.join(first['classes'])}); "
+            "remove each from the class it does not belong to")
+
+
+def one_file(members: list[tuple[str, Sample]]) -> bool:
+    """Whether one file (by real path) is reached under two classes."""
+    labels: dict[str, set[int]] = defaultdict(set)
+    for _, sample in members:
+        if isinstance(sample.path, Path):
+            labels[os.path.realpath(sample.path)].add(sample.label)
+    return any(len(found) > 1 for found in labels.values())
 
 
 def describe_plan(report: Report, splits: dict[str, Path], val_split: float, memory_budget: float) -> list[str]:
@@ -196,6 +236,12 @@ def format_report(report: Report) -> str:
         lines += ["  " + " = ".join(group) for group in report.duplicates]
     for leak in report.leaks:
         lines.append(f"leakage: the same image is in {' and '.join(leak['splits'])}: {', '.join(leak['files'])}")
+    for conflict in report.conflicts:
+        how = "one file in" if conflict["same_file"] else "the same image in"
+        lines.append(f"label conflict: {how} classes {' and '.join(conflict['classes'])}: {', '.join(conflict['files'])}")
+    if report.links:
+        lines.append(f"links not followed ({len(report.links)}), as training does not follow them:")
+        lines += [f"  {item['link']} -> {item['target']}: {item['reason']}" for item in report.links]
     if report.plan:
         lines.append(f"--data {report.root}:")
         lines += [f"  {line}" for line in report.plan]

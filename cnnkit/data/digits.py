@@ -31,6 +31,11 @@ def load_digits(request: DataRequest | None = None) -> DataSplits:
     x = torch.from_numpy(images).float().unsqueeze(1)
     x = F.interpolate(x, size=tuple(image_size), mode="bilinear", align_corners=False)
     x = x.round_().clamp_(0, 255).to(torch.uint8).expand(-1, channels, -1, -1).contiguous()
+    if request.crop_fraction != 1:  # the centre share evaluation reads, as files and stored arrays are read
+        from cnnkit.data.images import fit_array
+
+        x = torch.from_numpy(np.stack([fit_array(image, tuple(image_size), channels, request.crop_fraction, request.interpolation)
+                                       for image in x.numpy()]))
     everything = Split(x, torch.from_numpy(labels.astype(np.int64)))
     parts = {name: everything.subset(torch.from_numpy(split == code)) for name, code in SPLIT_CODES.items()}
     return DataSplits(parts["train"], parts["val"], parts["test"], CLASSES, "digits (UCI, via scikit-learn)")

@@ -26,7 +26,7 @@ import torch
 
 from cnnkit.console import note, warn
 from cnnkit.contracts import DataRequest
-from cnnkit.data.images import UnreadableImage, probe, stored_channels
+from cnnkit.data.images import UnreadableImage, forget_rescaled, probe, stored_channels
 from cnnkit.data.sources import FileSource
 from cnnkit.data.splits import DataSplits, StreamedSplit, split_indices
 from cnnkit.errors import UsageError
@@ -43,25 +43,21 @@ def is_run_directory(folder: Path) -> bool:
     return (folder / "config.json").is_file() and (folder / "last.pt").is_file()
 
 
-def images_in(folder: Path) -> tuple[list[Path], list[Path]]:
+def images_in(folder: Path, fence: Path | None = None,
+              skipped: list[dict[str, str]] | None = None) -> tuple[list[Path], list[Path]]:
     """The images below ``folder``, sorted, and the cnnkit run directories found there (whose
-    files are not data). Hidden files and folders (``.ipynb_checkpoints``, ``._x.png``) are skipped;
-    a folder reached twice through links (a loop) is read once."""
+    files are not data). Hidden files and folders (``.ipynb_checkpoints``, ``._x.png``) are
+    skipped. Links to folders are followed, each folder entered once by its real path; see
+    :class:`Walk` for the links that are not (each appended to ``skipped``, when given)."""
     images, runs = [], []
-    seen: set[str] = set()
+    walk = Walk(folder, fence, skipped)
     for top, dirs, files in os.walk(folder, followlinks=True):
         here = Path(top)
-        real = os.path.realpath(top)
-        if real in seen:
-            note(f"skipping '{here}': a link back to a folder already read.")
-            dirs[:] = []
-            continue
-        seen.add(real)
         if is_run_directory(here):
             runs.append(here)
             dirs[:] = []
             continue
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = [d for d in sorted(dirs) if not d.startswith(".") and walk.enters(here / d)]
         for name in sorted(files):
             path = here / name
             if name.startswith(".") or path.suffix.lower() not in IMAGE_EXTENSIONS:
@@ -70,15 +66,70 @@ def images_in(folder: Path) -> tuple[list[Path], list[Path]]:
     return images, runs
 
 
+_told: set[str] = set()
+"""Links already named in a note or warning while reading one dataset (its folders are listed
+more than once: for their classes, then their images)."""
+
+
+def forget_links() -> None:
+    _told.clear()
+
+
+class Walk:
+    """The folders one listing of ``folder`` enters, each once, by real path. Not entered, with
+    one warning per link: a link back up to a folder that holds the one it is in, or ``folder``
+    (a loop, which would read the folders around it as this one's images); given ``fence`` (the
+    data root), a link into the fence but outside ``folder`` (another class's or split's images).
+    A folder already read (two links to one folder) is skipped with a note."""
+
+    def __init__(self, folder: Path, fence: Path | None, skipped: list[dict[str, str]] | None):
+        self.top = os.path.realpath(folder)
+        self.fence = os.path.realpath(fence) if fence is not None else None
+        self.seen = {self.top}
+        self.skipped = skipped
+
+    def enters(self, path: Path) -> bool:
+        real = os.path.realpath(path)
+        why = self.refusal(real, os.path.realpath(path.parent))
+        if why is None:
+            self.seen.add(real)
+            return True
+        if self.skipped is not None:
+            self.skipped.append({"link": str(path), "target": real, "reason": why})
+        message = f"skipping '{path}': {why}." if why == ALREADY_READ else f"skipping the link '{path}' (to '{real}'): {why}."
+        if message not in _told:
+            _told.add(message)
+            (note if why == ALREADY_READ else warn)(message)
+        return False
+
+    def refusal(self, real: str, parent: str) -> str | None:
+        if real in self.seen:
+            return ALREADY_READ
+        if inside(parent, real) or inside(self.top, real):
+            return "it leads back up to a folder that holds it (a loop), whose other folders' images are not this folder's"
+        if self.fence is not None and inside(real, self.fence) and not inside(real, self.top):
+            return f"it leads to '{os.path.relpath(real, self.fence)}' of the data, whose images belong there, not here"
+        return None
+
+
+ALREADY_READ = "a folder already read (through another link)"
+
+
+def inside(real: str, folder: str) -> bool:
+    """Whether the real path ``real`` is ``folder`` or below it."""
+    return real == folder or real.startswith(folder.rstrip(os.sep) + os.sep)
+
+
 def visible_folders(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def find_classes(directory: Path) -> list[str]:
-    """Class folders: every visible subfolder but cnnkit's own output (skipped with a note)."""
+def find_classes(directory: Path, fence: Path | None = None) -> list[str]:
+    """Class folders: every visible subfolder but cnnkit's own output (skipped with a note).
+    ``fence``: the data root, which links inside a class folder may not lead back into."""
     classes = []
     for child in visible_folders(directory):
-        images, runs = images_in(child)
+        images, runs = images_in(child, fence)
         if runs and not images:
             note(f"skipping '{child}': it holds cnnkit runs, not a class of images.")
             continue
@@ -88,9 +139,9 @@ def find_classes(directory: Path) -> list[str]:
     return classes
 
 
-def list_samples(directory: Path, classes: list[str]) -> list[tuple[Path, int]]:
+def list_samples(directory: Path, classes: list[str], fence: Path | None = None) -> list[tuple[Path, int]]:
     kinds = ", ".join(IMAGE_EXTENSIONS)
-    per_class = [images_in(directory / name)[0] for name in classes]
+    per_class = [images_in(directory / name, fence)[0] for name in classes]
     if not any(per_class):
         raise UsageError(f"No images found in the class folders of '{directory}' (looked for {kinds}); {LAYOUT_HINT}.")
     for name, found in zip(classes, per_class):
@@ -114,7 +165,7 @@ def find_splits(root: Path) -> dict[str, Path]:
     if found and "train" not in found:
         names = ", ".join(f"'{path.name}'" for path in found.values())
         raise UsageError(f"'{root}' has {names} but no train folder; add ROOT/train/<class>/ (or drop the split folders).")
-    others = [p.name for p in visible_folders(root) if p not in found.values() and images_in(p)[0]] if found else []
+    others = [p.name for p in visible_folders(root) if p not in found.values() and images_in(p, root)[0]] if found else []
     if others:
         raise UsageError(
             f"'{root}' has split folders ({', '.join(p.name for p in found.values())}) and other folders of images "
@@ -123,12 +174,13 @@ def find_splits(root: Path) -> dict[str, Path]:
     return found
 
 
-def scan(directory: Path, classes: list[str], skipped: list[tuple[str, str]], shapes: Counter) -> tuple[list[Path], torch.Tensor]:
+def scan(directory: Path, classes: list[str], skipped: list[tuple[str, str]], shapes: Counter,
+         fence: Path | None = None) -> tuple[list[Path], torch.Tensor]:
     """The readable images of ``directory`` and their labels. Each file is probed (header,
     checksums, end marker; not decoded); an unreadable one is skipped with a warning and added to
     ``skipped``. Stored (channels, height, width) are counted into ``shapes``."""
     paths, labels = [], []
-    for path, label in list_samples(directory, classes):
+    for path, label in list_samples(directory, classes, fence):
         try:
             mode, width, height = probe(path)
         except UnreadableImage as exc:
@@ -148,16 +200,16 @@ def scan(directory: Path, classes: list[str], skipped: list[tuple[str, str]], sh
     return paths, torch.tensor(labels, dtype=torch.long)
 
 
-def checked_classes(directory: Path) -> list[str]:
-    classes = find_classes(directory)
+def checked_classes(directory: Path, fence: Path) -> list[str]:
+    classes = find_classes(directory, fence)
     if len(classes) < 2:
         found = f"1 class folder ('{classes[0]}')" if classes else "no class folders"
         raise UsageError(f"'{directory}' has {found}; a classifier needs at least 2: {LAYOUT_HINT}.")
     return classes
 
 
-def checked_like(directory: Path, classes: list[str], train_dir: Path) -> Path:
-    found = find_classes(directory)
+def checked_like(directory: Path, classes: list[str], train_dir: Path, fence: Path) -> Path:
+    found = find_classes(directory, fence)
     if found != classes:
         raise UsageError(f"Class folders of '{directory}' differ from those of '{train_dir}': {found} vs {classes}.")
     return directory
@@ -170,21 +222,23 @@ def load_folder(root: str | Path, request: DataRequest) -> DataSplits:
     if not root.is_dir():
         what = "is not a folder" if root.exists() else "does not exist"
         raise UsageError(f"Data folder '{root}' {what}; {LAYOUT_HINT}.")
+    forget_rescaled()
+    forget_links()
     splits = find_splits(root)
     train_dir = splits.get("train", root)
-    classes = checked_classes(train_dir)
+    classes = checked_classes(train_dir, root)
     size, channels = tuple(request.image_size), request.channels
     skipped: list[tuple[str, str]] = []
     shapes: Counter = Counter()
 
     def streamed(directory: Path) -> StreamedSplit:
-        paths, labels = scan(directory, classes, skipped, shapes if directory == train_dir else Counter())
-        source = FileSource(paths, labels, size, channels, request.crop_fraction, request.interpolation)
+        paths, labels = scan(directory, classes, skipped, shapes if directory == train_dir else Counter(), root)
+        source = FileSource(paths, labels, size, channels, request.crop_fraction, request.interpolation, request.as_weights)
         return StreamedSplit(source, torch.arange(len(paths)))
 
     train = streamed(train_dir)
     if "val" in splits:
-        val = streamed(checked_like(splits["val"], classes, train_dir))
+        val = streamed(checked_like(splits["val"], classes, train_dir, root))
     else:
         if not 0.0 < request.val_split < 1.0:
             raise UsageError(f"'{root}' has no val/ folder, so --val-split must be between 0 and 1 (got {request.val_split}).")
@@ -193,5 +247,5 @@ def load_folder(root: str | Path, request: DataRequest) -> DataSplits:
         train, val = train.subset(train_idx), train.subset(val_idx)
         if len(val) == 0:
             raise UsageError(f"'{root}' has too few images to split off a validation set; add images or a val/ folder.")
-    test = streamed(checked_like(splits["test"], classes, train_dir)) if "test" in splits else None
+    test = streamed(checked_like(splits["test"], classes, train_dir, root)) if "test" in splits else None
     return DataSplits(train, val, test, classes, str(root), native=shapes.most_common(1)[0][0], skipped=skipped)

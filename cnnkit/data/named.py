@@ -45,12 +45,14 @@ class Known:
     std: tuple[float, ...]
     by_split: bool = False
     """True when the class takes ``split="train"|"test"`` rather than ``train=True|False``."""
+    shape: tuple[int, int, int] = (3, 32, 32)
+    """(channels, height, width) of its images as stored."""
 
 
 KNOWN = {
-    "mnist": Known("MNIST", "MNIST/raw", MNIST_FILES, (0.1307,), (0.3081,)),
-    "fashion-mnist": Known("FashionMNIST", "FashionMNIST/raw", MNIST_FILES, (0.2860,), (0.3530,)),
-    "kmnist": Known("KMNIST", "KMNIST/raw", MNIST_FILES, (0.1918,), (0.3483,)),
+    "mnist": Known("MNIST", "MNIST/raw", MNIST_FILES, (0.1307,), (0.3081,), shape=(1, 28, 28)),
+    "fashion-mnist": Known("FashionMNIST", "FashionMNIST/raw", MNIST_FILES, (0.2860,), (0.3530,), shape=(1, 28, 28)),
+    "kmnist": Known("KMNIST", "KMNIST/raw", MNIST_FILES, (0.1918,), (0.3483,), shape=(1, 28, 28)),
     "cifar10": Known(
         "CIFAR10", "cifar-10-batches-py",
         ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch", "batches.meta"),
@@ -73,6 +75,10 @@ def data_root(data_dir: str) -> Path:
     from cnnkit.models.library import cache_dir
 
     return Path(os.environ.get(DATA_ENV) or cache_dir() / "data")
+
+
+def missing_files(known: Known, root: Path) -> list[str]:
+    return [name for name in known.files if not (root / known.folder / name).exists()]
 
 
 def offline() -> bool:
@@ -168,7 +174,7 @@ def part(images: np.ndarray, labels: torch.Tensor, index: torch.Tensor | None, r
     if images.shape[1:] == shape and request.crop_fraction == 1:
         return Split(torch.from_numpy(images[index.numpy()]), labels[index])
     source = ArraySource(images, labels, request.image_size, request.channels, f"{name} image",
-                         request.crop_fraction, request.interpolation)
+                         request.crop_fraction, request.interpolation, request.as_weights)
     return StreamedSplit(source, index)
 
 
@@ -182,7 +188,19 @@ def statistics(known: Known, channels: int) -> tuple[list[float] | None, list[fl
     return None, None
 
 
-def load_named(name: str, request: DataRequest) -> DataSplits:
+@dataclass
+class Arrays:
+    """A named dataset as stored: uint8 ``(N, C, H, W)`` images and labels of its training and test
+    sets, and which training images cnnkit trains on and which it holds out for validation."""
+
+    classes: list[str]
+    train: tuple[np.ndarray, torch.Tensor]
+    test: tuple[np.ndarray, torch.Tensor]
+    train_idx: torch.Tensor
+    val_idx: torch.Tensor
+
+
+def read_known(name: str, request: DataRequest) -> Arrays:
     known = KNOWN[name]
     root = data_root(request.data_dir)
     download = request.download and not offline()
@@ -199,10 +217,16 @@ def load_named(name: str, request: DataRequest) -> DataSplits:
     if not 0.0 < request.val_split < 1.0:
         raise UsageError(f"'{name}' has no validation split, so --val-split must be between 0 and 1 (got {request.val_split}).")
     train_idx, val_idx = split_indices(train_labels, request.val_split, torch.Generator().manual_seed(request.seed))
-    mean, std = statistics(known, request.channels)
+    return Arrays(classes, (train_images, train_labels), (test_images, test_labels), train_idx, val_idx)
+
+
+def load_named(name: str, request: DataRequest) -> DataSplits:
+    arrays = read_known(name, request)
+    (train_images, train_labels), (test_images, test_labels) = arrays.train, arrays.test
+    mean, std = statistics(KNOWN[name], request.channels)
     return DataSplits(
-        part(train_images, train_labels, train_idx, request, name),
-        part(train_images, train_labels, val_idx, request, name),
+        part(train_images, train_labels, arrays.train_idx, request, name),
+        part(train_images, train_labels, arrays.val_idx, request, name),
         part(test_images, test_labels, None, request, name),
-        classes, name, native=tuple(int(d) for d in train_images.shape[1:]), mean=mean, std=std,
+        arrays.classes, name, native=tuple(int(d) for d in train_images.shape[1:]), mean=mean, std=std,
     )

@@ -17,14 +17,15 @@ from cnnkit.data.images import decode, fit_array
 
 class FileSource:
     """Image files, decoded and fitted to ``(channels, *size)`` on every read (``size`` None: at
-    their own size, for augmentations that want the original picture)."""
+    their own size, for augmentations that want the original picture); ``as_weights`` reads them
+    as pretrained weights' transforms do (see :func:`cnnkit.data.images.decode`)."""
 
     def __init__(self, paths: list[Path], labels: torch.Tensor, size: tuple[int, int] | None, channels: int,
-                 crop: float = 1.0, resample: str = "bilinear"):
+                 crop: float = 1.0, resample: str = "bilinear", as_weights: bool = False):
         self.paths = [str(p) for p in paths]
         self.labels = labels.long()
         self.size, self.channels = (tuple(size) if size is not None else None), channels
-        self.crop, self.resample = crop, resample
+        self.crop, self.resample, self.as_weights = crop, resample, as_weights
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -37,7 +38,7 @@ class FileSource:
         return FileSource([Path(p) for p in self.paths], self.labels, None, self.channels)
 
     def read(self, index: int) -> np.ndarray:
-        return decode(Path(self.paths[index]), self.size, self.channels, self.crop, self.resample)
+        return decode(Path(self.paths[index]), self.size, self.channels, self.crop, self.resample, self.as_weights)
 
     def name(self, index: int) -> str:
         return self.paths[index]
@@ -48,12 +49,12 @@ class ArraySource:
     every read: how a dataset kept at its own size (MNIST's 28x28) feeds a model of another."""
 
     def __init__(self, images: np.ndarray, labels: torch.Tensor, size: tuple[int, int] | None, channels: int,
-                 label: str = "image", crop: float = 1.0, resample: str = "bilinear"):
+                 label: str = "image", crop: float = 1.0, resample: str = "bilinear", as_weights: bool = False):
         self.images = images
         self.labels = labels.long()
         self.size, self.channels = (tuple(size) if size is not None else None), channels
         self.label = label
-        self.crop, self.resample = crop, resample
+        self.crop, self.resample, self.as_weights = crop, resample, as_weights
 
     def __len__(self) -> int:
         return len(self.images)
@@ -63,10 +64,10 @@ class ArraySource:
         return (self.channels, *self.size) if self.size is not None else None
 
     def originals(self) -> ArraySource:
-        return ArraySource(self.images, self.labels, None, self.channels, self.label, self.crop, self.resample)
+        return ArraySource(self.images, self.labels, None, self.channels, self.label, self.crop, self.resample, self.as_weights)
 
     def read(self, index: int) -> np.ndarray:
-        return fit_array(self.images[index], self.size, self.channels, self.crop, self.resample)
+        return fit_array(self.images[index], self.size, self.channels, self.crop, self.resample, self.as_weights)
 
     def name(self, index: int) -> str:
         return f"{self.label} {index}"
