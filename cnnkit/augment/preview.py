@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import textwrap
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 import torch
 
 from cnnkit.augment.pipeline import Resolved, SampleAugment, _create
+from cnnkit.engine.checkpoint import atomic_write
 from cnnkit.engine.seeding import derive_seed
 
 CELL = 160
@@ -80,9 +82,6 @@ def render(cells: list[tuple[torch.Tensor, str]], columns: int, title: str, out:
         x, y = (i % columns) * CELL, CAPTION + (i // columns) * (CELL + CAPTION)
         sheet.paste(picture, (x + 4, y + 4))
         draw.text((x + 4, y + CELL - 2), "\n".join(textwrap.wrap(caption, 26)[:3]), fill="black")
-    try:
-        sheet.save(out, format="PNG")
-    except OSError as exc:
-        from cnnkit.errors import CnnkitError
-
-        raise CnnkitError(f"Cannot write '{out}': {exc.strerror or exc}") from None
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="PNG")
+    atomic_write(out, buffer.getvalue())

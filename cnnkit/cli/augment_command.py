@@ -33,11 +33,13 @@ def list_augmentations() -> None:
 @click.option("--grid", default="3x3", show_default=True, help="COLUMNSxROWS of the sheet; the first cell is the original.")
 @click.option("--seed", type=checked("seed"), default=0, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("preview.png"), show_default=True)
-def preview(spec: str, image: str, data: str, size: int | None, grid: str, seed: int, out: Path) -> None:
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+def preview(spec: str, image: str, data: str, size: int | None, grid: str, seed: int, out: Path, force: bool) -> None:
     """Write a PNG grid: the original and augmented variants, each captioned (mixup and cutmix:
     the label weights of the pair, A the first image and B the second)."""
     from cnnkit.augment.pipeline import resolve
     from cnnkit.augment.preview import render, sample_images, variants
+    from cnnkit.engine.checkpoint import refuse_overwrite
     from cnnkit.errors import UsageError
     from cnnkit.plugins import registry
 
@@ -45,6 +47,7 @@ def preview(spec: str, image: str, data: str, size: int | None, grid: str, seed:
         raise UsageError(f"--out '{out}' must end in .png.")
     if not out.parent.is_dir():
         raise UsageError(f"--out '{out}': the folder '{out.parent}' does not exist.")
+    refuse_overwrite(out, force)
     if not image and not data.strip():
         raise UsageError("--data must not be empty; pass a dataset name or a folder (or --image FILE).")
     parts = grid.lower().split("x")

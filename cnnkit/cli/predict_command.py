@@ -10,21 +10,23 @@ import click
 @click.argument("images", nargs=-1, required=True)
 @click.option("--topk", type=click.IntRange(min=1), default=3, show_default=True, help="Classes shown per image.")
 @click.option("--format", "form", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-@click.option("--cam", default="", help="Folder for a Grad-CAM overlay per image: where the network looked for its top class.")
-def predict(checkpoint: str, images: tuple[str, ...], topk: int, form: str, cam: str) -> None:
+@click.option("--cam", default="", help="Folder for a class-activation overlay (HiResCAM) per image: where the network "
+              "looked for its top class.")
+@click.option("--cam-layer", default="", help="With --cam: the layer to take the maps at (a name from 'cnnkit summary', "
+              "blocks too); default: the last feature map before the classifier.")
+def predict(checkpoint: str, images: tuple[str, ...], topk: int, form: str, cam: str, cam_layer: str) -> None:
     """Class probabilities for IMAGES (files or folders), read with the checkpoint's own size,
     channels and normalisation. Unreadable images are reported per file; the others are still
     predicted (exit 1 only when none could be read)."""
+    from pathlib import Path
+
+    from cnnkit.errors import UsageError
     from cnnkit.inference.model import load_trained
     from cnnkit.inference.predict import format_predictions, predict as run_predict
 
-    from pathlib import Path
-
-    if cam and Path(cam).exists() and not Path(cam).is_dir():
-        from cnnkit.errors import UsageError
-
-        raise UsageError(f"--cam '{cam}' is a file; name a folder for the heat maps.")
-    results = run_predict(load_trained(checkpoint), list(images), topk, cam=Path(cam) if cam else None)
+    if cam_layer and not cam:
+        raise UsageError("--cam-layer chooses where the heat maps of --cam are taken; pass --cam FOLDER too.")
+    results = run_predict(load_trained(checkpoint), list(images), topk, cam=Path(cam) if cam else None, cam_layer=cam_layer)
     click.echo(format_predictions(results, form))
     if results and all(r.error for r in results):
         raise SystemExit(1)
@@ -34,7 +36,8 @@ def predict(checkpoint: str, images: tuple[str, ...], topk: int, form: str, cam:
 @click.argument("checkpoint", type=click.Path())
 @click.option("--data", default="", help="Dataset or folder; default: the one the checkpoint was trained on.")
 @click.option("--split", type=click.Choice(["test", "val", "train"]), default="test", show_default=True)
-@click.option("--out", default="", help="Folder for confusion.png, per_class.csv, top_losses.png; default: beside the checkpoint.")
+@click.option("--out", default="", help="Folder for confusion.png, per_class.csv, top_losses.png (one holding a report is "
+              "refused); default: a new eval-SPLIT beside the checkpoint, eval-SPLIT-2... after the first.")
 @click.option("--normalize/--counts", default=False, help="Confusion matrix as row fractions, or counts (default).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable metrics.")
 def evaluate(checkpoint: str, data: str, split: str, out: str, normalize: bool, as_json: bool) -> None:
@@ -46,10 +49,6 @@ def evaluate(checkpoint: str, data: str, split: str, out: str, normalize: bool, 
 
     from cnnkit.inference.evaluate import evaluate_checkpoint, format_report
 
-    if out and Path(out).exists() and not Path(out).is_dir():
-        from cnnkit.errors import UsageError
-
-        raise UsageError(f"--out '{out}' is a file; name a folder for the report.")
     report = evaluate_checkpoint(checkpoint, data, split, Path(out) if out else None, normalize)
     click.echo(json.dumps(report.as_dict(), indent=2) if as_json else format_report(report))
 
@@ -58,37 +57,42 @@ def evaluate(checkpoint: str, data: str, split: str, out: str, normalize: bool, 
 @click.argument("checkpoint", type=click.Path())
 @click.option("--format", "form", type=click.Choice(["onnx", "torchscript", "safetensors"]), default="onnx", show_default=True)
 @click.option("--out", default="", help="File to write; default: model.onnx (.torchscript.pt, .safetensors) beside the checkpoint.")
-def export(checkpoint: str, form: str, out: str) -> None:
+@click.option("--force", is_flag=True, help="Replace the file if it exists.")
+def export(checkpoint: str, form: str, out: str, force: bool) -> None:
     """Export the checkpoint's model (ONNX through PyTorch's exporter, or TorchScript) or its
     weights (safetensors), load the export back, run it on sample inputs and report the largest
     difference to PyTorch; fails above 1e-4. ONNX needs: pip install 'cnnkit[export]'."""
     from cnnkit.inference.export import export as run_export
 
-    path, diff, runner = run_export(checkpoint, form, out)
+    path, diff, runner = run_export(checkpoint, form, out, force)
     click.echo(f"wrote {path}; checked with {runner}: largest difference to PyTorch {diff:.2e}")
 
 
 @click.command(short_help="Redraw a run's curves, or compare several runs")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
-@click.option("--out", default="", help="With several runs: the comparison PNG (default: comparison.png here).")
-def plot(runs: tuple[str, ...], out: str) -> None:
+@click.option("--out", default="", help="The PNG to write; default: RUN/curves.png for one run (redrawn), "
+              "comparison.png here for several.")
+@click.option("--force", is_flag=True, help="Replace --out (or comparison.png) if it exists.")
+def plot(runs: tuple[str, ...], out: str, force: bool) -> None:
     """Redraw a run's curves.png from its metrics.csv; with several runs, overlay their
     validation loss and accuracy in one comparison figure."""
     from pathlib import Path
 
+    from cnnkit.engine.checkpoint import refuse_overwrite
     from cnnkit.engine.plots import plot_comparison, plot_curves, read_metrics
+    from cnnkit.errors import UsageError
 
     names = [Path(run).name for run in runs]
     labels = [name if names.count(name) == 1 else str(Path(run)) for name, run in zip(names, runs)]  # tell same-named runs apart
     histories = {label: read_metrics(Path(run)) for label, run in zip(labels, runs)}
-    if len(runs) == 1:
-        plot_curves(next(iter(histories.values())), Path(runs[0]) / "curves.png", title=Path(runs[0]).name)
-        click.echo(f"wrote {Path(runs[0]) / 'curves.png'}")
-        return
-    target = Path(out or "comparison.png")
+    target = Path(out) if out else Path(runs[0]) / "curves.png" if len(runs) == 1 else Path("comparison.png")
     if target.suffix.lower() != ".png" or not target.parent.is_dir():
-        from cnnkit.errors import UsageError
-
         raise UsageError(f"--out '{target}' must be a .png file in an existing folder.")
+    if out or len(runs) > 1:  # a run's own curves.png is redrawn from its metrics: that is what plot is for
+        refuse_overwrite(target, force)
+    if len(runs) == 1:
+        plot_curves(next(iter(histories.values())), target, title=Path(runs[0]).name)
+        click.echo(f"wrote {target}")
+        return
     plot_comparison(histories, target)
     click.echo(f"wrote {target} ({len(runs)} runs)")

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from cnnkit.errors import CnnkitError
+from cnnkit.errors import CnnkitError, UsageError
 
 FORMAT = "cnnkit.checkpoint"
 FORMAT_VERSION = 1
@@ -44,6 +44,46 @@ def current_umask() -> int:
     return mask
 
 
+def write_reason(exc: OSError) -> str:
+    """Why a write failed, in plain words (the system's own for most errors)."""
+    return WRITE_ERRORS.get(exc.errno) or exc.strerror or str(exc)
+
+
+def make_folder(path: Path) -> Path:
+    """``path`` and its parents, made where missing; a failure is a ``CnnkitError`` naming the
+    folder and the reason (as ``train`` words it for a run directory)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise CnnkitError(f"Cannot create the folder '{path}': a file of that name is there.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CnnkitError(f"Cannot create the folder '{path}': {write_reason(exc)}.") from None
+    return path
+
+
+def refuse_overwrite(path: Path, force: bool, option: str = "--out") -> None:
+    """Outputs never replace a file silently: an existing ``path`` needs ``--force``."""
+    if Path(path).exists() and not force:
+        raise UsageError(f"{option} '{path}' exists; pass --force to replace it, or choose another path.")
+
+
+def fresh_folder(parent: Path, base: str) -> Path:
+    """A new folder ``parent/base``, or ``base-2``, ``base-3``... where earlier ones exist (numbered
+    as run directories are), so nothing written before is replaced."""
+    make_folder(parent)
+    candidate, n = Path(parent) / base, 1
+    while True:
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = Path(parent) / f"{base}-{n}"
+        except OSError as exc:
+            raise CnnkitError(f"Cannot create the folder '{candidate}': {write_reason(exc)}.") from None
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``: a crash
     or a full disk leaves the previous file whole. The file gets the usual permissions (0666 less
@@ -59,8 +99,7 @@ def atomic_write(path: Path, data: bytes) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        reason = WRITE_ERRORS.get(exc.errno) or exc.strerror or str(exc)
-        raise CnnkitError(f"Cannot write '{path}': {reason}. The files written before are kept.") from None
+        raise CnnkitError(f"Cannot write '{path}': {write_reason(exc)}. The files written before are kept.") from None
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
@@ -73,10 +112,46 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     atomic_write(path, buffer.getvalue())
 
 
+SIGNATURES = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+              (b"%PDF", "a PDF document"), (b"\x1f\x8b", "a gzip archive"), (b"\x93NUMPY", "a NumPy array file"))
+
+
+def file_kind(path: Path) -> str:
+    """What ``path`` holds when it is plainly not a PyTorch checkpoint ("a JSON file", "an empty
+    file", "a PNG image", "a text file"); "" for a zip archive or pickle (what torch.save writes)
+    and for anything not recognised, which ``torch.load`` then judges."""
+    import json
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 20)
+    except OSError:
+        return ""
+    if not head:
+        return "an empty file"
+    if head.startswith((b"PK\x03\x04", b"\x80")):
+        return ""
+    for magic, kind in SIGNATURES:
+        if head.startswith(magic):
+            return kind
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return ""
+    try:
+        json.loads(text)
+        return "a JSON file"
+    except ValueError:
+        return "a text file"
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise CnnkitError(f"Checkpoint '{path}' does not exist.")
+        raise UsageError(f"Checkpoint '{path}' {'is not a regular file' if path.exists() else 'does not exist'}.")
+    kind = file_kind(path)
+    if kind:
+        raise UsageError(f"'{path}' is {kind}, not a checkpoint.")
     try:
         with warnings.catch_warnings():  # torch's own notes on odd pickles; cnnkit's error says enough
             warnings.simplefilter("ignore")

@@ -1,17 +1,27 @@
 """Class activation maps: where the network looked for the class it predicted.
 
-HiResCAM (Draelos & Carin 2020), the Grad-CAM variant (Selvaraju et al. 2017) that multiplies the
-last convolution's activations by the gradient of the class score element by element instead of
-by its per-channel mean: the same map as Grad-CAM for networks that pool globally before their
-classifier (ResNets, MobileNets), and a faithful one for networks that flatten (mnist-cnn,
-AlexNet), where Grad-CAM's averaged weights cancel out and often leave nothing. Summed over
-channels, rectified, scaled up to the image. Written here (forward hook, ``autograd.grad``)
-rather than taken from a package, so it works on every model cnnkit builds without another
-dependency."""
+HiResCAM (Draelos & Carin 2020), the Grad-CAM variant (Selvaraju et al. 2017) that multiplies a
+layer's activations by the gradient of the class score element by element instead of by its
+per-channel spatial mean; summed over channels, rectified, scaled up to the image and to 0..1.
+
+The layer is the one whose output feeds the classifier: the last feature map (more than one
+position) that the network computes, found by following one image through the model, taken at
+the module that produced it (for a ResNet the last block, after its residual addition and ReLU:
+``layer4.1`` of torchvision's resnet18, ``stage3.2`` of resnet20; for networks that flatten, the
+last pooling). Adaptive pooling layers are not candidates: they are the pooling itself.
+``--cam-layer NAME`` chooses another module. Where that map is globally average-pooled into a
+linear classifier (ResNets, MobileNets, EfficientNets, DenseNets) the gradient is the same at
+every position, so HiResCAM equals Grad-CAM there; where it is flattened into one linear layer
+(mnist-cnn), the map before rectification is that layer's own split of the class score (less its
+bias) by position. Transformers, which turn maps into tokens, are refused unless a layer is
+named. Written here (forward hooks, ``autograd.grad``) rather than taken from a package, so it
+works on every convolutional model cnnkit builds without another dependency."""
 
 from __future__ import annotations
 
 import io
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,25 +29,133 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnkit.engine.checkpoint import atomic_write
-from cnnkit.errors import CnnkitError
+from cnnkit.engine.checkpoint import atomic_write, make_folder
+from cnnkit.errors import UsageError
+
+POOLING = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 
 
-def last_convolution(model: nn.Module) -> nn.Module:
-    convolutions = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-    if not convolutions:
-        raise CnnkitError("This model has no convolution, so Grad-CAM has nothing to show; --cam applies to CNNs.")
-    return convolutions[-1]
+@dataclass
+class Call:
+    """One module's finished forward call that returned a feature map ``(N, C, H, W)`` or tokens
+    ``(N, L, D)``."""
+
+    name: str
+    output: torch.Tensor
+    version: int  # the tensor's in-place version when the module returned it
+    block: bool  # the module has children
+
+    @property
+    def depth(self) -> int:
+        return self.name.count(".") + 1
 
 
-def class_activation(model: nn.Module, inputs: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-    """Heat maps ``(N, H, W)`` in 0..1 for ``classes`` of ``inputs`` (normalised images)."""
-    layer = last_convolution(model)
+def is_map(output, sample: torch.Tensor) -> bool:
+    """Whether ``output`` is a feature map of ``sample``: ``(N, C, H, W)`` with the sample's batch,
+    at most its height and width and its proportions (not channels-last, not attention scores)."""
+    if not isinstance(output, torch.Tensor) or output.dim() != 4 or output.shape[0] != sample.shape[0]:
+        return False
+    (height, width), (in_height, in_width) = output.shape[-2:], sample.shape[-2:]
+    expected = in_width * height / in_height
+    return height <= in_height and width <= in_width and abs(width - expected) <= 1 + expected / 4
+
+
+def traced_calls(model: nn.Module, sample: torch.Tensor) -> tuple[list[Call], Counter]:
+    """The feature maps and token sequences that a forward pass of ``sample`` returned from
+    modules, in the order the modules finished, and how often each module ran."""
+    calls: list[Call] = []
+    counts: Counter = Counter()
+
+    def record(name: str, module: nn.Module):
+        def hook(_module, _args, output):
+            counts[name] += 1
+            tokens = isinstance(output, torch.Tensor) and output.dim() == 3
+            if tokens or (is_map(output, sample) and not isinstance(module, POOLING)):
+                calls.append(Call(name, output, output._version, any(True for _ in module.children())))
+        return hook
+
+    handles = [module.register_forward_hook(record(name, module)) for name, module in model.named_modules() if name]
+    try:
+        with torch.no_grad():
+            model(sample)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return calls, counts
+
+
+def feature_layer(model: nn.Module, sample: torch.Tensor) -> str:
+    """The name of the module whose output is the last feature map before the classifier (see
+    the module docstring); ``sample`` is one normalised input ``(1, C, H, W)``."""
+    calls, counts = traced_calls(model, sample)
+    maps = [c for c in calls if c.output.dim() == 4]
+    if not maps:
+        raise UsageError("This model computes no feature map (N, C, H, W), so a class activation map has nothing to "
+                         "show; --cam applies to CNNs.")
+    last = max(i for i, c in enumerate(calls) if c.output.dim() == 4)
+    if any(c.output.dim() == 3 for c in calls[last:]):
+        raise UsageError(f"This model turns its feature maps into tokens (after '{maps[-1].name}', as a transformer "
+                         "does), so a map of a convolutional layer would not show where it looked; --cam applies "
+                         "to CNNs (--cam-layer NAME takes a layer anyway).")
+    final = ([c for c in maps if c.output.shape[-2:].numel() > 1] or maps)[-1].output
+    makers = [c for c in maps if c.output is final]
+    version = max(c.version for c in makers)
+    makers = [c for c in makers if c.version == version]  # the map as the classifier reads it, after in-place steps
+    once = [c for c in makers if counts[c.name] == 1] or makers  # a module run twice (a shared ReLU) is ambiguous
+    order = {id(c): i for i, c in enumerate(maps)}
+    chosen = max([c for c in once if c.block] or once, key=lambda c: (c.depth, order[id(c)]))
+    return chosen.name
+
+
+def named_layer(model: nn.Module, name: str) -> nn.Module:
+    """The module ``name`` of ``model`` (as ``named_modules`` and ``cnnkit summary`` spell it)."""
+    from cnnkit.registry import unknown_name_message
+
+    modules = dict(model.named_modules())
+    modules.pop("", None)
+    if name not in modules:
+        hint = (f"Its layers are {', '.join(modules)}." if len(modules) <= 20 else
+                "'cnnkit summary --model NAME' lists the layers (blocks too, e.g. layer4.1).")
+        raise UsageError("--cam-layer: " + unknown_name_message("layer", name, list(modules), hint))
+    return modules[name]
+
+
+def cam_layer(model: nn.Module, sample: torch.Tensor, name: str = "") -> str:
+    """The layer heat maps are taken at: ``name`` once checked to exist and give a feature map of
+    ``sample`` (one normalised input), or the one ``feature_layer`` finds."""
+    if not name:
+        return feature_layer(model, sample)
+    seen: list = []
+    handle = named_layer(model, name).register_forward_hook(lambda module, args, output: seen.append(output))
+    try:
+        with torch.no_grad():
+            model(sample)
+    finally:
+        handle.remove()
+    output = seen[-1] if seen else None
+    if not isinstance(output, torch.Tensor) or output.dim() != 4:
+        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else "nothing" if not seen else type(output).__name__
+        raise UsageError(f"--cam-layer {name} gives {shape}, not a feature map (N, C, H, W); choose a convolutional "
+                         f"layer or block{own_choice(model, sample)}.")
+    return name
+
+
+def own_choice(model: nn.Module, sample: torch.Tensor) -> str:
+    try:
+        return f" (this model's own choice is '{feature_layer(model, sample)}')"
+    except UsageError:
+        return ""
+
+
+def class_activation(model: nn.Module, inputs: torch.Tensor, classes: torch.Tensor, layer: str = "") -> torch.Tensor:
+    """Heat maps ``(N, H, W)`` in 0..1 for ``classes`` of ``inputs`` (normalised images), taken at
+    the module named ``layer`` (default: ``feature_layer``)."""
+    name = layer or feature_layer(model, inputs[:1])
     seen: dict[str, torch.Tensor] = {}
-    handle = layer.register_forward_hook(lambda module, args, output: seen.__setitem__("maps", output))
+    handle = named_layer(model, name).register_forward_hook(lambda module, args, output: seen.__setitem__("maps", output))
     try:
         with torch.enable_grad():
-            scores = model(inputs.requires_grad_(True))
+            scores = model(inputs.detach().requires_grad_(True))
             maps = seen["maps"]
             chosen = scores.gather(1, classes[:, None]).sum()
             grads = torch.autograd.grad(chosen, maps)[0]
@@ -72,20 +190,25 @@ def overlay_png(image: torch.Tensor, cam: torch.Tensor, title: str) -> bytes:
     return buffer.getvalue()
 
 
-def write_cams(trained, items: list[tuple[str, torch.Tensor, int, float]], folder: Path, taken: set[Path]) -> list[Path]:
-    """One overlay PNG per (file, uint8 image, predicted class, probability); names already
-    ``taken`` (same-named images from different folders) get a number."""
-    folder.mkdir(parents=True, exist_ok=True)
-    images = torch.stack([image for _, image, _, _ in items])
-    maps = class_activation(trained.model, trained.normalise(images), torch.tensor([c for _, _, c, _ in items]))
-    written = []
-    for (file, image, predicted, probability), cam in zip(items, maps):
-        target = folder / f"{Path(file).stem}.cam.png"
-        count = 1
+def cam_targets(folder: Path, files: list[str], taken: set[Path]) -> list[Path]:
+    """``folder/<stem>.cam.png`` for each file; a name already ``taken`` (same-named images from
+    different folders) gets a number."""
+    targets = []
+    for file in files:
+        target, count = folder / f"{Path(file).stem}.cam.png", 1
         while target in taken:
             count += 1
             target = folder / f"{Path(file).stem}-{count}.cam.png"
         taken.add(target)
+        targets.append(target)
+    return targets
+
+
+def write_cams(trained, items: list[tuple[str, torch.Tensor, int, float]], targets: list[Path], layer: str) -> None:
+    """One overlay PNG per (file, uint8 image, predicted class, probability) at its target, maps
+    taken at ``layer``."""
+    images = torch.stack([image for _, image, _, _ in items])
+    maps = class_activation(trained.model, trained.normalise(images), torch.tensor([c for _, _, c, _ in items]), layer)
+    for (file, image, predicted, probability), cam, target in zip(items, maps, targets):
+        make_folder(target.parent)
         atomic_write(target, overlay_png(image, cam, f"{Path(file).name}: {trained.classes[predicted]} ({100 * probability:.1f}%)"))
-        written.append(target)
-    return written

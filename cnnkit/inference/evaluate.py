@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from cnnkit.engine.checkpoint import atomic_write
+from cnnkit.engine.checkpoint import atomic_write, fresh_folder, make_folder
 from cnnkit.errors import UsageError
 from cnnkit.inference.model import Trained, load_trained
 
@@ -43,6 +43,7 @@ class Report:
 def read_split(trained: Trained, spec: str, split: str):
     """The split of the checkpoint's data (or of ``spec``), read as training read it."""
     from cnnkit.contracts import DataRequest
+    from cnnkit.data.images import run_reads_as_weights
     from cnnkit.data.resolve import resolve_data
 
     config = trained.saved.get("config", {})
@@ -52,7 +53,8 @@ def read_split(trained: Trained, spec: str, split: str):
     channels, height, width = trained.input_size
     request = DataRequest(image_size=(height, width), channels=channels, val_split=float(config.get("val_split", 0.2)),
                           seed=int(config.get("seed", 0)), data_dir=str(config.get("data_dir", "")),
-                          crop_fraction=trained.crop_fraction, interpolation=trained.interpolation)
+                          crop_fraction=trained.crop_fraction, interpolation=trained.interpolation,
+                          as_weights=run_reads_as_weights(config))
     data = resolve_data(spec).create(request)
     if list(data.classes) != trained.classes:
         raise UsageError(f"--data {spec} has classes {data.classes[:5]}{'...' if len(data.classes) > 5 else ''}, the checkpoint "
@@ -87,8 +89,37 @@ def per_class(confusion: torch.Tensor, names: list[str]) -> list[ClassRow]:
     return rows
 
 
+REPORT_FILES = ("per_class.csv", "confusion.png", "top_losses.png")
+
+
+def check_out(out: Path | None) -> None:
+    """An explicit ``--out`` that already holds a report is refused: nothing written is replaced."""
+    if out is None:
+        return
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out '{out}' is a file; name a folder for the report.")
+    held = [name for name in REPORT_FILES if (out / name).exists()]
+    if held:
+        raise UsageError(f"--out '{out}' already holds a report ({', '.join(held)}); choose another folder, or leave out "
+                         "--out for a new numbered one beside the checkpoint.")
+
+
+def report_folder(checkpoint: str, split: str, out: Path | None) -> Path:
+    """``out``, or a new ``eval-<split>`` beside the checkpoint (``eval-<split>-2``... when earlier
+    reports are there, numbered as run directories are)."""
+    if out is not None:
+        return make_folder(out)
+    source = Path(checkpoint)
+    return fresh_folder(source if source.is_dir() else source.parent, f"eval-{split}")
+
+
 def evaluate_checkpoint(checkpoint: str, spec: str, split: str, out: Path | None, normalize: bool) -> Report:
+    from cnnkit.inference.predict import check_output_folder
+
+    check_out(out)
     trained = load_trained(checkpoint)
+    if out is not None:
+        check_output_folder(out, trained, "--out")
     spec, part = read_split(trained, spec, split)
     probs, labels, images = predictions(trained, part)
     k = len(trained.classes)
@@ -99,8 +130,7 @@ def evaluate_checkpoint(checkpoint: str, spec: str, split: str, out: Path | None
     macro = {m: sum(getattr(r, m) for r in rows) / k for m in ("precision", "recall", "f1")}
     report = Report(str(checkpoint), spec, split, len(labels), (predicted == labels).float().mean().item(), top5, rows, macro,
                     confusion.tolist())
-    folder = out or (Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent) / f"eval-{split}"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = report_folder(checkpoint, split, out)
     report.files = write_outputs(folder, report, trained.classes, confusion, normalize, probs, labels, images)
     return report
 
@@ -116,7 +146,7 @@ def write_outputs(folder: Path, report: Report, names, confusion, normalize, pro
     atomic_write(folder / "per_class.csv", table.getvalue().encode())
     atomic_write(folder / "confusion.png", confusion_figure(confusion, names, normalize))
     atomic_write(folder / "top_losses.png", top_losses_figure(probs, labels, images, names))
-    return [str(folder / name) for name in ("per_class.csv", "confusion.png", "top_losses.png")]
+    return [str(folder / name) for name in REPORT_FILES]
 
 
 def format_report(report: Report) -> str:
@@ -128,5 +158,6 @@ def format_report(report: Report) -> str:
         lines.append(f"{r.name.ljust(width)}  {r.precision:9.3f}  {r.recall:6.3f}  {r.f1:5.3f}  {r.support:7d}")
     m = report.macro
     lines.append(f"{'macro'.ljust(width)}  {m['precision']:9.3f}  {m['recall']:6.3f}  {m['f1']:5.3f}  {report.images:7d}")
-    lines.append("wrote " + ", ".join(report.files))
+    if report.files:
+        lines.append(f"wrote {', '.join(Path(f).name for f in report.files)} in {Path(report.files[0]).parent}")
     return "\n".join(lines)

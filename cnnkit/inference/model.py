@@ -33,17 +33,32 @@ class Trained:
         return (images.float() / 255 - mean) / std
 
 
+def checkpoint_file(path: Path) -> Path:
+    """The checkpoint a user named: ``best.pt`` of a run directory, or the file itself; a path that
+    is missing or a file that is plainly something else (a run's config.json) is a usage error."""
+    from cnnkit.engine.checkpoint import file_kind
+
+    if path.is_dir():
+        if not (path / "best.pt").is_file():
+            raise UsageError(f"'{path}' has no best.pt (a run directory holds one once an epoch has finished); "
+                             "pass a checkpoint file or a finished run.")
+        return path / "best.pt"
+    if not path.exists():
+        raise UsageError(f"'{path}' does not exist; pass a run directory or its best.pt.")
+    if not path.is_file():
+        raise UsageError(f"'{path}' is not a regular file; pass a run directory or its best.pt.")
+    kind = file_kind(path)
+    if kind:
+        raise UsageError(f"'{path}' is {kind}, not a checkpoint; pass the run directory or best.pt.")
+    return path
+
+
 def load_trained(path: str | Path) -> Trained:
     """The model of ``path`` (read with ``weights_only=True``), or one line saying what is wrong."""
     from cnnkit.engine.checkpoint import load_checkpoint, state_mismatch
     from cnnkit.plugins import registry
 
-    path = Path(path)
-    if path.is_dir():
-        if not (path / "best.pt").is_file():
-            raise UsageError(f"'{path}' has no best.pt (a run directory holds one once an epoch has finished); "
-                             "pass a checkpoint file or a finished run.")
-        path = path / "best.pt"
+    path = checkpoint_file(Path(path))
     saved = load_checkpoint(path)
     made_by = saved.get("cnnkit_version", "an unknown version")
     missing = [key for key in REQUIRED if key not in saved]

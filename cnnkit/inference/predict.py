@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from cnnkit.data.folder import IMAGE_EXTENSIONS, images_in
-from cnnkit.data.images import UnreadableImage, decode
+from cnnkit.data.images import UnreadableImage, decode, run_reads_as_weights
 from cnnkit.errors import UsageError
 from cnnkit.inference.model import Trained
 
@@ -36,12 +37,15 @@ def image_files(paths: list[str]) -> list[Path]:
     return list(dict.fromkeys(files))  # a file named twice (itself and in its folder) once
 
 
-def predict(trained: Trained, paths: list[str], topk: int, batch_size: int = 64, cam: Path | None = None) -> list[Prediction]:
+def predict(trained: Trained, paths: list[str], topk: int, batch_size: int = 64, cam: Path | None = None,
+            cam_layer: str = "") -> list[Prediction]:
+    layer = prepare_cams(trained, cam, cam_layer) if cam is not None else ""
     channels, height, width = trained.input_size
+    as_weights = run_reads_as_weights(trained.saved.get("config", {}))
     results, pending = [], []
     for path in image_files(paths):
         try:
-            pixels = decode(path, (height, width), channels, trained.crop_fraction, trained.interpolation)
+            pixels = decode(path, (height, width), channels, trained.crop_fraction, trained.interpolation, as_weights)
             result = Prediction(str(path))
             pending.append((result, torch.from_numpy(pixels)))
         except UnreadableImage as exc:
@@ -56,15 +60,85 @@ def predict(trained: Trained, paths: list[str], topk: int, batch_size: int = 64,
             for (result, _), row_values, row_indices in zip(chunk, values.tolist(), indices.tolist()):
                 result.top = [(trained.classes[i], v) for i, v in zip(row_indices, row_values)]
     if cam is not None and pending:
-        from cnnkit.inference.cam import write_cams
-
-        taken: set[Path] = set()
-        for first in range(0, len(pending), batch_size):
-            chunk = pending[first:first + batch_size]
-            items = [(r.file, image, trained.classes.index(r.top[0][0]), r.top[0][1]) for r, image in chunk]
-            for (result, _), path in zip(chunk, write_cams(trained, items, cam, taken)):
-                result.cam = str(path)
+        save_cams(trained, pending, cam, layer, batch_size)
     return results
+
+
+def prepare_cams(trained: Trained, cam: Path, name: str) -> str:
+    """Check the heat-map folder and the layer before any image is read; the layer's name."""
+    from cnnkit.console import note
+    from cnnkit.inference.cam import cam_layer
+
+    check_output_folder(cam, trained, "--cam")
+    layer = cam_layer(trained.model, torch.zeros(1, *trained.input_size), name)
+    how = "chosen with --cam-layer" if name else "the last feature map before the classifier; --cam-layer NAME for another"
+    note(f"heat maps taken at layer '{layer}' ({how}).")
+    return layer
+
+
+def save_cams(trained: Trained, pending: list, cam: Path, layer: str, batch_size: int) -> None:
+    """An overlay per predicted image, named after it; heat maps replaced in ``cam`` are counted."""
+    from cnnkit.console import note
+    from cnnkit.inference.cam import cam_targets, write_cams
+
+    targets = cam_targets(cam, [result.file for result, _ in pending], set())
+    replaced = sum(target.exists() for target in targets)
+    for first in range(0, len(pending), batch_size):
+        chunk = pending[first:first + batch_size]
+        items = [(r.file, image, trained.classes.index(r.top[0][0]), r.top[0][1]) for r, image in chunk]
+        write_cams(trained, items, targets[first:first + batch_size], layer)
+        for (result, _), target in zip(chunk, targets[first:first + batch_size]):
+            result.cam = str(target)
+    if replaced:
+        note(f"replaced {replaced} heat map(s) of the same name(s) in '{cam}'.")
+
+
+def training_folder(trained: Trained) -> Path | None:
+    """The image folder the checkpoint was trained on, resolved, when it is one and still there."""
+    from cnnkit.plugins import registry
+
+    spec = str(trained.saved.get("config", {}).get("data") or "")
+    if not spec or spec in registry("datasets"):
+        return None
+    folder = Path(spec).expanduser()
+    return folder.resolve() if folder.is_dir() else None
+
+
+def class_layout(folder: Path, classes: list[str]) -> Path | None:
+    """The nearest of ``folder`` and its parents that holds folders of images named after two or
+    more of ``classes`` (the layout of the training data), if any."""
+    names = set(classes)
+    for candidate in [folder, *folder.parents]:
+        try:
+            matching = [entry.path for entry in os.scandir(candidate) if entry.name in names and entry.is_dir()]
+        except OSError:
+            continue
+        if len(matching) >= min(2, len(names)) and any(images_in_folder(Path(m)) for m in matching):
+            return candidate
+    return None
+
+
+def images_in_folder(folder: Path) -> bool:
+    try:
+        return any(Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS for entry in os.scandir(folder) if entry.is_file())
+    except OSError:
+        return False
+
+
+def check_output_folder(folder: Path, trained: Trained, option: str) -> None:
+    """Outputs (heat maps, reports) never go where they would be read as training images."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{option} '{folder}' is a file; name a folder for the {'heat maps' if option == '--cam' else 'report'}.")
+    real = folder.expanduser().resolve()
+    data = training_folder(trained)
+    if data is not None and (real == data or data in real.parents):
+        where = "is" if real == data else "is inside"
+        raise UsageError(f"{option} '{folder}' {where} '{data}', the training data of this checkpoint: images written "
+                         "there would be read as training images. Choose a folder outside it.")
+    layout = class_layout(real, trained.classes)
+    if layout is not None:
+        raise UsageError(f"{option} '{folder}' is inside '{layout}', which holds image folders named after this model's "
+                         "classes: images written there would be read as images of the data. Choose a folder outside it.")
 
 
 def format_predictions(results: list[Prediction], form: str) -> str:
