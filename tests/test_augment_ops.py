@@ -35,7 +35,7 @@ def test_every_operation_and_preset_is_registered_with_its_stage_and_parameters(
 @pytest.mark.parametrize("name", sorted(OPERATIONS))
 def test_every_per_sample_operation_keeps_uint8_and_is_the_same_for_the_same_seed(name):
     augment = sample_fn(name)
-    for channels in (1, 3):
+    for channels in (1, 3) if name != "pca-lighting" else (3,):  # RGB only: refused on grayscale
         picture = image(channels)
         first, again = augment(picture, 7), augment(picture, 7)
         assert first.dtype == torch.uint8 and first.shape == (channels, *SIZE), name
@@ -176,14 +176,14 @@ def test_custom_batch_augmentation_from_a_plugin_sees_soft_targets(run_cli, inst
 
 
 def test_batches_end_at_the_model_size_whatever_the_crop():
-    steps = resolve("random-crop(20, padding=0)", registry("augmentations"), SIZE).sample
+    steps = resolve("random-crop(12, padding=0)", registry("augmentations"), SIZE).sample
     out, _ = BatchAugment(steps, [], 1.0, SIZE)(batch(), torch.arange(6), torch.Generator())
     assert out.shape == (6, 3, *SIZE)
 
 
 def test_arguments_the_batched_version_cannot_do_run_per_sample():
     assert resolve("color-jitter(0.2, 0.2, 0)", registry("augmentations"), SIZE).batchable
-    assert not resolve("color-jitter(0, 0, 0, 0.5)", registry("augmentations"), SIZE).batchable
+    assert resolve("color-jitter(0, 0, 0, 0.5)", registry("augmentations"), SIZE).batchable, "hue is batched too"
     assert not resolve("random-crop(pad_mode=symmetric)", registry("augmentations"), SIZE).batchable
 
 

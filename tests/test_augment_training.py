@@ -103,9 +103,7 @@ def test_random_resized_crop_gets_a_folders_original_pictures(run_cli, tmp_path,
                      "--model", "resnet20", "--epochs", "1", "--out", str(tmp_path / "runs"), "--quiet")
     assert result.code == 0, result.err
     assert "streaming the training images at their stored size: random-resized-crop" in result.err
-    dry_runs = 3  # each operation of the preset is tried once on a blank 16x16 image before training
-    assert seen.count((3, 16, 16)) == dry_runs and seen.count((3, 40, 40)) == len(seen) - dry_runs > 0, \
-        "training augmented the 40x40 originals, not 16x16 crops"
+    assert seen and seen.count((3, 40, 40)) == len(seen), "training augmented the 40x40 originals, not 16x16 crops"
 
 
 def test_preview_crops_a_photo_as_training_would_and_checks_its_output(run_cli, tmp_path):

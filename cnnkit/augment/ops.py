@@ -10,6 +10,7 @@ global generator, which the pipeline seeds per sample. Batched functions follow
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 import torch
@@ -40,8 +41,27 @@ def _size(size):
 
 # Per-sample operations (torchvision v2)
 
+def check_crop(size, image_size, padding: int, pad_mode: str) -> None:
+    """Refuse in words what torch would refuse in its own: a crop larger than the padded image,
+    and reflecting padding as wide as the image."""
+    (out_h, out_w), (h, w) = _size(size), tuple(image_size)
+    if out_h > h + 2 * padding or out_w > w + 2 * padding:
+        raise ValueError(f"the crop {out_h}x{out_w} is larger than the {h}x{w} image with padding {padding} "
+                         f"({h + 2 * padding}x{w + 2 * padding}); choose a size up to {h + 2 * padding}x{w + 2 * padding}, "
+                         f"or put resize({max(out_h, out_w)}) before it")
+    if pad_mode in ("reflect", "symmetric") and padding >= min(h, w):
+        raise ValueError(f"{pad_mode} padding of {padding} needs images larger than {padding} pixels, these are {h}x{w}; "
+                         f"use padding up to {min(h, w) - 1}, or pad_mode=constant or edge")
+
+
 def random_crop(size, padding=4, pad_mode="reflect"):
-    return v2().RandomCrop(_size(size), padding=padding or None, padding_mode=pad_mode, pad_if_needed=True)
+    crop = v2().RandomCrop(_size(size), padding=padding or None, padding_mode=pad_mode, pad_if_needed=True)
+
+    def apply(image: torch.Tensor) -> torch.Tensor:
+        check_crop(size, image.shape[-2:], padding, pad_mode)
+        return crop(image)
+
+    return apply
 
 
 def random_resized_crop(size, scale=(0.08, 1.0), ratio=(0.75, 4 / 3)):
@@ -101,14 +121,19 @@ def gaussian_noise(std=0.05):
     return apply
 
 
+def check_rgb(channels: int) -> None:
+    if channels != 3:
+        raise ValueError(f"AlexNet's PCA lighting works on RGB colour and these images have {channels} channel"
+                         f"{'s' if channels > 1 else ''}; drop it, or use brightness")
+
+
 def pca_lighting(std=0.1):
     """AlexNet's colour augmentation: add multiples of the RGB principal components, scaled by
     their eigenvalues and a N(0, std) draw per image (Krizhevsky et al. 2012, section 4.1)."""
 
     def apply(image: torch.Tensor) -> torch.Tensor:
+        check_rgb(image.shape[-3])
         alpha = torch.randn(3) * std
-        if image.shape[0] != 3:  # defined for RGB; grayscale images pass unchanged
-            return image
         return _lighting(image.float()[None] / 255, alpha[None].to(image.device))[0].mul_(255).round_().to(torch.uint8)
 
     return apply
@@ -148,6 +173,7 @@ def batched_random_crop(size, padding=4, pad_mode="reflect"):
     def apply(images, targets, generator):
         n, c, h, w = images.shape
         out_h, out_w = _size(size) if size is not None else (h, w)
+        check_crop((out_h, out_w), (h, w), padding, pad_mode)
         pad_h, pad_w = padding + max(0, out_h - h - 2 * padding), padding + max(0, out_w - w - 2 * padding)
         mode = {"constant": "constant", "edge": "replicate", "reflect": "reflect", "symmetric": "reflect"}[pad_mode]
         padded = F.pad(images, (pad_w, pad_w, pad_h, pad_h), mode=mode) if pad_h or pad_w else images
@@ -178,29 +204,81 @@ def batched_vflip(p=0.5):
 
 
 def _gray(images: torch.Tensor) -> torch.Tensor:
+    """Luma as torchvision's ``rgb_to_grayscale`` computes it (same weights, same order of operations)."""
     if images.shape[1] == 1:
         return images
-    weights = torch.tensor([0.299, 0.587, 0.114], device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
-    return (images * weights).sum(1, keepdim=True)
+    r, g, b = images.unbind(1)
+    return r.mul(0.2989).add_(g, alpha=0.587).add_(b, alpha=0.114).unsqueeze(1)
+
+
+def _blend(images: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """torchvision's blend with a factor per image: ``factor * images + (1 - factor) * other``, clamped
+    (``addcmul_`` rounds as torchvision's ``add_(other, alpha=...)`` does)."""
+    return images.mul(factor).addcmul_(other, 1 - factor).clamp_(0, 1)
+
+
+def adjust_brightness(images: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    return images.mul(factor.view(-1, 1, 1, 1)).clamp_(0, 1)
+
+
+def adjust_contrast(images: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    mean = _gray(images).mean(dim=(1, 2, 3), keepdim=True)
+    return _blend(images, mean, factor.view(-1, 1, 1, 1))
+
+
+def adjust_saturation(images: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    if images.shape[1] == 1:  # as torchvision (and PIL): grayscale has no saturation
+        return images
+    return _blend(images, _gray(images), factor.view(-1, 1, 1, 1))
+
+
+def adjust_hue(images: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Hue rotated by ``shift`` turns per image, through torchvision's own HSV conversion."""
+    if images.shape[1] == 1:
+        return images
+    try:
+        from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_hsv
+    except ImportError:  # torchvision moved its private helpers: one image at a time through the public function
+        from torchvision.transforms.v2.functional import adjust_hue as one
+
+        return torch.stack([one(image, value) for image, value in zip(images, shift.tolist())])
+    h, s, v = _rgb_to_hsv(images).unbind(1)
+    h = h.add(shift.view(-1, 1, 1)).remainder_(1.0)
+    return _hsv_to_rgb(torch.stack((h, s, v), 1))
+
+
+def jitter(images: torch.Tensor, adjustments: list[tuple[Callable, torch.Tensor]], order: torch.Tensor) -> torch.Tensor:
+    """``images`` through ``adjustments`` (function, factor per image), each image in its own
+    order (``order[i]`` a permutation of the adjustments' indices), clamped after each step."""
+    if order.shape[1] == 1:
+        function, factor = adjustments[0]
+        return function(images, factor)
+    images = images.clone()
+    for position in range(order.shape[1]):
+        for index, (function, factor) in enumerate(adjustments):
+            chosen = torch.nonzero(order[:, position] == index).flatten()
+            if chosen.numel():
+                images[chosen] = function(images[chosen], factor[chosen])
+    return images
 
 
 def batched_color_jitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.0):
-    """Brightness, contrast and saturation factors drawn per image from [1 - x, 1 + x], applied in
-    that order (torchvision draws the order; a fixed order keeps this one fused). No hue."""
+    """torchvision's ``ColorJitter`` per image: brightness, contrast and saturation factors drawn
+    from [max(0, 1 - x), 1 + x], a hue shift from [-hue, hue], applied in an order drawn per image
+    and clamped after each, as torchvision's functional ``adjust_*`` do."""
+    ranges = [(adjust_brightness, max(0, 1 - brightness), 1 + brightness, brightness),
+              (adjust_contrast, max(0, 1 - contrast), 1 + contrast, contrast),
+              (adjust_saturation, max(0, 1 - saturation), 1 + saturation, saturation),
+              (adjust_hue, -hue, hue, hue)]
+    enabled = [(function, low, high) for function, low, high, amount in ranges if amount]
 
     def apply(images, targets, generator):
+        if not enabled:
+            return images, targets
         n, device = images.shape[0], images.device
-        if brightness:
-            images = images * _uniform(n, max(0, 1 - brightness), 1 + brightness, generator, device).view(-1, 1, 1, 1)
-        if contrast:
-            factor = _uniform(n, max(0, 1 - contrast), 1 + contrast, generator, device).view(-1, 1, 1, 1)
-            mean = _gray(images).mean(dim=(1, 2, 3), keepdim=True)
-            images = mean + factor * (images - mean)
-        if saturation and images.shape[1] == 3:
-            factor = _uniform(n, max(0, 1 - saturation), 1 + saturation, generator, device).view(-1, 1, 1, 1)
-            gray = _gray(images)
-            images = gray + factor * (images - gray)
-        return images.clamp(0, 1), targets
+        adjustments = [(function, _uniform(n, low, high, generator, device)) for function, low, high in enabled]
+        order = torch.rand((n, len(enabled)), generator=generator, device=device).argsort(dim=1)
+        return jitter(images, adjustments, order), targets
 
     return apply
 
@@ -225,22 +303,31 @@ def batched_gaussian_noise(std=0.05):
     return apply
 
 
+ERASING_DRAWS = 10
+"""Rectangles torchvision's RandomErasing draws before giving up on an image."""
+
+
 def batched_random_erasing(p=0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3)):
-    """Cutout: with probability ``p`` a rectangle of ``scale`` of the area and aspect ``ratio`` per
-    image is set to 0 (torchvision's default value)."""
+    """Cutout as torchvision's ``RandomErasing`` draws it, per image: with probability ``p``, up
+    to 10 rectangles of ``scale`` of the area and aspect ``ratio``; the first that fits strictly
+    inside the image is set to 0 (torchvision's default value), and none if no draw fits."""
 
     scale, ratio = _pair(scale, False), _pair(ratio, False)
 
     def apply(images, targets, generator):
         n, _, h, w = images.shape
         device = images.device
-        area = _uniform(n, scale[0], scale[1], generator, device) * h * w
-        aspect = torch.exp(_uniform(n, math.log(ratio[0]), math.log(ratio[1]), generator, device))
-        eh = (area * aspect).sqrt().round().clamp(1, h)
-        ew = (area / aspect).sqrt().round().clamp(1, w)
+        draws = (n, ERASING_DRAWS)
+        area = (scale[0] + (scale[1] - scale[0]) * torch.rand(draws, generator=generator, device=device)) * h * w
+        low, high = math.log(ratio[0]), math.log(ratio[1])
+        aspect = (low + (high - low) * torch.rand(draws, generator=generator, device=device)).exp()
+        eh, ew = (area * aspect).sqrt().round(), (area / aspect).sqrt().round()
+        fits = (eh < h) & (ew < w)
+        first = fits.to(torch.uint8).argmax(dim=1, keepdim=True)
+        eh, ew = eh.gather(1, first).squeeze(1), ew.gather(1, first).squeeze(1)
         top = (_rand(n, generator, device) * (h - eh + 1)).floor()
         left = (_rand(n, generator, device) * (w - ew + 1)).floor()
-        erase = _rand(n, generator, device) < p
+        erase = (_rand(n, generator, device) < p) & fits.any(dim=1)
         ys = torch.arange(h, device=device).view(1, h, 1)
         xs = torch.arange(w, device=device).view(1, 1, w)
         inside = ((ys >= top.view(-1, 1, 1)) & (ys < (top + eh).view(-1, 1, 1))
@@ -260,8 +347,7 @@ def _lighting(images: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
 
 def batched_pca_lighting(std=0.1):
     def apply(images, targets, generator):
-        if images.shape[1] != 3:
-            return images, targets
+        check_rgb(images.shape[1])
         alpha = torch.randn((images.shape[0], 3), generator=generator, device=images.device) * std
         return _lighting(images, alpha), targets
 

@@ -5,11 +5,14 @@ with its own draw from a seed the run derives for it (the same seed gives the sa
 images whatever the number of loader workers); when every one of them has a batched version and
 the data is in memory they run instead on whole batches on the training device (the fast path).
 Mixup and CutMix run last, on the batch and its targets; with both, one is chosen per batch, and
-``--mix-prob`` is the chance a batch is mixed at all. Nothing here runs during evaluation.
+``--mix-prob`` is the chance a batch is mixed at all. Nothing here runs during evaluation; a spec
+whose crops show training images at another scale says so (``Resolved.eval_crop``), and
+evaluation then reads the centre share of each picture that training crops show.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -25,10 +28,21 @@ RESIZING = ("random-resized-crop", "resize")
 """Operations that want the original picture, so folders stream it to them undecimated."""
 
 
+CROPS = ("center-crop", "random-crop")
+"""Operations that keep a part of the picture, at the size they are given."""
+
+
 @dataclass
 class Step:
     entry: Entry
     params: dict[str, object]
+    preset: str = ""
+    """The preset the step comes from, if any, and what it expands to."""
+    preset_spec: str = ""
+
+    def describe(self) -> str:
+        call = f"{self.entry.name}({', '.join(f'{k}={v!r}' for k, v in self.params.items())})"
+        return f"{call} of preset {self.preset}" if self.preset else call
 
 
 @dataclass
@@ -37,6 +51,11 @@ class Resolved:
 
     sample: list[Step] = field(default_factory=list)
     mixers: list[Step] = field(default_factory=list)
+    declared_eval_crop: tuple[float, str] | None = None
+    """A preset's own evaluation crop and its source (``imagenet``: 224 of 256, as torchvision's reference)."""
+    made_for: dict[str, str] = field(default_factory=dict)
+    """Presets made for large pictures: name -> what for (a note on tiny images)."""
+    size: tuple[int, int] = (0, 0)
 
     @property
     def batchable(self) -> bool:
@@ -53,6 +72,38 @@ class Resolved:
     def names(self) -> list[str]:
         return [step.entry.name for step in self.sample + self.mixers]
 
+    def train_view(self) -> float | None:
+        """The share of a picture's shorter side that training images show, where the operations
+        fix it: resized to R, then cropped down to S, S/R (``alexnet-2012``: 224 of 256). None when
+        it is drawn at random (``random-resized-crop``) or unknown (a crop of the original picture)."""
+        side, shown, resized = float(min(self.size)), 1.0, False
+        if not side:
+            return None
+        for step in self.sample:
+            name = step.entry.name
+            if name == "random-resized-crop":
+                return None
+            if name == "resize":
+                side, resized = float(step.params["size"]), True
+            elif name in CROPS:
+                if self.needs_originals and not resized:
+                    return None  # a crop of the stored picture, whose size is not known here
+                size = step.params["size"]
+                kept = min(float(min(size) if isinstance(size, (list, tuple)) else size), side)
+                shown, side = shown * kept / side, kept
+        return shown
+
+    @property
+    def eval_crop(self) -> tuple[float, str]:
+        """(share of the centre evaluation reads, why): the preset's own, else the share training
+        crops show; (1.0, "") for the whole picture."""
+        if self.declared_eval_crop is not None:
+            return self.declared_eval_crop
+        shown = self.train_view()
+        if shown is None or shown >= 1:
+            return 1.0, ""
+        return round(shown, 4), "the share of each picture that training crops show"
+
 
 def expand_preset(spec: str, size: tuple[int, int]) -> str:
     side = min(size)
@@ -61,7 +112,7 @@ def expand_preset(spec: str, size: tuple[int, int]) -> str:
 
 def resolve(spec: str, registry, size: tuple[int, int]) -> Resolved:
     """``spec``'s operations for a model input of ``size`` (height, width)."""
-    resolved = Resolved()
+    resolved = Resolved(size=tuple(size))
     for call in parse(spec):
         if call.name not in registry:
             hint = "Run 'cnnkit augmentations' to list them."
@@ -73,12 +124,20 @@ def resolve(spec: str, registry, size: tuple[int, int]) -> Resolved:
             if call.args or call.kwargs:
                 raise spec_error(spec, call.position, f"preset {call.name} takes no arguments; write its operations instead: "
                                  f"{expand_preset(entry.metadata['spec'], size)}")
-            inner = resolve(expand_preset(entry.metadata["spec"], size), registry, size)
+            expanded = expand_preset(entry.metadata["spec"], size)
+            inner = resolve(expanded, registry, size)
             if resolved.mixers and inner.sample:
                 raise spec_error(spec, call.position, f"{call.name} comes after {resolved.mixers[-1].entry.name}; "
                                  "put mixup and cutmix last (they mix whole batches and their labels)")
+            for step in inner.sample + inner.mixers:
+                step.preset, step.preset_spec = step.preset or call.name, step.preset_spec or expanded
             resolved.sample += inner.sample
             resolved.mixers += inner.mixers
+            resolved.made_for.update(inner.made_for)
+            if entry.metadata.get("made_for"):
+                resolved.made_for[call.name] = entry.metadata["made_for"]
+            if entry.metadata.get("eval_crop"):
+                resolved.declared_eval_crop = (entry.metadata["eval_crop"], entry.metadata["eval_crop_source"])
             continue
         params = bind(call, tuple(entry.metadata.get("params", ())), spec)
         if "size" in params and params["size"] is None:
@@ -152,22 +211,40 @@ class BatchAugment:
 
 
 def dry_run(resolved: Resolved, spec: str, channels: int, size: tuple[int, int], batched: bool) -> None:
-    """Run each operation once on a blank image of the model's input, so arguments that only the
-    operation itself refuses (an even blur kernel, padding wider than the image) are a usage
-    error before anything is written, naming the operation."""
+    """Run the operations once, in order, on a blank image of the model's input, so arguments
+    that only an operation itself refuses (an even blur kernel, a crop larger than the image,
+    colour noise on grayscale) are a usage error before anything is written, naming the operation
+    and the size of the images it would get."""
     image = torch.full((channels, *size), 128, dtype=torch.uint8)
-    for step in resolved.sample + resolved.mixers:
-        try:
-            if step in resolved.mixers or batched:
-                factory = step.entry.create if step in resolved.mixers else step.entry.metadata["batched"]
-                factory(**step.params)(image[None].expand(2, -1, -1, -1).float() / 255, torch.eye(2), torch.Generator().manual_seed(0))
+    batch, targets = torch.full((2, channels, *size), 0.5), torch.eye(2)
+    generator = torch.Generator().manual_seed(0)
+    for step in resolved.sample:
+        with _refusal(step, image.shape if not batched else batch.shape[1:]):
+            if batched:
+                batch, targets = _create(step, step.entry.metadata["batched"])(batch, targets, generator)
             else:
-                SampleAugment([step], size)(image, 0)
-        except Exception as exc:  # what the operation raises for arguments it cannot use
-            if isinstance(exc, CnnkitError) and exc.__cause__ is None:
-                raise  # a plugin that broke its contract: its error as it is
-            if isinstance(exc, CnnkitError):
-                exc = exc.__cause__  # the operation's own words, without from_plugin's wrapping
-            lines = str(exc).strip().splitlines()
-            raise UsageError(f"--augment: {step.entry.name}({', '.join(f'{k}={v!r}' for k, v in step.params.items())}) "
-                             f"cannot run on {channels}x{size[0]}x{size[1]} images: {lines[0] if lines else type(exc).__name__}") from None
+                function = _create(step, step.entry.create)
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(0)
+                    image = function(image)
+    batch = torch.full((2, channels, *size), 0.5)
+    for step in resolved.mixers:
+        with _refusal(step, batch.shape[1:]):
+            _create(step, step.entry.create)(batch, targets, generator)
+
+
+@contextmanager
+def _refusal(step: Step, shape: tuple[int, ...]):
+    """What an operation raises for arguments it cannot use, as one usage error naming it and the
+    images it was given."""
+    try:
+        yield
+    except Exception as exc:
+        if isinstance(exc, CnnkitError) and exc.__cause__ is None:
+            raise  # a plugin that broke its contract: its error as it is
+        if isinstance(exc, CnnkitError):
+            exc = exc.__cause__  # the operation's own words, without from_plugin's wrapping
+        lines = str(exc).strip().splitlines()
+        expansion = f" (preset {step.preset} is: {step.preset_spec})" if step.preset else ""
+        raise UsageError(f"--augment: {step.describe()} cannot run on {'x'.join(str(n) for n in shape)} images: "
+                         f"{lines[0] if lines else type(exc).__name__}{expansion}") from None

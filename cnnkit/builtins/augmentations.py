@@ -33,7 +33,8 @@ OPERATIONS = {
     "random-affine": ("Rotate, translate (fraction of size), scale and shear (degrees)", (
         P("degrees", "pair", 10.0, min=-360, max=360), P("translate", "float", 0.1, min=0, max=1),
         P("scale", "pair", (0.9, 1.1), min=0.01, max=10), P("shear", "pair", 0.0, min=-90, max=90)), False),
-    "color-jitter": ("Random brightness, contrast, saturation (factors in [1-x, 1+x]) and hue (+-x)", (
+    "color-jitter": ("Random brightness, contrast, saturation (factors in [1-x, 1+x]) and hue (+-x), in an order "
+                     "drawn per image (torchvision's ColorJitter)", (
         P("brightness", "float", 0.4, min=0, max=10), P("contrast", "float", 0.4, min=0, max=10),
         P("saturation", "float", 0.4, min=0, max=10),
         P("hue", "float", 0.0, min=0, max=0.5)), True),
@@ -44,7 +45,7 @@ OPERATIONS = {
     "gaussian-noise": ("Add Gaussian noise (std on the 0..1 scale)", (P("std", "float", 0.05, min=0, max=10),), True),
     "random-erasing": ("Cutout: erase a random rectangle (Zhong et al. 2020)", (
         PROB, P("scale", "pair", (0.02, 0.33), min=0.001, max=1), P("ratio", "pair", (0.3, 3.3), min=0.01, max=100)), True),
-    "pca-lighting": ("AlexNet's colour noise along the RGB principal components (Krizhevsky et al. 2012)", (
+    "pca-lighting": ("AlexNet's colour noise along the RGB principal components (Krizhevsky et al. 2012); RGB only", (
         P("std", "float", 0.1, min=0),), True),
     "autoaugment": ("AutoAugment learned policy (Cubuk et al. 2019)", (
         P("policy", "choice", "imagenet", choices=("imagenet", "cifar10", "svhn")),), False),
@@ -54,7 +55,6 @@ OPERATIONS = {
 }
 
 BATCHED_WHEN = {
-    "color-jitter": lambda params: params["hue"] == 0,  # the batched version has no hue
     "random-crop": lambda params: params["pad_mode"] != "symmetric",
 }
 """Arguments the batched versions cannot do: those specs run per sample instead."""
@@ -70,10 +70,12 @@ PRESETS = {
     "cifar": ("random-crop(padding={pad}), hflip",
               "CIFAR recipe (He et al. 2016): random crop with 4-pixel padding at 32x32 (1/8 of the size), horizontal flip"),
     "imagenet": ("random-resized-crop, hflip, color-jitter(0.4, 0.4, 0.4)",
-                 "torchvision's ImageNet reference: random-resized crop, horizontal flip, colour jitter 0.4"),
+                 "torchvision's ImageNet reference: random-resized crop, horizontal flip, colour jitter 0.4; "
+                 "evaluated on the centre 224 of 256"),
     "alexnet-2012": ("resize({big}), center-crop({big}), random-crop(padding=0), hflip, pca-lighting(0.1)",
                      "Krizhevsky et al. 2012: random 224 crops of 256x256 images (scaled to the input size), "
-                     "horizontal flips, PCA lighting noise with std 0.1"),
+                     "horizontal flips, PCA lighting noise with std 0.1; evaluated on the centre crop (the paper "
+                     "averages ten crops)"),
     "keras": ("random-affine(degrees=20, translate=0.1, scale=(0.7, 1.3), shear=11.5), hflip",
               "Keras ImageDataGenerator as tutorials use it: rotation 20, width/height shift 0.1, shear 0.2 rad, "
               "zoom 0.3, horizontal flip"),
@@ -88,6 +90,14 @@ PRESETS = {
 }
 """Preset name: (spec, source). ``{pad}`` is 1/8 of the input size; ``{big}`` is the input
 size times 256/224."""
+
+EVAL_CROPS = {"imagenet": (0.875, "torchvision's ImageNet reference evaluates on the centre 224 of 256")}
+"""Presets whose evaluation reads a centre crop that their operations do not imply (a random-resized
+crop has no fixed share); ``alexnet-2012``'s follows from its crops."""
+
+MADE_FOR = {name: "ImageNet photos (224x224 crops of larger pictures)"
+            for name in ("imagenet", "alexnet-2012", "autoaugment-imagenet")}
+"""Presets made for large pictures, noted when the images are tiny."""
 
 
 def _help(text: str, params) -> str:
@@ -109,4 +119,6 @@ def register_augmentations(register):
     for name, (spec, source) in PRESETS.items():
         if name in OPERATIONS:
             continue  # randaugment, trivialaugment, augmix: the operation with its defaults is the preset
-        register(name, lambda spec=spec: spec, help=f"preset: {source} = {spec}", stage="preset", spec=spec)
+        crop, crop_source = EVAL_CROPS.get(name, (None, ""))
+        register(name, lambda spec=spec: spec, help=f"preset: {source} = {spec}", stage="preset", spec=spec,
+                 eval_crop=crop, eval_crop_source=crop_source, made_for=MADE_FOR.get(name, ""))

@@ -4,6 +4,8 @@ Each entry records its native ``input_size`` (channels, height, width) and ``par
 parameter count at its native number of classes (10, or 1000 for AlexNet).
 """
 
+from typing import Literal
+
 from cnnkit import hookimpl
 
 
@@ -19,10 +21,12 @@ def mnist_cnn2(*, num_classes: int = 10, in_channels: int = 1, dropout: float = 
     return MnistCNN2(num_classes=num_classes, in_channels=in_channels, dropout=dropout)
 
 
-def alexnet_2012(*, num_classes: int = 1000, in_channels: int = 3, norm: str = "lrn", dropout: float = 0.5):
+def alexnet_2012(*, num_classes: int = 1000, in_channels: int = 3, norm: Literal["lrn", "batch", "none"] = "lrn",
+                 dropout: float = 0.5, groups: Literal[1, 2] = 1):
+    """``groups=2``: the paper's two towers (conv2, conv4, conv5 within each); 1: one tower."""
     from cnnkit.models.alexnet import AlexNet2012
 
-    return AlexNet2012(num_classes=num_classes, in_channels=in_channels, norm=norm, dropout=dropout)
+    return AlexNet2012(num_classes=num_classes, in_channels=in_channels, norm=norm, dropout=dropout, groups=groups)
 
 
 def _cifar_resnet(depth: int):
@@ -80,7 +84,8 @@ def register_models(register):
     register(
         "alexnet-2012",
         alexnet_2012,
-        help="AlexNet as published (Krizhevsky et al. 2012): LRN, overlapping pooling, dropout; 227x227",
+        help="AlexNet (Krizhevsky et al. 2012), one-tower variant: LRN, overlapping pooling, dropout; 227x227; "
+             "--model-kwargs groups=2 for the paper's two towers (60,965,224 parameters)",
         input_size=(3, 227, 227),
         params=62_378_344,
     )

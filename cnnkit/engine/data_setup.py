@@ -1,13 +1,23 @@
 """The data a training run reads: asked of its dataset, checked, and placed in memory or left
-streaming, before the model sees any of it."""
+streaming, before the model sees any of it. Validation and test images are read at the scale
+training shows them: when the augmentation trains on crops of a fixed share of the picture
+(``alexnet-2012``: 224 of 256) or its preset names an evaluation crop (``imagenet``), they are the
+centre crop of that share, resized to the model's input."""
 
 from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+import numpy as np
+import torch
 
 from cnnkit.config import TrainConfig
 from cnnkit.console import note, warn
 from cnnkit.contracts import DataRequest
+from cnnkit.data.images import reads_as_weights
 from cnnkit.data.placement import place
-from cnnkit.data.splits import DataSplits, Split, StreamedSplit
+from cnnkit.data.splits import AnySplit, DataSplits, Split, StreamedSplit
 from cnnkit.data.streaming import forget_unreadable
 from cnnkit.engine.plan import Plan, from_plugin
 from cnnkit.errors import CnnkitError, UsageError
@@ -16,8 +26,13 @@ from cnnkit.errors import CnnkitError, UsageError
 def load_data(plan: Plan, request: DataRequest, processes: int, config: TrainConfig, input_size: list[int],
               workers: int) -> DataSplits:
     """The dataset's splits, with what is read into memory read; a training split that an
-    augmentation wants as original pictures stays streamed."""
+    augmentation wants as original pictures stays streamed. The augmentation is tried first, so
+    arguments it cannot use are refused before any data is read."""
+    from cnnkit.augment.pipeline import dry_run
+
+    dry_run(plan.augment, config.augment, input_size[0], tuple(input_size[1:]), plan.augment.batchable)
     forget_unreadable()
+    request = replace(request, as_weights=reads_as_weights(config.backbone, config.pretrained))
     data = from_plugin(plan.dataset, lambda: plan.dataset.create(request))
     if not isinstance(data, DataSplits):
         raise CnnkitError(
@@ -30,6 +45,7 @@ def load_data(plan: Plan, request: DataRequest, processes: int, config: TrainCon
             "use fewer processes (--nproc-per-node) or more data."
         )
     note_adaptation(data.native, input_size, config.backbone or config.model)
+    data = evaluated_at_training_scale(data, plan.augment, request)
     originals = plan.augment.needs_originals and isinstance(data.train, StreamedSplit)
     data = place(data, config.data_in_memory, config.memory_budget, workers, streamed=("train",) if originals else ())
     check_readable(data)
@@ -41,7 +57,7 @@ def prepare_augmentation(resolved, config: TrainConfig, data: DataSplits, input_
     per-sample operation has a batched version (in memory or streamed alike, so both paths see
     the same draws), else per sample where the images are read. Operations that want the original
     picture get the training files streamed whole."""
-    from cnnkit.augment.pipeline import RESIZING, BatchAugment, SampleAugment, dry_run
+    from cnnkit.augment.pipeline import RESIZING, BatchAugment, SampleAugment
 
     size = tuple(input_size[1:])
     if resolved.needs_originals and isinstance(data.train, StreamedSplit):
@@ -49,13 +65,94 @@ def prepare_augmentation(resolved, config: TrainConfig, data: DataSplits, input_
              "crops from the original picture.")
         data = data.replace_splits({**data.splits(), "train": StreamedSplit(data.train.source.originals(), data.train.indices)})
     fast = resolved.batchable
-    dry_run(resolved, config.augment, input_size[0], size, fast)
     sample = SampleAugment(resolved.sample, size) if resolved.sample and not fast else None
     batched = resolved.sample if fast else []
     batch = BatchAugment(batched, resolved.mixers, config.mix_prob, size) if batched or resolved.mixers else None
     if resolved.mixers and config.mix_prob == 0:
         warn("--mix-prob 0 never mixes; mixup and cutmix in --augment do nothing.")
+    if not resolved.mixers and config.mix_prob != TrainConfig.mix_prob:
+        warn(f"--mix-prob {config.mix_prob:g} has no effect: --augment has no mixup or cutmix.")
+    note_tiny_images(resolved, data.native, input_size)
     return data, sample, batch
+
+
+TINY = 32
+"""Images smaller than this on a side are tiny for presets made for ImageNet photos."""
+
+
+def note_tiny_images(resolved, stored: tuple[int, int, int] | None, input_size: list[int]) -> None:
+    """One line per preset made for large pictures when the images (as stored, or as the model
+    takes them) are tiny."""
+    height, width = stored[1:] if stored is not None and min(stored[1:]) < min(input_size[1:]) else input_size[1:]
+    if min(height, width) >= TINY:
+        return
+    for name, made_for in resolved.made_for.items():
+        note(f"preset {name} was made for {made_for}; on {height}x{width} images it may cost accuracy "
+             "(for small images try cifar, autoaugment-cifar10 or trivialaugment).")
+
+
+def eval_crop(resolved, request: DataRequest) -> float:
+    """The centre share of each picture that validation, test, ``evaluate`` and ``predict`` read:
+    the pretrained weights' own crop when fine-tuning, else what the augmentation implies."""
+    if request.crop_fraction != 1:
+        return request.crop_fraction
+    return resolved.eval_crop[0]
+
+
+def evaluated_at_training_scale(data: DataSplits, resolved, request: DataRequest) -> DataSplits:
+    """``data`` with validation and test images read as the centre crop of the share training
+    crops show (see :func:`eval_crop`); unchanged when that is the whole picture."""
+    crop, why = resolved.eval_crop
+    if request.crop_fraction != 1 or crop >= 1:
+        return data
+    height, width = request.image_size
+    note(f"validation and test images are the centre {crop:.4g} of each picture, resized to {height}x{width} "
+         f"({why}); evaluate and predict read them so too.")
+    parts = {name: centre_cropped(split, crop, request) if name != "train" else split for name, split in data.splits().items()}
+    return data.replace_splits(parts)
+
+
+def centre_cropped(split: AnySplit, crop: float, request: DataRequest) -> StreamedSplit:
+    """``split`` read as the centre ``crop`` of each picture resized to the request's size: files
+    and stored arrays are cut from the picture itself (one resampling); other images from the
+    size the dataset gives them."""
+    from cnnkit.data.sources import ArraySource, FileSource
+
+    size, channels = tuple(request.image_size), request.channels
+    if isinstance(split, Split):
+        source = ArraySource(split.images.cpu().numpy(), split.labels.cpu(), size, channels, "image", crop, request.interpolation)
+        return StreamedSplit(source, torch.arange(len(split)))
+    if isinstance(split.source, (FileSource, ArraySource)) and split.source.size is not None:
+        source = copy.copy(split.source)
+        source.crop = crop
+        return StreamedSplit(source, split.indices)
+    return StreamedSplit(CentreCropped(split.source, crop, size, channels, request.interpolation), split.indices)
+
+
+class CentreCropped:
+    """Another image source read as the centre ``crop`` of each of its images, resized to ``size``."""
+
+    def __init__(self, source, crop: float, size: tuple[int, int], channels: int, resample: str = "bilinear"):
+        self.source, self.crop, self.size, self.channels, self.resample = source, crop, tuple(size), channels, resample
+
+    @property
+    def labels(self) -> torch.Tensor:
+        return self.source.labels
+
+    @property
+    def sample_shape(self) -> tuple[int, int, int]:
+        return (self.channels, *self.size)
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def read(self, index: int) -> np.ndarray:
+        from cnnkit.data.images import fit_array
+
+        return fit_array(self.source.read(index), self.size, self.channels, self.crop, self.resample)
+
+    def name(self, index: int) -> str:
+        return self.source.name(index) if hasattr(self.source, "name") else f"image {index}"
 
 
 def note_adaptation(stored: tuple[int, int, int] | None, wanted: list[int], model: str) -> None:

@@ -1,4 +1,8 @@
-"""AlexNet as Krizhevsky, Sutskever and Hinton published it (NeurIPS 2012), in one tower.
+"""AlexNet after Krizhevsky, Sutskever and Hinton (NeurIPS 2012): by default the one-tower variant
+(every layer sees all channels of the one before; 62,378,344 parameters at 1000 classes), with
+``groups=2`` the paper's two towers, one per GPU: conv2, conv4 and conv5 see only the feature
+maps of their own tower, and local response normalisation works within each tower (60,965,224
+parameters, the paper's network).
 
 227x227 input; ReLU; local response normalisation after conv1 and conv2; overlapping max-pooling
 (3x3, stride 2); dropout 0.5 on the outputs of the two hidden fully connected layers. Feature maps: 55x55
@@ -11,16 +15,31 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import torch
 from torch import nn
 
 NORMS = ("lrn", "batch", "none")
+GROUPS = (1, 2)
 
 
-def _norm(kind: str, name: str, channels: int) -> list[tuple[str, nn.Module]]:
+class PerTower(nn.Module):
+    """``module`` applied to each tower's channels on their own (the paper's LRN never sums
+    squares across the two GPUs)."""
+
+    def __init__(self, module: nn.Module, towers: int):
+        super().__init__()
+        self.module, self.towers = module, towers
+
+    def forward(self, x):
+        return torch.cat([self.module(part) for part in x.chunk(self.towers, dim=1)], dim=1)
+
+
+def _norm(kind: str, name: str, channels: int, towers: int = 1) -> list[tuple[str, nn.Module]]:
     if kind == "lrn":
         # The paper divides by (k + alpha * sum of squares)^beta; PyTorch uses alpha / size, so the
         # paper's alpha of 1e-4 over 5 channels is 5e-4 here.
-        return [(name, nn.LocalResponseNorm(size=5, alpha=5e-4, beta=0.75, k=2.0))]
+        lrn = nn.LocalResponseNorm(size=5, alpha=5e-4, beta=0.75, k=2.0)
+        return [(name, lrn if towers == 1 else PerTower(lrn, towers))]
     if kind == "batch":
         return [(name, nn.BatchNorm2d(channels))]
     return []
@@ -31,18 +50,21 @@ def _pool(name: str) -> tuple[str, nn.Module]:
 
 
 class AlexNet2012(nn.Module):
-    def __init__(self, num_classes: int = 1000, in_channels: int = 3, norm: str = "lrn", dropout: float = 0.5):
+    def __init__(self, num_classes: int = 1000, in_channels: int = 3, norm: str = "lrn", dropout: float = 0.5,
+                 groups: int = 1):
         super().__init__()
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
+        if groups not in GROUPS:
+            raise ValueError(f"groups must be 1 (one tower) or 2 (the paper's two towers), got {groups!r}")
         self.features = nn.Sequential(OrderedDict([
             ("conv1", nn.Conv2d(in_channels, 96, kernel_size=11, stride=4)), ("relu1", nn.ReLU(inplace=True)),
-            *_norm(norm, "norm1", 96), _pool("pool1"),
-            ("conv2", nn.Conv2d(96, 256, kernel_size=5, padding=2)), ("relu2", nn.ReLU(inplace=True)),
-            *_norm(norm, "norm2", 256), _pool("pool2"),
+            *_norm(norm, "norm1", 96, groups), _pool("pool1"),
+            ("conv2", nn.Conv2d(96, 256, kernel_size=5, padding=2, groups=groups)), ("relu2", nn.ReLU(inplace=True)),
+            *_norm(norm, "norm2", 256, groups), _pool("pool2"),
             ("conv3", nn.Conv2d(256, 384, kernel_size=3, padding=1)), ("relu3", nn.ReLU(inplace=True)),
-            ("conv4", nn.Conv2d(384, 384, kernel_size=3, padding=1)), ("relu4", nn.ReLU(inplace=True)),
-            ("conv5", nn.Conv2d(384, 256, kernel_size=3, padding=1)), ("relu5", nn.ReLU(inplace=True)),
+            ("conv4", nn.Conv2d(384, 384, kernel_size=3, padding=1, groups=groups)), ("relu4", nn.ReLU(inplace=True)),
+            ("conv5", nn.Conv2d(384, 256, kernel_size=3, padding=1, groups=groups)), ("relu5", nn.ReLU(inplace=True)),
             _pool("pool3"),
         ]))
         self.classifier = nn.Sequential(OrderedDict([
