@@ -24,14 +24,15 @@ TRANSFER_OPTIONS = [
                  "default: the model's default pretrained weights."),
     click.Option(["--pretrained/--no-pretrained"], default=True, show_default=True,
                  help="--no-pretrained: the same network from a random initialisation (the from-scratch baseline; "
-                 "--freeze then defaults to none)."),
+                 "everything trains: --freeze none)."),
     click.Option(["--freeze"], type=checked("freeze"), default="features", show_default=True,
                  help="features (train only the new head), none (fine-tune everything), N (freeze the first N stages) "
-                 "or auto (decide from the data's size and similarity)."),
+                 "or auto (the four-quadrant rule: by the data's size and similarity; it prints its decision)."),
     click.Option(["--unfreeze-at"], type=checked("unfreeze_at"), default=0,
                  help="From this epoch on, train the whole network (at --backbone-lr-mult, default 0.1, of the rate)."),
     click.Option(["--backbone-lr-mult"], type=checked("backbone_lr_mult"), default=None,
-                 help="Learning-rate factor for the backbone's trainable parameters (discriminative rates); default 1."),
+                 help="Learning-rate factor (above 0) for the backbone's trainable parameters (discriminative rates); "
+                 "default 0.1 with --unfreeze-at or when --freeze auto fine-tunes large similar data, else 1."),
     click.Option(["--similar/--different"], default=None,
                  help="For --freeze auto: say whether the data resembles the pretraining data (default: a linear probe decides)."),
 ]

@@ -18,7 +18,7 @@ from cnnkit import __version__
 from cnnkit.console import note
 from cnnkit.engine.checkpoint import load_checkpoint, save_checkpoint
 from cnnkit.engine.seeding import rng_state, set_rng_state
-from cnnkit.errors import UsageError
+from cnnkit.errors import CnnkitError, UsageError
 
 if TYPE_CHECKING:
     from cnnkit.engine.run import TrainingRun
@@ -38,6 +38,7 @@ def describe(run: TrainingRun, state: dict[str, torch.Tensor], epoch: int, metri
         "epoch": epoch,
         "metrics": metrics,
         "state_dict": state,
+        **({"transfer": run.transfer.record()} if run.transfer is not None else {}),
         **extra,
     }
 
@@ -67,10 +68,40 @@ def save_best(run: TrainingRun, weights: dict[str, torch.Tensor], epoch: int, me
     save_checkpoint(run.run_dir.best, describe(run, weights, epoch, metrics))
 
 
+def load_weights(model: torch.nn.Module, saved: dict[str, Any], config) -> None:
+    """The weights of a resumed run's ``last.pt`` into ``model``, or one line naming how they do not fit."""
+    from cnnkit.engine.checkpoint import state_mismatch
+
+    mismatch = state_mismatch(model.state_dict(), saved["state_dict"])
+    if mismatch:
+        raise _not_this_run(Path(config.resume) / "last.pt", mismatch)
+    model.load_state_dict(saved["state_dict"])
+
+
+def _not_this_run(path: Path, details: str) -> CnnkitError:
+    return CnnkitError(f"'{path}' does not fit this run's model ({details}); put back the run's own last.pt, or start a new run.")
+
+
+def read_last(run: TrainingRun) -> dict[str, Any] | None:
+    """A resumed run's ``last.pt`` (read once; on the CPU: generator states must be CPU tensors),
+    refused when it holds another model than the run's config.json names; None for a new run."""
+    if not run.config.resume:
+        return None
+    if getattr(run, "saved", None) is None:
+        saved = load_checkpoint(run.run_dir.last)
+        theirs = saved.get("config") if isinstance(saved.get("config"), dict) else {}
+        their_model, own_model = theirs.get("backbone") or theirs.get("model"), run.config.backbone or run.config.model
+        if their_model and their_model != own_model:
+            raise _not_this_run(run.run_dir.last, f"it holds a {their_model} model, the run's config.json names {own_model}")
+        run.saved = saved
+    return run.saved
+
+
 def restore(run: TrainingRun, path: Path) -> None:
     """Put ``run`` back exactly where ``last.pt`` left it; refuse what cannot continue."""
     strategy, trainer = run.strategy, run.trainer
-    saved = load_checkpoint(path)  # on the CPU: generator states must be CPU tensors
+    saved = read_last(run)
+    run.saved = None  # not kept for the whole run
     saved_device = str(saved["config"].get("device", "cpu")).split(":")[0]
     if saved_device != strategy.device.type:
         raise UsageError(
@@ -93,7 +124,7 @@ def restore(run: TrainingRun, path: Path) -> None:
             f"'{path.parent}' already {why}; scoring its best weights again. To train further, "
             f"pass --epochs N with N > {done}{' and a larger --patience (or 0)' if run.stopper.should_stop else ''}."
         )
-    strategy.unwrap(run.model).load_state_dict(saved["state_dict"])
+    load_weights(strategy.unwrap(run.model), saved, run.config)
     trainer.optimizer.load_state_dict(saved["optimizer"])
     restore_scheduler(run, saved)
     trainer.scaler.load_state_dict(saved["scaler"])

@@ -1,20 +1,31 @@
-"""``--freeze auto``: the four-quadrant rule of transfer learning (CS231n's "Transfer Learning"
-notes; Yosinski et al. 2014), by the data's size and its similarity to the pretraining data:
+"""``--freeze auto``: the four-quadrant rule of transfer learning, as CS231n's "Transfer Learning"
+notes state it (after Yosinski et al. 2014), by the data's size and its similarity to the
+pretraining data:
 
-==============  =============================  ==============================
-                similar                        different
-==============  =============================  ==============================
-small           freeze the features            freeze only the early stages
-large           fine-tune the top stages       train everything
-==============  =============================  ==============================
+==============  ==========================================  ==============================
+                similar                                     different
+==============  ==========================================  ==============================
+small           a linear classifier on the top features     a linear classifier on
+                (``--freeze features``)                     activations from earlier in the
+                                                            network (the output of stage
+                                                            ``round(2n/3)`` of ``n``, averaged;
+                                                            the later stages removed)
+large           fine-tune the whole network, the backbone   train everything
+                at a lower rate (``--freeze none
+                --backbone-lr-mult 0.1``)                   (``--freeze none``)
+==============  ==========================================  ==============================
 
 Small is fewer than :data:`SMALL` training images. Similarity is what ``--similar`` or
 ``--different`` says, else a linear probe: a logistic regression on the frozen features of up to
 1,000 training images, scored on up to 500 validation images; similar when it closes at least
-:data:`SIMILAR_SCORE` of the gap between chance and perfect accuracy.
+:data:`SIMILAR_SCORE` of the gap between chance and perfect accuracy. Where a backbone cannot be
+cut at an earlier stage (see :func:`cnnkit.transfer.surgery.earlier_cut`), small + different
+falls back to the top features, and the note says why.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
@@ -23,6 +34,18 @@ from cnnkit.transfer import surgery
 
 SMALL = 5000
 SIMILAR_SCORE = 0.6
+LOWER_RATE = 0.1
+"""The backbone's rate (times the head's) when large + similar data fine-tunes the whole network."""
+
+
+@dataclass
+class Decision:
+    """What ``--freeze auto`` chose: a ``--freeze`` value, a backbone rate factor (None: the
+    usual default) and, for small + different data, where to cut the backbone."""
+
+    freeze: str
+    backbone_lr_mult: float | None = None
+    truncate: dict | None = None
 
 
 def probe_score(model, head: str, data, device: torch.device, mean, std) -> float:
@@ -42,8 +65,9 @@ def probe_score(model, head: str, data, device: torch.device, mean, std) -> floa
     classes = len(data.classes)
     center, spread = train.images.mean(0), train.images.std(0).clamp_min(1e-6)
     x, xv = (train.images - center) / spread, (val.images - center) / spread
-    torch.manual_seed(0)
-    linear = torch.nn.Linear(x.shape[1], classes).to(device)
+    with torch.random.fork_rng(devices=[]):  # the run's own random stream is not touched
+        torch.manual_seed(0)
+        linear = torch.nn.Linear(x.shape[1], classes).to(device)
     optimizer = torch.optim.Adam(linear.parameters(), lr=0.01, weight_decay=1e-4)
     for _ in range(200):
         optimizer.zero_grad()
@@ -55,11 +79,10 @@ def probe_score(model, head: str, data, device: torch.device, mean, std) -> floa
     return max(0.0, (accuracy - chance) / (1 - chance))
 
 
-def decide(transfer, data, config) -> str:
-    """The ``--freeze`` value the rule picks, with a note saying why."""
-    blocks = len(surgery.stages(transfer.model, transfer.heads))
-    size = len(data.train)
-    small = size < SMALL
+def decide(transfer, data, config, size) -> Decision:
+    """The quadrant's decision, with a note naming the quadrant and what trains."""
+    count = len(data.train)
+    small = count < SMALL
     if config.similar is not None:
         similar, because = config.similar, "--similar" if config.similar else "--different"
     else:
@@ -67,14 +90,25 @@ def decide(transfer, data, config) -> str:
                             transfer.preprocessing.mean or (0.5,) * 3, transfer.preprocessing.std or (0.25,) * 3)
         similar = score >= SIMILAR_SCORE
         because = f"a linear probe on the frozen features scores {score:.2f} (similar from {SIMILAR_SCORE})"
+    decision, action = _quadrant(transfer, small, similar, config, size)
+    note(f"--freeze auto: {count} training images is {'small' if small else 'large'} (under {SMALL} is small) and the data "
+         f"looks {'similar' if similar else 'different'} ({because}); quadrant {'small' if small else 'large'} + "
+         f"{'similar' if similar else 'different'}: {action}.")
+    return decision
+
+
+def _quadrant(transfer, small: bool, similar: bool, config, size) -> tuple[Decision, str]:
+    top = "a linear classifier on the top features: only the new head trains (--freeze features)"
     if small and similar:
-        freeze, action = "features", "train only the new head"
-    elif small:
-        freeze, action = str(max(1, blocks // 3)), f"freeze the first {max(1, blocks // 3)} of {blocks} stages"
-    elif similar:
-        freeze, action = str(max(1, 2 * blocks // 3)), f"fine-tune the top stages (freeze {max(1, 2 * blocks // 3)} of {blocks})"
-    else:
-        freeze, action = "none", "train everything"
-    note(f"--freeze auto: {size} training images is {'small' if small else 'large'} (under {SMALL} is small) and the data "
-         f"looks {'similar' if similar else 'different'} ({because}): {action} (--freeze {freeze}).")
-    return freeze
+        return Decision("features"), top
+    if small:
+        spec, where = surgery.earlier_cut(transfer.model, transfer.heads, size)
+        if spec is None:
+            return Decision("features"), f"a linear classifier on earlier activations is not possible here ({where}), so {top}"
+        return Decision("features", truncate=spec), f"a linear classifier on activations from earlier in the network: {where}; only the new head trains"
+    if similar:
+        mult = config.backbone_lr_mult if config.backbone_lr_mult is not None else LOWER_RATE
+        given = " (your --backbone-lr-mult)" if config.backbone_lr_mult is not None else ""
+        return Decision("none", backbone_lr_mult=mult), (f"fine-tune the whole network, the backbone at {mult:g} times the "
+                                                         f"head's rate{given} (--freeze none --backbone-lr-mult {mult:g})")
+    return Decision("none"), "train everything (--freeze none)"

@@ -1,7 +1,14 @@
 """A frozen backbone's features, computed once: the "extract features, then train a classifier"
-recipe. With ``--freeze features``, no augmentation and nothing thawing later, every epoch would
+recipe. With only the head training, no augmentation and nothing thawing later, every epoch would
 push the same images through the same frozen network; cnnkit does it once, under inference mode,
-and trains the head on the stored features."""
+and trains the head on the stored features.
+
+What is stored is the input of the first module that behaves differently in training (a dropout,
+a drop path, a batch norm that is not frozen) on the way to the head, or the head's own input when
+there is none: that module and the ones after it (the head last) run on the stored features in
+training mode, as the full network would run them, drawing the same random numbers. A network
+where that does not reproduce the full forward pass, checked on a probe, is not cached.
+"""
 
 from __future__ import annotations
 
@@ -33,7 +40,21 @@ class FeatureSplit:
         for index in indices:
             if isinstance(index, torch.Tensor):
                 index = index.to(self.images.device)
-            yield self.images[index], self.labels[index]
+            images = self.images[index]
+            yield (images.clone() if isinstance(index, slice) else images), self.labels[index]  # never a view: dropout may work in place
+
+
+class Tail(nn.Module):
+    """The modules that run on cached features, in the order the network calls them."""
+
+    def __init__(self, layers: list[nn.Module]):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
 
 
 @contextmanager
@@ -47,38 +68,123 @@ def headless(model: nn.Module, head: str):
         surgery.set_module(model, head, layer)
 
 
-def head_is_last(model: nn.Module, head: str, size: list[int], device: torch.device) -> bool:
-    """Whether the head is the model's last operation (then its input is a feature vector)."""
-    probe = torch.rand(2, *size, device=device)
-    layer = surgery.get_module(model, head)
-    model.eval()
-    with torch.inference_mode():
-        full = model(probe)
-        with headless(model, head):
-            features = model(probe)
+@contextmanager
+def stopping_before(model: nn.Module, name: str):
+    """``features(x)``: the input of ``model``'s module ``name`` (the rest of the network does not run)."""
+    handle = surgery.get_module(model, name).register_forward_pre_hook(surgery.stop_before)
+
+    def features(x):
         try:
-            return features.ndim == 2 and torch.allclose(layer(features), full, atol=1e-5)
-        except RuntimeError:  # the head cannot take the vector (SqueezeNet's is a convolution before pooling)
-            return False
+            model(x)
+        except surgery.Reached as reached:
+            return reached.value
+        raise RuntimeError(f"the network never ran '{name}'")
+
+    try:
+        yield features
+    finally:
+        handle.remove()
 
 
-def extract(model: nn.Module, head: str, split, trainer, limit: torch.Tensor | None = None) -> FeatureSplit:
+def extract(model: nn.Module, head: str, split, trainer, limit: torch.Tensor | None = None, cut: str = "") -> FeatureSplit:
     """The features of ``split`` (or of its samples ``limit``), in order, through the trainer's
-    normalisation and precision."""
+    normalisation and precision: the input of module ``cut``, or what the model gives without its head."""
     positions = limit if limit is not None else torch.arange(len(split))
     chunks = positions.split(trainer.batch_size * 2)
     parts, labels = [], []
     model.eval()
-    with headless(model, head), torch.inference_mode():
+    with (stopping_before(model, cut) if cut else headless(model, head)) as network, torch.inference_mode():
         for images, batch_labels in split.batches(chunks, trainer.device, trainer.workers):
             with trainer.precision.autocast():
-                parts.append(model(trainer.inputs(images)).float())
+                parts.append(network(trainer.inputs(images)).float())
             labels.append(batch_labels)
     return FeatureSplit(torch.cat(parts).clone(), torch.cat(labels).clone())
 
 
+def changes_in_training(module: nn.Module) -> bool:
+    """Whether ``module`` (in its training-time mode) computes something else than in eval mode."""
+    if not module.training:
+        return False
+    if isinstance(module, nn.modules.dropout._DropoutNd):
+        return module.p > 0
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        return True
+    if isinstance(module, nn.modules.instancenorm._InstanceNorm):
+        return module.track_running_stats
+    rate = getattr(module, "drop_prob", getattr(module, "p", 0))  # timm's DropPath and DropBlock, torchvision's StochasticDepth
+    return type(module).__name__ in ("DropPath", "DropBlock2d", "StochasticDepth") and bool(rate)
+
+
+@dataclass
+class Cut:
+    """Where the cached features are taken: the input of module ``name``; ``tail`` runs on them."""
+
+    name: str
+    tail: Tail
+
+
+def _calls(model: nn.Module, probe: torch.Tensor) -> tuple[list[tuple[str, nn.Module, object]], torch.Tensor]:
+    """The leaf modules in the order ``model`` calls them (eval mode), with their inputs, and the output."""
+    calls = []
+    hooks = [module.register_forward_pre_hook(lambda m, args, name=name: calls.append((name, m, args)))
+             for name, module in model.named_modules() if not any(True for _ in module.children())]
+    model.eval()
+    try:
+        with torch.no_grad():
+            output = model(probe)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return calls, output
+
+
+def _training_output(model: nn.Module, frozen, run, device: torch.device):
+    """``run()`` with the model in its training-time modes, random draws from a fixed seed, and
+    buffers (batch-norm statistics) and the run's random generators left as they were."""
+    kept = {name: buffer.clone() for name, buffer in model.named_buffers()}
+    devices = [device.index or 0] if device.type == "cuda" else []
+    model.train()
+    surgery.keep_frozen_in_eval(frozen)
+    try:
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            torch.manual_seed(0)
+            return run()
+    finally:
+        for name, buffer in model.named_buffers():
+            buffer.copy_(kept[name])
+        model.eval()
+
+
+def find_cut(model: nn.Module, head: str, frozen, size: list[int], device: torch.device) -> Cut | str:
+    """Where features can be cached for ``model`` (see the module's notes), or why they cannot."""
+    probe = torch.rand(2, *size, generator=torch.Generator().manual_seed(0)).to(device)
+    calls, full = _calls(model, probe)
+    if not calls or calls[-1][0] != head:
+        return f"the head '{head}' is not the model's last operation"
+    model.train()
+    surgery.keep_frozen_in_eval(frozen)
+    first = next((i for i, (_, module, _) in enumerate(calls) if changes_in_training(module)), len(calls) - 1)
+    model.eval()
+    name, _, args = calls[first]
+    if len(args) != 1 or not isinstance(args[0], torch.Tensor) or args[0].ndim != 2:
+        return f"the input of '{name}' is not a feature vector" if name != head else f"the head '{head}' does not take a feature vector"
+    tail = Tail([module for _, module, _ in calls[first:]])
+    try:
+        with torch.no_grad():
+            chained = torch.allclose(tail(args[0].clone()), full, atol=1e-5)
+    except RuntimeError:
+        chained = False
+    if not chained:
+        return f"the layers from '{name}' to the head are not a plain chain"
+    trained = _training_output(model, frozen, lambda: model(probe), device)
+    cached = _training_output(model, frozen, lambda: tail(args[0].clone()), device)
+    if not torch.allclose(trained, cached, atol=1e-5):
+        return f"the network computes something else in training before '{name}' (random or batch-dependent operations outside modules)"
+    return Cut(name, tail)
+
+
 def can_cache(run) -> str:
-    """Why the features cannot be cached for ``run`` ("" when they can)."""
+    """Why the features cannot be cached for ``run`` ("" when the cheap conditions hold)."""
     transfer, config = run.transfer, run.config
     if transfer is None or not transfer.frozen or transfer.unfreeze_at:
         return "not everything but the head is frozen"
@@ -91,22 +197,24 @@ def can_cache(run) -> str:
         return "the model has several heads"
     if run.strategy.world_size > 1 or config.compile:
         return "it is done in single-process runs without --compile"
-    if not head_is_last(transfer.model, transfer.head, run.input_size, run.strategy.device):
-        return f"the head '{transfer.head}' is not the model's last operation"
     return ""
 
 
 def cache(run) -> None:
-    """Replace the run's splits by their features and train the head alone."""
+    """Replace the run's splits by their features and train the rest of the network (the head, and
+    any dropout in front of it) on them."""
     why = can_cache(run)
-    if why:
-        if why not in ("more than the head trains", "not everything but the head is frozen"):
-            note(f"features are not cached ({why}); the frozen backbone runs every epoch.")
+    transfer = run.transfer
+    cut = find_cut(transfer.model, transfer.head, transfer.frozen, run.input_size, run.strategy.device) if not why else why
+    if isinstance(cut, str):
+        if cut not in ("more than the head trains", "not everything but the head is frozen"):
+            note(f"features are not cached ({cut}); the frozen backbone runs every epoch.")
         return
-    transfer, trainer = run.transfer, run.trainer
-    parts = {name: extract(transfer.model, transfer.head, split, trainer) for name, split in run.data.splits().items()}
+    trainer = run.trainer
+    parts = {name: extract(transfer.model, transfer.head, split, trainer, cut=cut.name) for name, split in run.data.splits().items()}
     run.data = run.data.replace_splits(parts)
-    trainer.model = transfer.head_module()
+    trainer.model = cut.tail
     trainer.memory_format = torch.contiguous_format
+    after = "" if cut.name == transfer.head else f", from '{cut.name}' on (it behaves differently in training)"
     note(f"features of the frozen backbone computed once ({parts['train'].images.shape[1]} per image); "
-         "epochs train the head on them.")
+         f"epochs train the head on them{after}.")

@@ -6,6 +6,9 @@
 - timm: ``timm.create_model(pretrained=True)``, which resolves the weights through the Hugging
   Face cache (``HF_HUB_OFFLINE=1`` keeps it offline) as safetensors; preprocessing from the
   model's ``pretrained_cfg``.
+- cached files are checked before they are loaded, also when nothing is downloaded: torchvision's
+  against the sha256 prefix their name carries (``resnet18-f37072fd.pth``, torch.hub's check on
+  download), the Hugging Face cache's against the hash their blob is named by.
 - a cnnkit checkpoint: the model it names, its weights, its normalisation and input size.
 - ``--weights FILE`` (``.pth``/``.pt`` or ``.safetensors``) for any of them: a state dict loaded
   safely into the architecture, mismatches listed.
@@ -99,6 +102,73 @@ def _offline_error(what: str, file: str, cache: str, exc: BaseException) -> Cnnk
     )
 
 
+def file_digest(path: str, algorithm: str = "sha256", prefix: bytes = b"") -> str:
+    import hashlib
+
+    digest = hashlib.new(algorithm, prefix)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+WAY_OUT = "delete it to download it again, or pass it with --weights FILE to use it as it is"
+
+
+def check_hash_in_name(path: str) -> None:
+    """torch.hub's check on download, made on every load: the sha256 of a cached file must start
+    with the hash prefix its name carries (``resnet18-f37072fd.pth``)."""
+    from torch.hub import HASH_REGEX
+
+    match = HASH_REGEX.search(os.path.basename(path))
+    if not match or not match.group(1) or not os.path.isfile(path):
+        return
+    expected = match.group(1)
+    actual = file_digest(path)
+    if not actual.startswith(expected):
+        raise CnnkitError(f"The cached weights '{path}' are not the published file: their sha256 begins {actual[:len(expected)]}, "
+                          f"their name says {expected}; {WAY_OUT}.")
+
+
+def check_hub_blob(path: str) -> None:
+    """The Hugging Face cache names each file's content by its hash (``blobs/<sha256>`` for large
+    files, the git blob sha1 for others); a cached file must have the hash its blob name records."""
+    real = os.path.realpath(path)
+    recorded = os.path.basename(real)
+    if os.path.basename(os.path.dirname(real)) != "blobs" or not os.path.isfile(real):
+        return
+    if re.fullmatch(r"[0-9a-f]{64}", recorded):
+        actual = file_digest(real)
+    elif re.fullmatch(r"[0-9a-f]{40}", recorded):
+        actual = file_digest(real, "sha1", f"blob {os.path.getsize(real)}\0".encode())
+    else:
+        return
+    if actual != recorded:
+        raise CnnkitError(f"The cached weights '{real}' (for '{path}') do not have the hash the Hugging Face cache records "
+                          f"for them (their name {recorded[:12]}..., their content {actual[:12]}...); {WAY_OUT}.")
+
+
+def check_timm_cache(name: str) -> None:
+    """The cached files timm would load for ``name``, checked against the hashes their caches record."""
+    import timm
+    import torch
+
+    cfg = timm.models.get_pretrained_cfg(name)
+    if cfg is None:
+        return
+    if cfg.hf_hub_id:
+        from huggingface_hub import constants, try_to_load_from_cache
+
+        repo, _, revision = cfg.hf_hub_id.partition("@")
+        files = [cfg.hf_hub_filename] if cfg.hf_hub_filename else ["model.safetensors", "pytorch_model.bin"]
+        for file in files:
+            found = try_to_load_from_cache(repo, file, cache_dir=constants.HF_HUB_CACHE, revision=revision or None)
+            if isinstance(found, str):
+                check_hub_blob(found)
+    if cfg.url:
+        check_hash_in_name(os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(cfg.url)))
+
+
 def torchvision_pretrained(name: str, weights: str = "") -> Pretrained:
     """Images are fed as the weights were trained: RGB (grayscale data is repeated to 3 channels)."""
     import torch
@@ -127,6 +197,7 @@ def torchvision_pretrained(name: str, weights: str = "") -> Pretrained:
         file = os.path.basename(chosen.url)
         cache = os.path.join(torch.hub.get_dir(), "checkpoints")
         cached = os.path.join(cache, file)
+        check_hash_in_name(cached)
         try:
             state = chosen.get_state_dict(progress=True, check_hash=True, weights_only=True)
         except Exception as exc:
@@ -158,6 +229,7 @@ def timm_pretrained(name: str, weights: str = "") -> Pretrained:
         load_into(model, read_state_dict(Path(weights)), f"'{weights}'")
         source = f"timm {name} with weights from {weights}"
     else:
+        check_timm_cache(name)
         try:
             model = timm.create_model(name, pretrained=True)
         except (OSError, RuntimeError, ValueError) as exc:  # huggingface_hub's cache misses are OSErrors
@@ -185,7 +257,9 @@ def checkpoint_pretrained(path: Path) -> Pretrained:
 
     saved = load_checkpoint(path)
     name, kwargs = saved["model"]["name"], dict(saved["model"]["kwargs"])
-    model = registry("models").get(name).create(**kwargs)
+    from cnnkit.transfer.surgery import as_recorded
+
+    model = as_recorded(registry("models").get(name).create(**kwargs), saved)
     load_into(model, saved["state_dict"], f"checkpoint '{path}'")
     norm = saved["normalization"]
     size = tuple(saved["input_size"])

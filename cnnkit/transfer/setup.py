@@ -9,7 +9,7 @@ from pathlib import Path
 from torch import nn
 
 from cnnkit.config import TrainConfig
-from cnnkit.console import note
+from cnnkit.console import note, warn
 from cnnkit.contracts import Preprocessing, Pretrained
 from cnnkit.engine.plan import from_plugin
 from cnnkit.errors import UsageError
@@ -25,10 +25,23 @@ def checkpoint_path(spec: str) -> Path | None:
     return path if path.suffix == ".pt" and path.is_file() else None
 
 
-def load_pretrained(entry: Entry | None, config: TrainConfig) -> Pretrained:
-    """The backbone before its head is replaced."""
+def backbone_entry(config: TrainConfig) -> Entry | None:
+    """The registered model ``--backbone`` names; None for a cnnkit checkpoint (also for one gone
+    since the run started: a resumed run takes every weight from its ``last.pt``)."""
+    from cnnkit.plugins import registry
+
+    if checkpoint_path(config.backbone) is not None or (config.resume and Path(config.backbone).is_absolute()):
+        return None
+    return registry("models").get(config.backbone)
+
+
+def load_pretrained(entry: Entry | None, config: TrainConfig, saved: dict | None = None) -> Pretrained:
+    """The backbone before its head is replaced; for a resumed run (``saved``: its ``last.pt``),
+    the architecture alone, without reading any pretrained weights."""
     from cnnkit.transfer.pretrained import checkpoint_pretrained, is_file_spec, load_into, read_state_dict
 
+    if saved is not None:
+        return resumed_backbone(saved)
     path = checkpoint_path(config.backbone)
     if path is not None:
         pretrained = checkpoint_pretrained(path)
@@ -60,6 +73,26 @@ def load_pretrained(entry: Entry | None, config: TrainConfig) -> Pretrained:
     return from_plugin(entry, lambda: loader(config.weights))
 
 
+def resumed_backbone(saved: dict) -> Pretrained:
+    """The architecture ``last.pt`` names (random weights: ``last.pt`` holds them all), and the
+    preprocessing the run used; no pretrained file or cache is read."""
+    from cnnkit.plugins import registry
+
+    name, kwargs = saved["model"]["name"], dict(saved["model"]["kwargs"])
+    entry = registry("models").get(name)
+    model = from_plugin(entry, lambda: entry.create(**kwargs))
+    kept = (saved.get("transfer") or {}).get("preprocessing")
+    if kept:  # as the backbone gave it: the data are read as in the run's first epoch
+        preprocessing = Preprocessing(tuple(kept["input_size"]), tuple(kept["mean"]), tuple(kept["std"]),
+                                      str(kept["interpolation"]), float(kept["crop_fraction"]))
+    else:  # a last.pt of an earlier cnnkit: what the run read its images as
+        norm, read = saved["normalization"], saved.get("preprocessing", {})
+        preprocessing = Preprocessing(tuple(saved["input_size"]), tuple(norm["mean"]), tuple(norm["std"]),
+                                      interpolation=str(read.get("interpolation", "bilinear")),
+                                      crop_fraction=float(read.get("crop_fraction", 1.0)))
+    return Pretrained(model, preprocessing, f"{name}, weights from last.pt", (name, kwargs))
+
+
 @dataclass
 class Transfer:
     """The backbone with its new head, and its freezing over the run."""
@@ -75,25 +108,100 @@ class Transfer:
     unfreeze_at: int = 0
     heads: list[str] = field(default_factory=list)
 
+    backbone_lr_mult: float | None = None
+    """The backbone's rate factor ``--freeze auto`` chose (None: ``--backbone-lr-mult``'s default)."""
+    truncate: dict | None = None
+    """Where the backbone was cut (``--freeze auto``, small + different data), as checkpoints record it."""
+    freeze: str = "features"
+
     @classmethod
-    def build(cls, pretrained: Pretrained, num_classes: int, config: TrainConfig, data=None, input_size=None) -> Transfer:
+    def build(cls, pretrained: Pretrained, num_classes: int, config: TrainConfig, data=None, input_size=None,
+              saved: dict | None = None) -> Transfer:
+        """The backbone with its new head, frozen as ``config`` says (``--freeze auto``: as the
+        rule decides). A resumed run (``saved``: its ``last.pt``) takes the decisions and every
+        weight from ``last.pt``."""
         model = pretrained.model
         heads = surgery.new_heads(model, num_classes)
+        inherited = getattr(model, "cnnkit_truncate", None)  # a cnnkit run cut by --freeze auto, as --backbone
+        if inherited is not None:
+            surgery.fit_head(model, inherited, num_classes)  # timm's reset_classifier makes it for the uncut width
         name, kwargs = pretrained.rebuild or (config.backbone, {"in_channels": pretrained.preprocessing.input_size[0]})
         transfer = cls(model, pretrained.preprocessing, pretrained.source, heads[0], name, kwargs, unfreeze_at=config.unfreeze_at)
         transfer.heads = heads
-        freeze = config.freeze or "features"
-        if freeze == "auto":
-            from cnnkit.transfer.auto import decide
-
-            freeze = decide(transfer, data, config)
+        size = list(input_size or pretrained.preprocessing.input_size)
         if input_size is not None:
             check_input_size(model, config.backbone, input_size, pretrained.preprocessing.input_size)
-        transfer.frozen = surgery.frozen_modules(model, heads, freeze)
+        transfer.decide(config, data, size, saved)
+        transfer.cut(inherited if saved is None else None, num_classes)
+        transfer.frozen = surgery.frozen_modules(transfer.model, transfer.heads, transfer.freeze)
         surgery.freeze(transfer.frozen)
         if config.unfreeze_at and not transfer.frozen:
-            raise UsageError("--unfreeze-at needs something frozen first: pass --freeze features or --freeze N.")
+            chose = f" (--freeze auto chose {transfer.freeze})" if config.freeze == "auto" else ""
+            raise UsageError(f"--unfreeze-at needs something frozen first{chose}: pass --freeze features or --freeze N.")
+        if saved is not None:
+            from cnnkit.engine.state import load_weights
+
+            load_weights(transfer.model, saved, config)
+        else:
+            transfer.warn_unused(config)
         return transfer
+
+    def decide(self, config: TrainConfig, data, size: list[int], saved: dict | None) -> None:
+        """What freezes: ``--freeze``, the rule's decision for ``auto``, or a resumed run's record."""
+        self.freeze = config.freeze or ("features" if config.pretrained else "none")
+        record = saved.get("transfer") if saved is not None else None
+        if isinstance(record, dict):
+            self.truncate = record.get("truncate")
+            if self.freeze == "auto":
+                self.freeze, self.backbone_lr_mult = record["freeze"], record.get("backbone_lr_mult")
+        elif saved is not None and self.freeze == "auto":
+            raise UsageError("This run's last.pt does not record what --freeze auto decided (it was written by an older "
+                             "cnnkit); start a new run.")
+        elif self.freeze == "auto":
+            from cnnkit.transfer.auto import decide
+
+            decision = decide(self, data, config, size)
+            self.freeze, self.backbone_lr_mult, self.truncate = decision.freeze, decision.backbone_lr_mult, decision.truncate
+
+    def cut(self, inherited: dict | None, num_classes: int) -> None:
+        """Cut the backbone where the rule decided (or the resumed run recorded); a backbone cut
+        before (``inherited``, a cnnkit run as ``--backbone``) keeps that cut in the record."""
+        if self.truncate is None:
+            self.truncate = inherited
+            return
+        if inherited is not None:
+            self.truncate = {**self.truncate, "removed": [*inherited["removed"], *self.truncate["removed"]]}
+        surgery.truncate(self.model, self.truncate, num_classes)
+
+    def record(self) -> dict:
+        """The decisions a checkpoint keeps: a resumed run repeats them, and the cut rebuilds the model."""
+        prep = self.preprocessing
+        preprocessing = {"input_size": list(prep.input_size), "mean": list(prep.mean), "std": list(prep.std),
+                         "interpolation": prep.interpolation, "crop_fraction": prep.crop_fraction}
+        return {"freeze": self.freeze, "backbone_lr_mult": self.backbone_lr_mult, "truncate": self.truncate,
+                "preprocessing": preprocessing}
+
+    def lr_mult(self, config: TrainConfig) -> float:
+        """The backbone's rate factor: ``--backbone-lr-mult``, else the rule's, else 0.1 with
+        ``--unfreeze-at`` and 1 without."""
+        if config.backbone_lr_mult is not None:
+            return config.backbone_lr_mult
+        if self.backbone_lr_mult is not None:
+            return self.backbone_lr_mult
+        return 0.1 if config.unfreeze_at else 1.0
+
+    def warn_unused(self, config: TrainConfig) -> None:
+        """Warnings for options without effect in this run: ``--unfreeze-at`` after the last epoch
+        (a resume with more epochs would reach it), ``--backbone-lr-mult`` when only the head trains."""
+        if config.unfreeze_at > config.epochs:
+            warn(f"--unfreeze-at {config.unfreeze_at} comes after the last epoch (--epochs {config.epochs}): nothing thaws in "
+                 f"this run (a --resume with --epochs {config.unfreeze_at} or more would thaw it).")
+        head = {id(p) for p in self.head_module().parameters()}
+        only_head = all(id(p) in head for p in self.model.parameters() if p.requires_grad)
+        if config.backbone_lr_mult is not None and only_head and not config.unfreeze_at:
+            chose = " (--freeze auto chose so)" if config.freeze == "auto" else ""
+            warn(f"--backbone-lr-mult {config.backbone_lr_mult:g} has no effect: only the new head trains{chose} and nothing "
+                 "thaws; drop it, or train backbone layers with --freeze N or --unfreeze-at EPOCH.")
 
     def keep_frozen_in_eval(self) -> None:
         surgery.keep_frozen_in_eval(self.frozen)
@@ -110,7 +218,9 @@ class Transfer:
         frozen = f"{len(self.frozen)} stage(s) frozen ({', '.join(n for n, _ in self.frozen[:4])}{', ...' if len(self.frozen) > 4 else ''})" \
             if self.frozen else "nothing frozen"
         thaw = f", all trainable from epoch {self.unfreeze_at}" if self.unfreeze_at else ""
-        return f"{self.source}; new head '{self.head}'; {frozen}{thaw}; {trainable:,} of {total:,} parameters train"
+        head = f"new head '{self.head}' on the output of '{self.truncate['tap']}' (the layers with weights after it removed)" \
+            if self.truncate else f"new head '{self.head}'"
+        return f"{self.source}; {head}; {frozen}{thaw}; {trainable:,} of {total:,} parameters train"
 
     def param_groups(self, weight_decay: float, lr: float, backbone_lr_mult: float) -> list[dict]:
         """Weight-decay groups for the head and for the backbone (at ``lr * backbone_lr_mult``).
@@ -166,14 +276,33 @@ def check_input_size(model: nn.Module, backbone: str, size: list[int], native: t
 
 
 def check_options(config: TrainConfig) -> None:
+    """Usage errors for transfer options that are malformed or contradict each other."""
     if config.freeze not in ("", "none", "features", "auto") and not (config.freeze.isascii() and config.freeze.isdigit()):
         raise UsageError(f"--freeze '{config.freeze}' must be features, none, auto or a number of stages.")
-    if config.freeze == "none" and config.unfreeze_at:
-        raise UsageError("--unfreeze-at needs something frozen first: pass --freeze features or --freeze N.")
+    check_contradictions(config)
     if config.similar is not None and config.freeze != "auto":
         raise UsageError("--similar/--different only apply to --freeze auto.")
+    if config.resume and Path(config.backbone).is_absolute():
+        return  # a checkpoint the run started from: last.pt holds its weights now, whether it is still there or not
     if checkpoint_path(config.backbone) is None and config.backbone.endswith(".pt") and not Path(config.backbone).exists():
         raise UsageError(f"--backbone '{config.backbone}' does not exist.")
     if checkpoint_path(config.backbone) is None and (config.backbone.endswith(".pt") or Path(config.backbone).exists()):
         raise UsageError(f"--backbone '{config.backbone}' is not a cnnkit checkpoint (a .pt file, or a run directory "
                          "with best.pt), nor a model name (see 'cnnkit models').")
+
+
+def check_contradictions(config: TrainConfig) -> None:
+    """Options that cannot all hold: refused, naming the way out (exit 2)."""
+    if not config.pretrained and config.weights:
+        raise UsageError(f"--weights {config.weights} and --no-pretrained contradict each other: --weights loads pretrained "
+                         "weights, --no-pretrained starts from a random initialisation; drop one.")
+    if not config.pretrained and config.freeze not in ("", "none"):
+        raise UsageError(f"--no-pretrained --freeze {config.freeze} would freeze randomly initialised layers (a head on frozen "
+                         "random features); pass --freeze none (the default with --no-pretrained), or drop --no-pretrained.")
+    if not config.pretrained and config.unfreeze_at:
+        raise UsageError("--unfreeze-at thaws pretrained layers, but with --no-pretrained nothing is frozen; drop --unfreeze-at.")
+    if config.freeze == "none" and config.unfreeze_at:
+        raise UsageError("--unfreeze-at needs something frozen first: pass --freeze features or --freeze N.")
+    if config.backbone_lr_mult == 0:
+        raise UsageError("--backbone-lr-mult 0 would compute the backbone's gradients and never apply them; to keep the "
+                         "backbone as it is, pass --freeze features (only the head trains), or a factor above 0.")

@@ -3,6 +3,8 @@ architecture (no weights are downloaded), its new head, and what ``--freeze`` fr
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from cnnkit.config import TrainConfig
 from cnnkit.errors import UsageError
 
@@ -13,10 +15,11 @@ def frozen_network(backbone: str, freeze: str, num_classes: int, input_size: str
 
     if freeze == "auto":
         raise UsageError("--freeze auto decides from the data; summary takes features, none or a number of stages.")
-    config = TrainConfig(backbone=backbone, freeze=freeze, pretrained=checkpoint_path(backbone) is not None)
+    config = TrainConfig(backbone=backbone, freeze=freeze)
     check_options(config)
     entry = None if checkpoint_path(backbone) else registry("models").get(backbone)
-    pretrained = load_pretrained(entry, config)  # a library backbone is built without its weights
+    unloaded = replace(config, pretrained=checkpoint_path(backbone) is not None)
+    pretrained = load_pretrained(entry, unloaded)  # a library backbone is built without its weights
     transfer = Transfer.build(pretrained, num_classes, config)
     size = list(pretrained.preprocessing.input_size)
     if input_size:

@@ -130,3 +130,107 @@ def keep_frozen_in_eval(modules: list[tuple[str, nn.Module]]) -> None:
     dropout are those of the pretrained network."""
     for _, module in modules:
         module.eval()
+
+
+class Reached(Exception):
+    """Raised by a hook once the activations wanted exist: the rest of the network need not run."""
+
+    def __init__(self, value):
+        super().__init__()
+        self.value = value
+
+
+def stop_before(module: nn.Module, inputs):
+    raise Reached(inputs[0])
+
+
+def truncate(model: nn.Module, spec: dict, num_classes: int) -> nn.Module:
+    """``model`` cut as ``spec`` (from :func:`earlier_cut`, recorded in checkpoints as
+    ``transfer.truncate``) says: the modules with parameters that run after stage ``tap``
+    become identities, and the head takes what then reaches it (``width`` features)."""
+    for name in spec["removed"]:
+        set_module(model, name, nn.Identity())
+    fit_head(model, spec, num_classes)
+    model.cnnkit_truncate = dict(spec)
+    return model
+
+
+def fit_head(model: nn.Module, spec: dict, num_classes: int) -> None:
+    """A fresh head for ``num_classes`` taking the ``width`` features that reach it in a cut model."""
+    old = get_module(model, spec["head"])
+    width = int(spec["width"])
+    new = nn.Linear(width, num_classes) if isinstance(old, nn.Linear) else nn.Conv2d(width, num_classes, 1)
+    set_module(model, spec["head"], new)
+
+
+def as_recorded(model: nn.Module, saved: dict) -> nn.Module:
+    """``model``, rebuilt by the registered name a checkpoint ``saved`` records, cut as the
+    checkpoint records it was (``--freeze auto`` on small, different data); else unchanged."""
+    cut = (saved.get("transfer") or {}).get("truncate")
+    if not cut:
+        return model
+    return truncate(model, cut, int(saved["model"]["kwargs"].get("num_classes", len(saved["classes"]))))
+
+
+EARLIER = 2 / 3
+"""Where the small + different quadrant takes its activations: this far through the stages."""
+
+
+def _after(model: nn.Module, tap: str, probe) -> list[str]:
+    """The modules with parameters of their own that ``model`` runs after its module ``tap``."""
+    calls, mark = [], []
+    hooks = [module.register_forward_pre_hook(lambda m, args, name=name: calls.append(name))
+             for name, module in model.named_modules() if any(True for _ in module.parameters(recurse=False))]
+    hooks.append(model.get_submodule(tap).register_forward_hook(lambda m, args, out: mark.append(len(calls))))
+    try:
+        model(probe)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    later = calls[mark[0]:] if mark else []
+    return list(dict.fromkeys(later))
+
+
+def earlier_cut(model: nn.Module, heads: list[str], size) -> tuple[dict | None, str]:
+    """Where to cut ``model`` for a linear classifier on activations from earlier in the network:
+    after stage ``round(2n/3)`` of its ``n`` stages, everything with parameters that runs later
+    removed, the head fed what then reaches it (pooled as the network pools). ``(spec,
+    description)``, or ``(None, why not)`` when that cannot work (checked on a probe)."""
+    import copy
+
+    import torch
+
+    blocks = [name for name, _ in stages(model, heads) if name != "(model parameters)"]
+    if len(blocks) < 3 or len(heads) != 1:
+        return None, f"it has only {len(blocks)} stage(s)" if len(heads) == 1 else "it has several heads"
+    count = max(1, round(EARLIER * len(blocks)))
+    tap, head = blocks[count - 1], heads[0]
+    probe = torch.rand(2, *size, generator=torch.Generator().manual_seed(0))
+    trial = copy.deepcopy(model).eval()
+    try:
+        with torch.no_grad():
+            later = _after(trial, tap, probe)
+            removed = [n for n in [*blocks[count:], *later] if n != head and not any(n.startswith(r + ".") for r in blocks[count:])]
+            spec = {"tap": tap, "removed": list(dict.fromkeys(removed)), "head": head, "width": 0}
+            for name in spec["removed"]:
+                set_module(trial, name, nn.Identity())
+            reaching = _input_of(trial, head, probe)
+            spec["width"] = int(reaching.shape[-1] if isinstance(get_module(trial, head), nn.Linear) else reaching.shape[1])
+            outputs = truncate(trial, spec, 2)(probe)
+    except (RuntimeError, ValueError, TypeError, AssertionError, IndexError, CnnkitError) as exc:
+        lines = str(exc).strip().splitlines()
+        return None, f"it cannot be cut after its stage '{tap}' ({lines[0] if lines else type(exc).__name__})"
+    if outputs.ndim != 2 or not torch.isfinite(outputs).all() or torch.equal(reaching[0], reaching[1]):
+        return None, f"what reaches the head from its stage '{tap}' does not depend on the image"
+    return spec, f"the output of stage {count} of {len(blocks)} ('{tap}'), the layers with weights after it removed"
+
+
+def _input_of(model: nn.Module, name: str, x):
+    handle = model.get_submodule(name).register_forward_pre_hook(stop_before)
+    try:
+        model(x)
+    except Reached as reached:
+        return reached.value
+    finally:
+        handle.remove()
+    raise CnnkitError(f"the network never runs '{name}'")
