@@ -3,11 +3,18 @@
 The same field names are used by ``cnnkit train`` flags (``batch_size`` <-> ``--batch-size``),
 by config files and by the ``config.json`` each run writes, so a run can be repeated with
 ``cnnkit train --config runs/NAME/config.json``.
+
+Relative paths in a config file are relative to the file's folder, as in TOML-configured tools.
+``config.json`` records absolute paths (:meth:`TrainConfig.to_dict`), so it repeats a run from
+any folder; in a run's own ``config.json`` written by an earlier cnnkit, relative paths are
+relative to the folder the run was started from, and are read that way.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -15,7 +22,7 @@ from typing import Any, Optional
 
 from cnnkit.errors import UsageError
 from cnnkit.options import RULES
-from cnnkit.registry import unknown_name_message
+from cnnkit.registry import suggest, unknown_name_message
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -62,6 +69,7 @@ class TrainConfig:
     nnodes: int = 1
     node_rank: int = -1
     rdzv_endpoint: str = ""
+    rdzv_timeout: int = 300
     sync_bn: bool = False
     precision: str = "auto"
     channels_last: Optional[bool] = None
@@ -83,8 +91,9 @@ class TrainConfig:
                 raise UsageError(f"Option '{name}' {exc}.") from None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
+        """The options as ``config.json`` records them: relative paths made absolute, so the record
+        holds wherever it is read from."""
+        return absolute_paths(asdict(self), Path.cwd())
 
 
 FIELD_NAMES = [f.name for f in fields(TrainConfig)]
@@ -99,30 +108,132 @@ RESUME_MUST_MATCH = (
 where the uninterrupted run would. The others (epochs, patience, device, ...) may change."""
 
 
+PATH_OPTIONS = ("data", "data_dir", "out", "resume", "weights", "backbone")
+"""Options that hold a path (``data``, ``weights`` and ``backbone`` only when they are not a name)."""
+ALWAYS_PATHS = ("data_dir", "out", "resume")
+
+
+def absolute_paths(options: dict[str, Any], base: Path) -> dict[str, Any]:
+    """``options`` with each relative path made absolute against ``base``; names stay names."""
+    base = Path(os.path.abspath(base))
+    resolved = dict(options)
+    for name in PATH_OPTIONS:
+        value = options.get(name)
+        if isinstance(value, str) and value and _is_path(name, value, base):
+            resolved[name] = os.path.abspath(base / Path(value).expanduser())
+    return resolved
+
+
+def _is_path(name: str, value: str, base: Path) -> bool:
+    """Whether ``value`` of option ``name`` is a path, by the rules the option is read with."""
+    if name in ALWAYS_PATHS:
+        return True
+    candidate = base / Path(value).expanduser()
+    if name == "weights":
+        from cnnkit.transfer.pretrained import is_file_spec
+
+        return is_file_spec(value)
+    from cnnkit.plugins import registry
+
+    if name == "data":
+        spelled_as_path = os.sep in value or "/" in value or value.startswith((".", "~"))
+        return value not in registry("datasets") and (spelled_as_path or candidate.exists())
+    checkpoint = (candidate.is_dir() and (candidate / "best.pt").is_file()) or value.endswith(".pt")
+    return value not in registry("models") and (checkpoint or value.startswith((".", "~")))
+
+
+def is_run_record(path: Path) -> bool:
+    """A run's own ``config.json`` (beside its ``last.pt``): its relative paths, if an earlier
+    cnnkit wrote any, are relative to the folder the run was started from."""
+    return path.name == "config.json" and (path.parent / "last.pt").is_file()
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Options from a ``.toml`` or ``.json`` file; keys and values checked by the same rules as flags."""
+    """Options from a ``.toml`` or ``.json`` file; keys and values checked by the same rules as
+    flags, relative paths made absolute against the file's folder."""
     path = Path(path)
+    values = _parse(path)
+    options = _checked_options(path, values)
+    return options if is_run_record(path) else absolute_paths(options, path.parent)
+
+
+def _parse(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UsageError(f"Config file '{path}' {'is not a regular file' if path.exists() else 'does not exist'}.")
+    suffix = path.suffix.lower()
+    if suffix not in (".toml", ".json"):
+        raise UsageError(f"Config file '{path}' must end in .toml or .json.")
     try:
-        if path.suffix.lower() == ".toml":
-            values = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-        elif path.suffix.lower() == ".json":
-            values = json.loads(path.read_text(encoding="utf-8-sig"))
-        else:
-            raise UsageError(f"Config file '{path}' must end in .toml or .json.")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UsageError(f"Config file '{path}' is not valid {path.suffix[1:].upper()}: {exc}") from None
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"Config file '{path}' is not valid {suffix[1:].upper()}: {exc}") from None
+    try:
+        values = tomllib.loads(text) if suffix == ".toml" else json.loads(text, object_pairs_hook=_no_duplicates)
+    except ValueError as exc:
+        key = exc.key if isinstance(exc, DuplicateKey) else _toml_duplicate(text, exc) if suffix == ".toml" else None
+        if key:
+            raise UsageError(f"{path}: option '{key}' is given twice; keep one.") from None
+        raise UsageError(f"Config file '{path}' is not valid {suffix[1:].upper()}: {exc}") from None
     if not isinstance(values, dict):
         raise UsageError(f"Config file '{path}' must hold a table of options, not {type(values).__name__}.")
+    return values
+
+
+class DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refusing a key given twice (``json`` would keep the last silently)."""
+    values: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in values:
+            raise DuplicateKey(key)
+        values[key] = value
+    return values
+
+
+def _toml_duplicate(text: str, exc: ValueError) -> str | None:
+    """The key of the line tomllib refuses as a second value for one key, if that is the error."""
+    match = re.match(r"Cannot overwrite a value \(at line (\d+),", str(exc))
+    lines = text.splitlines()
+    if not match or int(match.group(1)) > len(lines):
+        return None
+    key = lines[int(match.group(1)) - 1].partition("=")[0].strip().strip("\"'")
+    return key or None
+
+
+def _checked_options(path: Path, values: dict[str, Any]) -> dict[str, Any]:
+    """Every key known (all unknown ones named at once), none given twice under its two
+    spellings (``batch-size`` and ``batch_size``), every value valid."""
+    unknown = [key for key in values if key.replace("-", "_") not in FIELD_NAMES]
+    if unknown:
+        raise UsageError(f"{path}: {unknown_options_message(unknown)}")
+    spellings: dict[str, list[str]] = {}
+    for key in values:
+        spellings.setdefault(key.replace("-", "_"), []).append(key)
+    for name, keys in spellings.items():
+        if len(keys) > 1:
+            raise UsageError(f"{path}: option '{name}' is given twice (as {' and '.join(repr(k) for k in keys)}); keep one.")
     options = {}
     for key, value in values.items():
-        name = key.replace("-", "_")
-        if name not in FIELD_NAMES:
-            hint = f"Known options: {', '.join(FIELD_NAMES)}."
-            raise UsageError(f"{path}: " + unknown_name_message("option", key, FIELD_NAMES, hint))
         try:
-            options[name] = RULES[name].check(value)
+            options[key.replace("-", "_")] = RULES[key.replace("-", "_")].check(value)
         except ValueError as exc:
             raise UsageError(f"{path}: option '{key}' {exc}.") from None
     return options
+
+
+def unknown_options_message(keys: list[str]) -> str:
+    """One line for every unknown key, each with its did-you-mean."""
+    listing = f"Known options: {', '.join(FIELD_NAMES)}."
+    if len(keys) == 1:
+        return unknown_name_message("option", keys[0], FIELD_NAMES, listing)
+    shown = []
+    for key in keys:
+        close = suggest(key.replace("-", "_"), FIELD_NAMES)
+        shown.append(f"'{key}'" + (f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""))
+    everything_close = all("did you mean" in text for text in shown)
+    return f"Unknown options {', '.join(shown[:-1])} and {shown[-1]}." + ("" if everything_close else f" {listing}")

@@ -30,6 +30,8 @@ class StrategyOptions:
     nnodes: int = 1
     node_rank: int = -1
     rdzv_endpoint: str = ""
+    rdzv_timeout: int = 300
+    """Seconds to wait for every node to join the rendezvous (``--rdzv-timeout``)."""
 
 
 @runtime_checkable

@@ -3,7 +3,8 @@
 Each option has a :class:`Rule`: its type (whole number, number, flag, text), its range, and
 whether it may be empty (``null``). Flags are parsed from text and then checked; config files
 already hold typed values (TOML, JSON) and are checked as they are, so ``epochs = 2.9`` or
-``lr = true`` is refused instead of being coerced. Numbers must be finite.
+``lr = true`` is refused instead of being coerced. Numbers must be finite. A whole number written
+as a float (``epochs = 1e3`` in TOML or JSON, ``--epochs 1e3``) is that whole number.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from typing import Any
 import click
 
 SEED_MAX = 2**64 - 1
+BATCH_MAX = 2**31 - 1
+"""The largest batch: 32-bit indexing bounds what one kernel call can address, and no dataset
+cnnkit reads is larger."""
 INVISIBLE = ("Cc", "Cf", "Zl", "Zp")
 """Unicode categories refused in text options: controls, format characters (such as the
 right-to-left override) and line or paragraph separators."""
@@ -53,7 +57,7 @@ class Rule:
         if self.kind is str and self.list_joins and isinstance(value, list) and all(isinstance(v, str) for v in value):
             value = ",".join(value)
         ok = {
-            int: isinstance(value, int) and not isinstance(value, bool),
+            int: (isinstance(value, int) and not isinstance(value, bool)) or _whole_float(value),
             float: isinstance(value, (int, float)) and not isinstance(value, bool),
             bool: isinstance(value, bool),
             str: isinstance(value, str),
@@ -67,7 +71,7 @@ class Rule:
             above = self.max is not None and (value >= self.max if self.max_open else value > self.max)
             if below or above:
                 raise ValueError(f"must be {self.describe()}, got {_shown(value)}")
-            return float(value) if self.kind is float else value
+            return float(value) if self.kind is float else int(value)
         if self.kind is str and any(unicodedata.category(c) in INVISIBLE for c in value):
             raise ValueError(f"must not hold control or invisible formatting characters, got {_shown(value)}")
         if self.nonempty and not value.strip():
@@ -75,6 +79,10 @@ class Rule:
         if self.choices and value not in self.choices:
             raise ValueError(f"must be {self.describe()}, got {_shown(value)}")
         return value
+
+
+def _whole_float(value: Any) -> bool:
+    return isinstance(value, float) and math.isfinite(value) and value.is_integer()
 
 
 def _shown(value: Any) -> str:
@@ -94,7 +102,7 @@ RULES: dict[str, Rule] = {
     "model": NAME, "model_kwargs": Rule(str, list_joins=True), "data": NAME,
     "backbone": TEXT, "weights": TEXT, "pretrained": FLAG, "freeze": TEXT, "unfreeze_at": Rule(int, min=0),
     "backbone_lr_mult": Rule(float, min=0, nullable=True), "similar": Rule(bool, nullable=True),
-    "epochs": Rule(int, min=1), "batch_size": Rule(int, min=1),
+    "epochs": Rule(int, min=1), "batch_size": Rule(int, min=1, max=BATCH_MAX),
     "lr": Rule(float, min=0, min_open=True), "optimizer": NAME,
     "weight_decay": Rule(float, min=0), "momentum": Rule(float, min=0, max=1), "nesterov": FLAG,
     "scheduler": NAME, "step_size": Rule(int, min=1), "gamma": Rule(float, min=0, min_open=True),
@@ -104,7 +112,7 @@ RULES: dict[str, Rule] = {
     "workers": Rule(int, min=0, nullable=True),
     "augment": Rule(str, list_joins=True), "mix_prob": Rule(float, min=0, max=1), "init": TEXT, "init_bias": Rule(float, nullable=True), "strategy": NAME,
     "nproc_per_node": Rule(int, min=0), "nnodes": Rule(int, min=1), "node_rank": Rule(int, min=-1),
-    "rdzv_endpoint": TEXT, "sync_bn": FLAG, "precision": NAME, "channels_last": Rule(bool, nullable=True),
+    "rdzv_endpoint": TEXT, "rdzv_timeout": Rule(int, min=1), "sync_bn": FLAG, "precision": NAME, "channels_last": Rule(bool, nullable=True),
     "compile": FLAG, "deterministic": Rule(bool, nullable=True), "seed": Rule(int, min=0, max=SEED_MAX),
     "device": NAME, "name": TEXT, "out": NAME, "quiet": FLAG, "resume": TEXT,
 }
@@ -119,14 +127,26 @@ class Checked(click.ParamType):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, str) and self.rule.kind in (int, float):
-            try:
-                value = int(value, 10) if self.rule.kind is int else float(value)
-            except ValueError:
-                self.fail(f"{value!r} is not {self.rule.describe()}.", param, ctx)
+            value = self._number(value, param, ctx)
         try:
             return self.rule.check(value)
         except ValueError as exc:
             self.fail(f"{exc}.", param, ctx)
+
+
+    def _number(self, text: str, param: click.Parameter | None, ctx: click.Context | None) -> int | float:
+        """The flag's text as a number; for whole numbers also a whole float (``1e3``)."""
+        try:
+            return int(text, 10) if self.rule.kind is int else float(text)
+        except ValueError:
+            pass
+        try:
+            number = float(text)
+        except ValueError:
+            number = None
+        if self.rule.kind is int and _whole_float(number):
+            return number
+        self.fail(f"{text!r} is not {self.rule.describe()}.", param, ctx)
 
 
 def checked(name: str) -> Checked:

@@ -209,6 +209,35 @@ class PluginHost:
             self.registry(kind)
 
 
+def installed_plugins() -> dict[str, str]:
+    """Entry-point name -> distribution of each installed third-party plugin; loads none of them."""
+    installed: dict[str, str] = {}
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, "dist", None)
+        installed.setdefault(ep.name, dist.metadata["Name"] if dist else ep.value)
+    return installed
+
+
+def unloaded_plugins_note(name: str) -> str:
+    """For an unknown name while ``CNNKIT_NO_PLUGINS`` is set: that it is, and which installed
+    plugin may provide ``name`` (by its entry-point or distribution name), else which were not
+    loaded. Otherwise empty."""
+    if not env_flag(NO_PLUGINS_ENV) or (_host is not None and _host.entry_points):
+        return ""
+    installed = installed_plugins()
+    if not installed:
+        return f" ({NO_PLUGINS_ENV} is set; no third-party plugin is installed.)"
+    likely = [ep for ep, dist in installed.items()
+              if name.lower() in (ep.lower(), dist.lower().removeprefix("cnnkit-").removeprefix("cnnkit_"))]
+    if likely:
+        shown = " and ".join(f"'{ep}' ({installed[ep]})" for ep in likely)
+        return (f" {NO_PLUGINS_ENV} is set, so third-party plugins were not loaded; the installed plugin {shown} "
+                f"may provide '{name}': unset {NO_PLUGINS_ENV} to use it.")
+    shown = ", ".join(f"'{ep}' ({dist})" for ep, dist in sorted(installed.items()))
+    many = len(installed) > 1
+    return f" ({NO_PLUGINS_ENV} is set: the installed third-party plugin{'s' * many} {shown} {'were' if many else 'was'} not loaded.)"
+
+
 _host: PluginHost | None = None
 
 

@@ -65,12 +65,19 @@ def suggest(name: str, choices: list[str], n: int = 3, cutoff: float = 0.6, spre
 
 
 def unknown_name_message(noun: str, name: str, choices: list[str], list_hint: str) -> str:
-    """``Unknown model 'x'. Did you mean 'y'?`` plus where to see every choice, on one line."""
+    """``Unknown model 'x'. Did you mean 'y'?`` plus where to see every choice, on one line; for
+    what plugins register, also whether third-party plugins were left unloaded."""
     close = suggest(name, choices)
     if close:
         options = " or ".join(f"'{c}'" for c in close)
-        return f"Unknown {noun} '{name}'. Did you mean {options}?"
-    return f"Unknown {noun} '{name}'. {list_hint}"
+        message = f"Unknown {noun} '{name}'. Did you mean {options}?"
+    else:
+        message = f"Unknown {noun} '{name}'. {list_hint}"
+    if noun in KIND_NOUNS.values():
+        from cnnkit.plugins import unloaded_plugins_note
+
+        message += unloaded_plugins_note(name)
+    return message
 
 
 class UnknownNameError(UsageError):

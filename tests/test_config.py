@@ -19,7 +19,7 @@ def test_every_train_flag_is_a_config_key_with_the_same_default():
     from cnnkit.cli.train import train
 
     options = {param.name: param.default for param in train.params if param.name != "config"}
-    defaults = TrainConfig().to_dict()
+    defaults = vars(TrainConfig())
     assert set(options) == set(FIELD_NAMES) - FINETUNE_ONLY
     assert options == {name: defaults[name] for name in options}
     tuned = {param.name: param.default for param in finetune.params if param.name != "config"}

@@ -107,7 +107,7 @@ def test_torchrun_launches_cnnkit_ddp_workers(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--strategy", "single", "--nproc-per-node", "2"], "--nproc-per-node only apply to --strategy ddp (this run is 'single')"),
+        (["--strategy", "single", "--nproc-per-node", "2"], "--nproc-per-node only applies to --strategy ddp (this run is 'single')"),
         (["--sync-bn", "--nnodes", "2"], "--nnodes, --sync-bn only apply to --strategy ddp (this run is 'single')"),
         (["--strategy", "ddp", "--rdzv-endpoint", "localhost:99999"], "--rdzv-endpoint 'localhost:99999' must be HOST:PORT with a port from 1 to 65535"),
         (["--strategy", "ddp", "--rdzv-endpoint", "nohost"], "--rdzv-endpoint 'nohost' must be HOST:PORT"),

@@ -265,3 +265,25 @@ def test_strict_mode_through_the_cli_is_one_line_and_exit_1(install_plugin, run_
     assert result.err.strip() == (
         "Error: plugin 'cnnkit-broken' failed to load: ImportError: missing dependency (CNNKIT_STRICT_PLUGINS is set)"
     )
+
+
+def test_an_unknown_name_while_plugins_are_off_says_so_and_which_plugin_may_provide_it(install_plugin, run_cli):
+    install_plugin("cnnkit-tiny", GOOD_PLUGIN, entry_point="tiny-net")
+    unset = run_cli("train", "--model", "no-such-net")
+    assert unset.code == 2 and "CNNKIT_NO_PLUGINS" not in unset.err, "not set: no note"
+    result = run_cli("train", "--model", "tiny-net", env={"CNNKIT_NO_PLUGINS": "1"})
+    assert result.code == 2
+    assert result.err.strip().endswith(
+        "CNNKIT_NO_PLUGINS is set, so third-party plugins were not loaded; the installed plugin 'tiny-net' (cnnkit-tiny) "
+        "may provide 'tiny-net': unset CNNKIT_NO_PLUGINS to use it.")
+    other = run_cli("train", "--data", "tiny-data", env={"CNNKIT_NO_PLUGINS": "1"})
+    assert other.code == 2
+    assert "(CNNKIT_NO_PLUGINS is set: the installed third-party plugins " in other.err
+    assert "'tiny-net' (cnnkit-tiny)" in other.err and "were not loaded.)" in other.err
+
+
+def test_the_installed_lenet5_plugin_is_named_when_plugins_are_off(run_cli):
+    result = run_cli("train", "--model", "lenet5", env={"CNNKIT_NO_PLUGINS": "1"})
+    assert result.code == 2
+    assert result.err.startswith("Error: Unknown model 'lenet5'.")
+    assert "the installed plugin 'lenet5' (cnnkit-lenet5) may provide 'lenet5': unset CNNKIT_NO_PLUGINS to use it." in result.err

@@ -30,7 +30,7 @@ def alexnet_2012(*, num_classes: int = 1000, in_channels: int = 3, norm: Literal
 
 
 def _cifar_resnet(depth: int):
-    def factory(*, num_classes: int = 10, in_channels: int = 3, shortcut: str = "A"):
+    def factory(*, num_classes: int = 10, in_channels: int = 3, shortcut: Literal["A", "B"] = "A"):
         from cnnkit.models.resnet import CifarResNet
 
         return CifarResNet(depth, num_classes=num_classes, in_channels=in_channels, shortcut=shortcut)

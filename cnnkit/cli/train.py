@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+from typing import Any
+
 import click
 from click.core import ParameterSource
 
-from cnnkit.config import TrainConfig, read_config_file
+from cnnkit.config import PATH_OPTIONS, TrainConfig, absolute_paths, read_config_file
 from cnnkit.errors import UsageError
 from cnnkit.options import checked
 
 D = TrainConfig()
+CONFIG_FILE = "cnnkit.config_file"
+"""``ctx.meta`` key: the ``--config`` file and the options read from it."""
 
 
 def _given(ctx: click.Context, name: str) -> bool:
@@ -27,13 +33,58 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) 
     if value:
         options = read_config_file(value)
         own = {p.name for p in ctx.command.params}
-        defaults = TrainConfig().to_dict()  # a run's config.json lists every option, most at their defaults
+        defaults = vars(TrainConfig())  # a run's config.json lists every option, most at their defaults
         foreign = [k for k, v in options.items()
                    if k not in own and k not in IGNORED_BY.get(ctx.command.name, ()) and v != defaults.get(k)]
         if foreign:
-            raise UsageError(f"{value}: option '{foreign[0]}' applies to 'cnnkit finetune', not 'cnnkit {ctx.command.name}'.")
+            names = " and ".join(f"'{k}'" for k in foreign)
+            verb = "applies" if len(foreign) == 1 else "apply"
+            raise UsageError(f"{value}: option{'s' * (len(foreign) > 1)} {names} {verb} to 'cnnkit finetune', "
+                             f"not 'cnnkit {ctx.command.name}'.")
         ctx.default_map = {**(ctx.default_map or {}), **{k: v for k, v in options.items() if k in own}}
+        ctx.meta[CONFIG_FILE] = (value, options)
     return value
+
+
+def _blame_config_file(ctx: click.Context, exc: UsageError) -> None:
+    """Put the config file and key in front of ``exc``'s message, when a value the file set (and no flag
+    overrode) is what the message is about: its flag or its value is named in it."""
+    from cnnkit.engine.launch import launched_by_cnnkit
+
+    if CONFIG_FILE not in ctx.meta or launched_by_cnnkit():  # a launched worker's file is cnnkit's own
+        return
+    path, options = ctx.meta[CONFIG_FILE]
+    message = str(exc)
+    defaults = {p.name: p.default for p in ctx.command.params}
+    keys = [key for key, value in options.items()
+            if ctx.get_parameter_source(key) == ParameterSource.DEFAULT_MAP and value != defaults.get(key)
+            and _names(message, key, value)]
+    if keys and not message.startswith(f"{path}:"):
+        shown = " and ".join(f"'{key}'" for key in keys)
+        exc.args = (f"{path}: option{'s' * (len(keys) > 1)} {shown}: {message}",)
+
+
+def _names(message: str, key: str, value: Any) -> bool:
+    flag = "--" + key.replace("_", "-")
+    if re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", message):
+        return True
+    return isinstance(value, str) and bool(value) and (f"'{value}'" in message or repr(value) in message)
+
+
+def _unchanged_paths_dropped(run: str, given: dict[str, Any]) -> dict[str, Any]:
+    """Paths given again on ``--resume`` that name what the run recorded (absolute, or relative to
+    this folder) are not changes."""
+    record = Path(run) / "config.json"
+    try:
+        saved = read_config_file(record) if record.is_file() else {}
+    except UsageError:
+        return given
+    here = Path.cwd()
+
+    def same(key: str) -> bool:
+        return absolute_paths({key: given[key]}, here) == absolute_paths({key: saved[key]}, here)
+
+    return {key: value for key, value in given.items() if not (key in PATH_OPTIONS and key in saved and same(key))}
 
 
 @click.command()
@@ -93,6 +144,8 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option("--node-rank", type=checked("node_rank"), default=D.node_rank,
               help="ddp: this machine's rank (static rendezvous); default: assigned by rendezvous.")
 @click.option("--rdzv-endpoint", type=checked("rdzv_endpoint"), default=D.rdzv_endpoint, help="ddp: HOST:PORT every node meets at (multi-node).")
+@click.option("--rdzv-timeout", type=checked("rdzv_timeout"), default=D.rdzv_timeout, show_default=True,
+              help="ddp: seconds to wait for every node to join the rendezvous (multi-node).")
 @click.option("--sync-bn", is_flag=True, default=D.sync_bn, help="ddp: synchronise batch-norm statistics across GPUs.")
 @click.option("--precision", type=checked("precision"), default=D.precision, show_default=True,
               help="auto, fp32, bf16 or fp16 (autocast); auto: bf16 where native, fp16 on older GPUs, else fp32.")
@@ -116,15 +169,11 @@ def train(ctx: click.Context, **options) -> None:
 
     With no options it trains mnist-cnn on the handwritten digits cnnkit ships.
     """
-    from cnnkit.engine.run import train as run_training
-
-    if options["resume"]:
-        from cnnkit.engine.resume import resume_config
-
-        config = resume_config(options["resume"], {name: value for name, value in options.items() if _given(ctx, name)})
-    else:
-        config = TrainConfig(**options)
-    result = run_training(config)
+    try:
+        result = _run(ctx, options)
+    except UsageError as exc:
+        _blame_config_file(ctx, exc)
+        raise
     if result is None:
         return
     best = f"best epoch {result.best_epoch}: val loss {result.best['val_loss']:.4f}, val acc {100 * result.best['val_acc']:.2f}%"
@@ -134,3 +183,16 @@ def train(ctx: click.Context, **options) -> None:
         scored = "no test split"
     skipped = f"; {len(result.skipped)} unreadable file(s) skipped" if result.skipped else ""
     click.echo(f"{best}, {scored}{skipped}; run: {result.run_dir}")
+
+
+def _run(ctx: click.Context, options: dict[str, Any]):
+    from cnnkit.engine.run import train as run_training
+
+    if options["resume"]:
+        from cnnkit.engine.resume import resume_config
+
+        given = {name: value for name, value in options.items() if _given(ctx, name)}
+        config = resume_config(options["resume"], _unchanged_paths_dropped(options["resume"], given))
+    else:
+        config = TrainConfig(**options)
+    return run_training(config)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
+import socket
 import sys
 import time
 import uuid
@@ -24,6 +26,11 @@ ERROR_FILE_ENV = "TORCHELASTIC_ERROR_FILE"
 LAUNCHED_ENV = "CNNKIT_LAUNCHED"
 """Set for workers cnnkit starts itself: they leave their errors to the launcher, which prints
 the failing rank's one line, instead of every worker printing its own."""
+RDZV_TIMEOUT = 300
+"""Seconds every node waits for the others to join (``--rdzv-timeout``). torchrun waits 900 (600
+for its c10d join); cnnkit's nodes are usually started by hand within a minute or two of each
+other, and a mistyped endpoint or a node that never starts should be named well before
+a quarter of an hour. A cluster scheduler that starts nodes minutes apart needs a larger value."""
 
 
 def launched_by_cnnkit() -> bool:
@@ -79,7 +86,11 @@ def launch_config(options: StrategyOptions):
         backend, endpoint, run_id = "static", options.rdzv_endpoint, "cnnkit"
     else:
         backend, endpoint, run_id = "c10d", options.rdzv_endpoint, "cnnkit"
-    rdzv_configs = {"rank": options.node_rank} if backend == "static" else {}
+    timeout = rdzv_timeout(options)
+    if backend == "static":  # the TCP store's wait for every node, and node > 0's wait to reach node 0
+        rdzv_configs = {"rank": options.node_rank, "timeout": timeout}
+    else:  # the wait for every node to join, and to reach the store at the endpoint
+        rdzv_configs = {"join_timeout": timeout, "read_timeout": timeout, "timeout": timeout}
     return LaunchConfig(
         min_nodes=options.nnodes,
         max_nodes=options.nnodes,
@@ -94,10 +105,73 @@ def launch_config(options: StrategyOptions):
     )
 
 
+def rdzv_timeout(options: StrategyOptions) -> int:
+    """``--rdzv-timeout``, for options that carry it (older plugins' options may not)."""
+    return int(getattr(options, "rdzv_timeout", RDZV_TIMEOUT))
+
+
+def waiting_note(options: StrategyOptions) -> str:
+    """What this node waits for, where, and for how long."""
+    limit = f"up to {rdzv_timeout(options)} s (--rdzv-timeout)"
+    if options.node_rank == 0:
+        others = options.nnodes - 1
+        return (f"waiting for {others} more node{'s' * (others > 1)} at {options.rdzv_endpoint} "
+                f"(this is node 0 of {options.nnodes}), {limit}...")
+    if options.node_rank > 0:
+        return (f"waiting for node 0 at {options.rdzv_endpoint} and the other nodes "
+                f"(this is node {options.node_rank} of {options.nnodes}), {limit}...")
+    return f"waiting for {options.nnodes} nodes to join at {options.rdzv_endpoint}, {limit}..."
+
+
+def wait_for_endpoint(options: StrategyOptions) -> None:
+    """On a node that joins another's store (node > 0, or any node but the endpoint's host), wait
+    until the endpoint answers, so that a node 0 that never starts is named in one line rather
+    than in the store client's C++ log."""
+    host, _, port = options.rdzv_endpoint.rpartition(":")
+    if options.node_rank == 0 or (options.node_rank < 0 and _is_this_machine(host)):
+        return
+    deadline = time.monotonic() + rdzv_timeout(options)
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=min(1.0, max(0.1, left))).close()
+            return
+        except OSError:
+            time.sleep(min(0.5, left))
+    who = "node 0 (--node-rank 0)" if options.node_rank > 0 else f"cnnkit on {host}"
+    raise CnnkitError(
+        f"nothing answered at {options.rdzv_endpoint} within {rdzv_timeout(options)} s (--rdzv-timeout); start {who} "
+        "with the same --rdzv-endpoint, check the address and that the port is open, or raise --rdzv-timeout."
+    )
+
+
+def _is_this_machine(host: str) -> bool:
+    try:
+        from torch.distributed.elastic.rendezvous.utils import _matches_machine_hostname
+    except ImportError:  # a torch without it: let its own client wait
+        return True
+    return _matches_machine_hostname(host)
+
+
+def rendezvous_failed(options: StrategyOptions, exc: BaseException) -> CnnkitError:
+    """One line for a rendezvous that did not gather every node in time, or a launch that failed."""
+    endpoint, seconds = options.rdzv_endpoint, rdzv_timeout(options)
+    text = " ".join(str(exc).split())
+    joined = re.search(r"(\d+)/(\d+) clients joined", text)
+    if joined or type(exc).__name__ == "RendezvousTimeoutError":
+        came = f"only {joined.group(1)} of {joined.group(2)}" if joined else f"not all {options.nnodes}"
+        return CnnkitError(
+            f"{came} nodes joined the rendezvous at {endpoint} within {seconds} s (--rdzv-timeout); start cnnkit "
+            f"with the same --rdzv-endpoint on every node ({options.nnodes} in all), or raise --rdzv-timeout."
+        )
+    return CnnkitError(f"the multi-node launch at {endpoint} failed: {type(exc).__name__}: {text}")
+
+
 def launch_workers(argv: list[str], options: StrategyOptions) -> int:
     """Run ``python -m cnnkit *argv`` in every worker of this node; 0, or raise ``WorkerFailed``."""
+    from torch.distributed import DistError
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.elastic.rendezvous.api import RendezvousError
     from torch.distributed.launcher.api import elastic_launch
 
     from cnnkit.engine.signals import Interrupted
@@ -107,7 +181,8 @@ def launch_workers(argv: list[str], options: StrategyOptions) -> int:
         if name.startswith("torch.distributed"):  # its own log lines; failures are reported below
             logging.getLogger(name).setLevel(logging.CRITICAL)
     if options.nnodes > 1:
-        note(f"waiting for {options.nnodes} nodes at {options.rdzv_endpoint}...")
+        note(waiting_note(options))
+        wait_for_endpoint(options)
     saved_env = {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", LAUNCHED_ENV)}
     os.environ[LAUNCHED_ENV] = "1"
     if saved_env["OMP_NUM_THREADS"] is None:  # as torchrun does: share the cores, not oversubscribe them
@@ -125,6 +200,10 @@ def launch_workers(argv: list[str], options: StrategyOptions) -> int:
             message = f"exit code {failure.exitcode}"
         code = failure.exitcode if failure.exitcode > 0 else 1
         raise WorkerFailed(f"rank {rank} failed: {message.strip() or f'exit code {failure.exitcode}'}", code) from None
+    except (RendezvousError, DistError) as exc:  # the launcher's own rendezvous or store, not a worker
+        if options.nnodes == 1 and not options.rdzv_endpoint:
+            raise
+        raise rendezvous_failed(options, exc) from None
     except SignalException as exc:  # Ctrl-C or SIGTERM reached this launcher; its workers are stopped
         signum = int(exc.sigval)
         raise Interrupted(signal.Signals(signum).name, 128 + signum) from None

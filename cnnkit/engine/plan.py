@@ -13,6 +13,7 @@ from typing import Any, Callable
 from cnnkit.augment.pipeline import Resolved, resolve
 from cnnkit.config import TrainConfig
 from cnnkit.data.resolve import resolve_data
+from cnnkit.engine.model_kwargs import check_model_kwargs
 from cnnkit.engine.optim import OPTIMIZERS, SCHEDULERS, check_choice
 from cnnkit.engine.precision import PRECISIONS
 from cnnkit.errors import CnnkitError, UsageError
@@ -83,13 +84,14 @@ RESERVED_KWARGS = ("num_classes", "in_channels")
 
 
 def parse_model_kwargs(text: str) -> dict[str, Any]:
-    """``--model-kwargs``: ``KEY=VALUE`` pairs separated by commas. A value is a Python literal
-    where it reads as one (``0.3``, ``True``, ``None``), else text (``norm=batch``), as in timm's
-    training script. The class and channel counts come from the data and cannot be set here."""
+    """``--model-kwargs``: ``KEY=VALUE`` pairs separated by commas (outside brackets and quotes,
+    so ``channels=(32,64)`` is one pair). A value is a Python literal where it reads as one
+    (``0.3``, ``True``, ``None``, ``(32,64)``), else text (``norm=batch``), as in timm's training
+    script. The class and channel counts come from the data and cannot be set here."""
     import ast
 
     kwargs: dict[str, Any] = {}
-    for pair in (part.strip() for part in text.split(",") if part.strip()):
+    for pair in _top_level_parts(text):
         key, sep, raw = pair.partition("=")
         key = key.strip()
         if not sep or not key.isidentifier():
@@ -101,6 +103,25 @@ def parse_model_kwargs(text: str) -> dict[str, Any]:
         except (ValueError, SyntaxError):
             kwargs[key] = raw.strip()
     return kwargs
+
+
+def _top_level_parts(text: str) -> list[str]:
+    """``text`` split at the commas outside brackets and quotes, blank parts dropped."""
+    parts, depth, quote, start = [], 0, "", 0
+    for i, char in enumerate(text):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth = max(0, depth - 1)
+        elif char == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [part.strip() for part in parts if part.strip()]
 
 
 def check_transfer_options_unused(config: TrainConfig) -> None:
@@ -119,13 +140,14 @@ def make_plan(config: TrainConfig) -> Plan:
     check_choice("scheduler", config.scheduler, SCHEDULERS)
     check_choice("precision", config.precision, PRECISIONS)
     if config.backbone:
-        from cnnkit.transfer.setup import check_options, checkpoint_path
+        from cnnkit.transfer.setup import backbone_entry, check_options
 
         check_options(config)
-        model = None if checkpoint_path(config.backbone) else registry("models").get(config.backbone)
+        model = backbone_entry(config)
     else:
         check_transfer_options_unused(config)
         model = registry("models").get(config.model)
+        check_model_kwargs(model, parse_model_kwargs(config.model_kwargs))
     size = parse_image_size(config.image_size) or (checked_input_size(model)[1:] if model is not None else (224, 224))
     return Plan(
         model=model,

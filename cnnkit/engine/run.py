@@ -24,7 +24,7 @@ from cnnkit.contracts import DataRequest, Strategy, StrategyOptions
 from cnnkit.data.splits import channel_stats
 from cnnkit.data.streaming import auto_workers, unreadable
 from cnnkit.engine import state as run_state
-from cnnkit.engine.data_setup import load_data, prepare_augmentation
+from cnnkit.engine.data_setup import eval_crop, load_data, prepare_augmentation
 from cnnkit.engine.early_stopping import EarlyStopping
 from cnnkit.engine.launch import die_with_launcher
 from cnnkit.engine.model_check import build_model
@@ -62,10 +62,11 @@ def strategy_options(config: TrainConfig) -> StrategyOptions:
     return StrategyOptions(
         device=config.device, sync_bn=config.sync_bn, nproc_per_node=config.nproc_per_node,
         nnodes=config.nnodes, node_rank=config.node_rank, rdzv_endpoint=config.rdzv_endpoint,
+        rdzv_timeout=config.rdzv_timeout,
     )
 
 
-DISTRIBUTED_ONLY = {"nproc_per_node": 0, "nnodes": 1, "node_rank": -1, "rdzv_endpoint": "", "sync_bn": False}
+DISTRIBUTED_ONLY = {"nproc_per_node": 0, "nnodes": 1, "node_rank": -1, "rdzv_endpoint": "", "rdzv_timeout": 300, "sync_bn": False}
 
 
 def create_strategy(entry: Entry, config: TrainConfig) -> Strategy:
@@ -86,7 +87,7 @@ def create_strategy(entry: Entry, config: TrainConfig) -> Strategy:
     unused = [name for name, default in DISTRIBUTED_ONLY.items() if getattr(config, name) != default]
     if unused and not strategy.distributed:
         flags = ", ".join("--" + name.replace("_", "-") for name in unused)
-        raise UsageError(f"{flags} only apply to --strategy ddp (this run is '{strategy.name}'); pass --strategy ddp or drop them.")
+        raise UsageError(f"{flags} only {'applies' if len(unused) == 1 else 'apply'} to --strategy ddp (this run is '{strategy.name}'); pass --strategy ddp or drop them.")
     return strategy
 
 
@@ -121,7 +122,7 @@ class TrainingRun:
         if config.backbone:
             from cnnkit.transfer.setup import load_pretrained
 
-            pretrained = load_pretrained(plan.model, config)
+            pretrained = load_pretrained(plan.model, config, run_state.read_last(self))
             native = pretrained.preprocessing.input_size
         else:
             native = checked_input_size(plan.model)
@@ -133,7 +134,7 @@ class TrainingRun:
             data_dir=config.data_dir, crop_fraction=prep.crop_fraction if prep else 1.0,
             interpolation=prep.interpolation if prep else "bilinear",
         )
-        self.read_as = {"crop_fraction": request.crop_fraction, "interpolation": request.interpolation}
+        self.read_as = {"crop_fraction": eval_crop(plan.augment, request), "interpolation": request.interpolation}
         self.workers = auto_workers() if config.workers is None else config.workers
         data = load_data(plan, request, strategy.world_size, config, self.input_size, self.workers)
         if prep is not None and prep.mean:
@@ -151,7 +152,7 @@ class TrainingRun:
         if pretrained is not None:
             from cnnkit.transfer.setup import Transfer
 
-            self.transfer = Transfer.build(pretrained, len(data.classes), config, fixed_size, self.input_size)
+            self.transfer = Transfer.build(pretrained, len(data.classes), config, fixed_size, self.input_size, run_state.read_last(self))
             model, self.model_name = self.transfer.model, self.transfer.model_name
             self.model_kwargs = {**self.transfer.model_kwargs, "num_classes": len(data.classes)}
             self.progress.message(f"Fine-tuning {self.transfer.describe()}")
@@ -179,8 +180,7 @@ class TrainingRun:
     def _build_trainer(self) -> Trainer:
         config, strategy = self.config, self.strategy
         if self.transfer is not None:
-            mult = config.backbone_lr_mult if config.backbone_lr_mult is not None else (0.1 if config.unfreeze_at else 1.0)
-            groups = self.transfer.param_groups(config.weight_decay, config.lr, mult)
+            groups = self.transfer.param_groups(config.weight_decay, config.lr, self.transfer.lr_mult(config))
         else:
             groups = param_groups(strategy.unwrap(self.model), config.weight_decay)
         optimizer = build_optimizer(
@@ -239,7 +239,7 @@ class TrainingRun:
                 self.run_dir.lock()
             [path] = self.strategy.all_gather_object(str(self.run_dir.path) if self.strategy.is_main else "")[:1]
             self.run_dir = RunDir(Path(path))  # every process names rank 0's directory
-        self.options = {**config.to_dict(), **self.resolved, "name": self.run_dir.name, "out": config.out, "resume": ""}
+        self.options = {**config.to_dict(), **self.resolved, "name": self.run_dir.name, "resume": ""}
         if self.strategy.is_main:
             self.run_dir.write_config(self.options)
         if not config.resume:

@@ -57,6 +57,7 @@ def load_trained(path: str | Path) -> Trained:
     """The model of ``path`` (read with ``weights_only=True``), or one line saying what is wrong."""
     from cnnkit.engine.checkpoint import load_checkpoint, state_mismatch
     from cnnkit.plugins import registry
+    from cnnkit.transfer.surgery import as_recorded
 
     path = checkpoint_file(Path(path))
     saved = load_checkpoint(path)
@@ -68,7 +69,7 @@ def load_trained(path: str | Path) -> Trained:
     name, kwargs = saved["model"]["name"], dict(saved["model"]["kwargs"])
     entry = registry("models").get(name)
     try:
-        model = entry.create(**kwargs)
+        model = as_recorded(entry.create(**kwargs), saved)
     except Exception as exc:
         raise CnnkitError(f"Cannot rebuild model '{name}' of '{path}' with {kwargs}: {type(exc).__name__}: {exc}") from None
     own, state = model.state_dict(), saved["state_dict"]
