@@ -54,6 +54,8 @@ simple("name-blank", "--name", "  ")
 simple("name-control", "--name", "a\tb")
 simple("name-path", "--name", "a/b")
 simple("unknown-model", "--model", "mnist-cnm")
+simple("model-kwargs-unknown", "--model", "resnet20", "--model-kwargs", "shortcat=B")
+simple("model-kwargs-type", "--model", "mnist-cnn2", "--model-kwargs", "dropout=high")
 simple("image-size-too-small", "--model", "alexnet-2012", "--image-size", "32")
 simple("image-size-bad", "--image-size", "0x5")
 simple("onecycle-short", "--scheduler", "onecycle", "--epochs", "1", "--batch-size", "128")
@@ -162,6 +164,39 @@ config_case("config-list-augment", "c.toml", 'augment = ["hflip", 3]\n')
 config_case("config-number-path", "c.toml", "out = 5\n")
 config_case("config-null-seed", "c.json", '{"seed": null}')
 config_case("config-unknown-key", "c.toml", "epoch = 3\n")
+config_case("config-unknown-keys", "c.toml", "epoch = 3\nlrr = 0.1\n")
+config_case("config-duplicate-key", "c.json", '{"epochs": 1, "epochs": 2}')
+config_case("config-whole-float", "c.toml", "epochs = 1e0\n")
+config_case("config-batch-huge", "c.toml", "batch_size = 1e22\n")
+config_case("config-bad-name", "c.toml", 'model = "mnist-cnm"\n')
+
+
+@case("config-relative-data")
+def _(t):
+    two_classes(t.tmp / "conf" / "imgs")
+    (t.tmp / "conf" / "c.toml").write_text('data = "imgs"\nepochs = 1\n')
+    t.monkeypatch.chdir(t.tmp)
+    return t.cli("train", "--config", "conf/c.toml", "--out", str(t.out), "--name", "again")
+
+
+@case("rdzv-alone")
+def _(t):
+    import socket
+
+    from cnnkit.engine import launch
+
+    t.monkeypatch.setattr(launch, "RDZV_TIMEOUT", 3)  # for a StrategyOptions that does not carry --rdzv-timeout
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return t.train("--strategy", "ddp", "--nnodes", "2", "--node-rank", "0", "--rdzv-endpoint", f"127.0.0.1:{port}",
+                   "--rdzv-timeout", "3", "--device", "cpu")
+
+
+@case("no-plugins-model")
+def _(t):
+    t.monkeypatch.setenv("CNNKIT_NO_PLUGINS", "1")
+    return t.train("--model", "lenet5")
 
 
 @case("out-is-a-file")
@@ -184,6 +219,14 @@ def _(t):
         for i in range(4):
             Image.fromarray(np.full((8, 8), value + i, np.uint16)).save(t.tmp / "deep" / name / f"{i}.png")
     return t.train("--data", str(t.tmp / "deep"), "--epochs", "1", "--batch-size", "4")
+
+
+@case("image-32-bit-deep")
+def _(t):
+    two_classes(t.tmp / "data")
+    deep = np.linspace(0, 2**24 - 1, 64).round().astype(np.int32).reshape(8, 8)
+    Image.fromarray(deep, "I").save(t.tmp / "data" / "dark" / "deep.tif")
+    return t.train("--data", str(t.tmp / "data"), "--epochs", "1")
 
 
 @case("image-float-range")
@@ -246,12 +289,70 @@ simple("augment-parameter", "--augment", "random-crop(paddng=4)")
 simple("augment-range", "--augment", "hflip(p=1.5)")
 simple("augment-code", "--augment", "hflip(__import__('os'))")
 simple("augment-mix-order", "--augment", "mixup, hflip")
+simple("augment-crop-too-large", "--augment", "random-crop(size=64)")
+simple("augment-reflect-too-wide", "--augment", "random-crop(padding=30)")
+simple("augment-pca-grayscale", "--augment", "pca-lighting")
+
+
+@case("augment-preset-tiny")
+def _(t):
+    two_classes(t.tmp / "data")
+    return t.train("--data", str(t.tmp / "data"), "--augment", "imagenet", "--epochs", "1")
+
+
+@case("mix-prob-unused")
+def _(t):
+    two_classes(t.tmp / "data")
+    return t.train("--data", str(t.tmp / "data"), "--augment", "hflip", "--mix-prob", "0.5", "--epochs", "1")
 simple("data-in-memory-bad", "--data-in-memory", "maybe")
 
 
 @case("data-check-missing")
 def _(t):
     return t.cli("data", "check", str(t.tmp / "no" / "such"))
+
+
+@case("data-check-misspelt")
+def _(t):
+    return t.cli("data", "check", "digitz")
+
+
+@case("data-check-named")
+def _(t):
+    t.monkeypatch.chdir(t.tmp)
+    return t.cli("data", "check", "digits")
+
+
+@case("data-check-not-downloaded")
+def _(t):
+    result = t.cli("data", "check", "mnist", "--data-dir", str(t.tmp / "datasets"))
+    assert not (t.tmp / "datasets").exists()
+    return result
+
+
+@case("data-check-overlap")
+def _(t):
+    two_classes(t.tmp / "data")
+    (t.tmp / "data" / "dark" / "x.png").symlink_to(t.tmp / "data" / "light" / "0.png")
+    return t.cli("data", "check", str(t.tmp / "data"))
+
+
+@case("link-loop")
+def _(t):
+    two_classes(t.tmp / "data", count=5)
+    (t.tmp / "data" / "dark" / "loop").symlink_to("..")
+    result = t.cli("train", "--data", str(t.tmp / "data"), "--epochs", "1", "--out", str(t.out), "--name", "again")
+    assert "(8 train / 2 val images)" in result.out, "5 + 5 images, none read twice"
+    return result
+
+
+@case("link-other-class")
+def _(t):
+    two_classes(t.tmp / "data", count=5)
+    (t.tmp / "data" / "dark" / "more").symlink_to("../light")
+    result = t.cli("train", "--data", str(t.tmp / "data"), "--epochs", "1", "--out", str(t.out), "--name", "again")
+    assert "(8 train / 2 val images)" in result.out, "5 + 5 images, none read twice"
+    return result
 
 
 def finetune_case(row_id, *args):
@@ -283,6 +384,40 @@ def _(t):
 def _(t):
     (t.tmp / "c.toml").write_text('freeze = "features"\n')
     return t.train("--config", str(t.tmp / "c.toml"))
+
+
+finetune_case("finetune-weights-no-pretrained", "--backbone", "resnet18", "--weights", "w.pth", "--no-pretrained")
+finetune_case("finetune-frozen-random", "--backbone", "resnet18", "--no-pretrained", "--freeze", "features")
+finetune_case("finetune-unfreeze-random", "--backbone", "resnet18", "--no-pretrained", "--unfreeze-at", "2")
+finetune_case("finetune-lr-mult-zero", "--backbone", "resnet18", "--backbone-lr-mult", "0")
+finetune_case("finetune-unfreeze-after-end", "--backbone", "{out}/earlier", "--unfreeze-at", "3", "--epochs", "1")
+finetune_case("finetune-lr-mult-unused", "--backbone", "{out}/earlier", "--backbone-lr-mult", "0.5", "--epochs", "1")
+
+
+@case("finetune-cache-hash")
+def _(t):
+    (t.tmp / "home" / "hub" / "checkpoints").mkdir(parents=True)
+    (t.tmp / "home" / "hub" / "checkpoints" / "resnet18-f37072fd.pth").write_bytes(b"not the published weights")
+    t.monkeypatch.setenv("TORCH_HOME", str(t.tmp / "home"))
+    two_classes(t.tmp / "data")
+    return t.cli("finetune", "--backbone", "resnet18", "--data", str(t.tmp / "data"), "--out", "{out}", "--name", "again")
+
+
+def resume_with_last_pt(t, model: str, num_classes: int):
+    """A copy of the earlier run whose last.pt holds ``model``'s weights for ``num_classes``."""
+    from cnnkit.engine.checkpoint import load_checkpoint, save_checkpoint
+    from cnnkit.plugins import registry
+
+    shutil.copytree(t.out / "earlier", t.out / "again")
+    saved = load_checkpoint(t.out / "again" / "last.pt")
+    saved["config"] = {**saved["config"], "model": model}
+    saved["state_dict"] = registry("models").get(model).create(num_classes=num_classes).state_dict()
+    save_checkpoint(t.out / "again" / "last.pt", saved)
+    return t.train("--resume", str(t.out / "again"), "--epochs", "2")
+
+
+CASES["resume-other-model"] = lambda t: resume_with_last_pt(t, "mnist-cnn2", 10)
+CASES["resume-other-classes"] = lambda t: resume_with_last_pt(t, "mnist-cnn", 3)
 
 
 @case("split-case")
@@ -415,6 +550,105 @@ def _(t):
     torch.save({"format": "cnnkit.checkpoint", "state_dict": Payload()}, t.tmp / "handed" / "last.pt")
     result = t.cli("train", "--resume", str(t.tmp / "handed"))
     assert "arbitrary code ran" not in result.out
+    return result
+
+
+@case("eval-not-a-checkpoint")
+def _(t):
+    return t.cli("evaluate", str(t.out / "earlier" / "config.json"))
+
+
+@case("eval-missing")
+def _(t):
+    return t.cli("evaluate", str(t.out / "nope"))
+
+
+@case("eval-again")
+def _(t):
+    shutil.copytree(t.out / "earlier", t.tmp / "copy")
+    assert t.cli("evaluate", str(t.tmp / "copy")).code == 0
+    first = snapshot(t.tmp / "copy" / "eval-test")
+    result = t.cli("evaluate", str(t.tmp / "copy"))
+    assert snapshot(t.tmp / "copy" / "eval-test") == first
+    return result
+
+
+def deny_mkdir(t, name: str) -> None:
+    real_mkdir = Path.mkdir
+
+    def mkdir(self, *args, **kwargs):
+        if self.name == name:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    t.monkeypatch.setattr(Path, "mkdir", mkdir)
+
+
+@case("eval-out-unwritable")
+def _(t):
+    deny_mkdir(t, "report")
+    return t.cli("evaluate", str(t.out / "earlier"), "--out", str(t.tmp / "report"))
+
+
+@case("cam-in-data")
+def _(t):
+    from cnnkit.engine.checkpoint import load_checkpoint, save_checkpoint
+
+    two_classes(t.tmp / "data")
+    saved = load_checkpoint(t.out / "earlier" / "best.pt")
+    saved["config"]["data"] = str(t.tmp / "data")  # as if trained on that folder
+    save_checkpoint(t.tmp / "folder.pt", saved)
+    result = t.cli("predict", str(t.tmp / "folder.pt"), str(t.tmp / "data" / "dark"), "--cam", str(t.tmp / "data" / "dark" / "cams"))
+    assert not (t.tmp / "data" / "dark" / "cams").exists()
+    return result
+
+
+@case("cam-layer-unknown")
+def _(t):
+    Image.new("L", (28, 28)).save(t.tmp / "x.png")
+    return t.cli("predict", str(t.out / "earlier"), str(t.tmp / "x.png"), "--cam", str(t.tmp / "cams"), "--cam-layer", "8")
+
+
+@case("export-unwritable")
+def _(t):
+    import tempfile
+
+    (t.tmp / "locked").mkdir()
+    real_mkstemp = tempfile.mkstemp
+
+    def mkstemp(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir).name == "locked":
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(dir))
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    t.monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    return t.cli("export", str(t.out / "earlier"), "--format", "torchscript", "--out", str(t.tmp / "locked" / "m.torchscript.pt"))
+
+
+@case("export-torchscript")
+def _(t):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        result = t.cli("export", str(t.out / "earlier"), "--format", "torchscript", "--out", str(t.tmp / "m.torchscript.pt"))
+    assert not [w for w in seen if issubclass(w.category, FutureWarning)], [str(w.message) for w in seen]
+    return result
+
+
+@case("preview-exists")
+def _(t):
+    (t.tmp / "p.png").write_bytes(b"mine")
+    result = t.cli("augment", "preview", "--augment", "hflip", "--out", str(t.tmp / "p.png"))
+    assert (t.tmp / "p.png").read_bytes() == b"mine"
+    return result
+
+
+@case("plot-exists")
+def _(t):
+    (t.tmp / "c.png").write_bytes(b"mine")
+    result = t.cli("plot", str(t.out / "earlier"), str(t.out / "earlier"), "--out", str(t.tmp / "c.png"))
+    assert (t.tmp / "c.png").read_bytes() == b"mine"
     return result
 
 
