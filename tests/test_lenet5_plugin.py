@@ -21,8 +21,8 @@ def test_models_lists_lenet5_from_its_plugin(run_cli):
     assert result.out.splitlines()[1].split()[:2] == ["lenet5", "lenet5"]
 
 
-def test_plugins_shows_the_distribution_and_what_it_registers(run_cli):
-    assert "lenet5 0.1.0 (cnnkit-lenet5)\n  models: lenet5\n" in run_cli("plugins").out
+def test_plugins_shows_the_distribution_its_api_range_and_what_it_registers(run_cli):
+    assert "lenet5 0.1.0 (cnnkit-lenet5; API >=1.0,<2)\n  models: lenet5\n" in run_cli("plugins").out
 
 
 def test_train_with_lenet5_uses_its_32x32_input(run_cli, tmp_path):

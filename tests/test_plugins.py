@@ -8,8 +8,9 @@ from cnnkit.plugins import BUILTIN_PLUGINS, PluginHost
 GOOD_PLUGIN = """
     from cnnkit import hookimpl
 
-    def tiny():
-        return "tiny model"
+    def tiny(*, num_classes=10, in_channels=1):
+        from torch import nn
+        return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * 8 * 8, num_classes))
 
     @hookimpl
     def register_models(register):
@@ -41,7 +42,9 @@ def test_entry_point_plugin_registers_a_model(install_plugin):
     entry = host.registry("models").get("tiny-net")
     assert entry.plugin == "cnnkit-tiny"
     assert entry.metadata["input_size"] == (1, 8, 8)
-    assert entry.create() == "tiny model"
+    import torch
+
+    assert entry.create(num_classes=3, in_channels=1)(torch.zeros(2, 1, 8, 8)).shape == (2, 3)
     info = host.plugins["cnnkit-tiny"]
     assert (info.distribution, info.version, info.errors) == ("cnnkit-tiny", "1.0", [])
     assert warnings == []
@@ -198,9 +201,11 @@ def test_plugins_json_reports_what_each_plugin_registers(install_plugin, run_cli
         "version": "1.0",
         "builtin": False,
         "distribution": "cnnkit-tiny",
+        "api": None,
         "ok": True,
         "errors": [],
         "registers": {"models": ["tiny-net"]},
+        "disabled": None,
     }
     assert plugins["builtins.initializers"]["registers"]["initializers"][:2] == ["lecun-normal", "lecun-uniform"]
 

@@ -1,20 +1,29 @@
+import functools
+
 import pytest
+from torch import nn
 
 from cnnkit.errors import UsageError
 from cnnkit.registry import DuplicateNameError, Entry, Registry, suggest, unknown_name_message
 
 
+class Named(nn.Identity):
+    def __init__(self, label: str):
+        super().__init__()
+        self.label = label
+
+
 def make_registry(*names, plugin="p1"):
     registry = Registry("models")
     for name in names:
-        registry.add(Entry("models", name, lambda name=name: name, plugin, help=f"{name} help"))
+        registry.add(Entry("models", name, functools.partial(Named, name), plugin, help=f"{name} help"))
     return registry
 
 
 def test_lookup_returns_the_entry_with_its_plugin():
     registry = make_registry("resnet18", "mnist-cnn")
     entry = registry.get("resnet18")
-    assert entry.plugin == "p1" and entry.create() == "resnet18"
+    assert entry.plugin == "p1" and entry.create().label == "resnet18"
 
 
 def test_wildcard_listing_is_sorted_and_case_insensitive():

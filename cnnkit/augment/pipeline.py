@@ -153,13 +153,9 @@ def resolve(spec: str, registry, size: tuple[int, int]) -> Resolved:
 
 
 def _create(step: Step, factory: Callable) -> Callable:
-    from cnnkit.engine.plan import from_plugin
-
-    made = from_plugin(step.entry, lambda: factory(**step.params))
-    if not callable(made):
-        raise CnnkitError(f"augmentation '{step.entry.name}' of plugin '{step.entry.plugin}' returned "
-                          f"{type(made).__name__}, not a function.")
-    return made
+    """``factory`` (the entry's ``create`` or its ``batched`` metadata, both checked by the
+    registry: failures and a product that is not a function name the entry and plugin)."""
+    return factory(**step.params)
 
 
 class SampleAugment:

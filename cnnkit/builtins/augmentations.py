@@ -2,21 +2,14 @@
 (``cnnkit.contracts.AugmentParam``); those with a batched version run on whole in-memory batches
 on the training device. Presets expand to a spec for the model's input size."""
 
+from functools import partial
+from typing import Any, Mapping
+
 from cnnkit import hookimpl
-from cnnkit.contracts import BATCH_STAGE, SAMPLE_STAGE, AugmentParam as P
+from cnnkit.contracts import BATCH_STAGE, PRESET_STAGE, SAMPLE_STAGE, AugmentationRegister, AugmentParam as P
 
 SIZE = P("size", "int", None, min=1, max=4096, help="output size; default: the model's input size")
 PROB = P("p", "float", 0.5, min=0, max=1, help="probability per image")
-
-
-def _lazy(attribute: str):
-    def factory(**params):
-        from cnnkit.augment import ops
-
-        return getattr(ops, attribute)(**params)
-
-    factory.__name__ = attribute
-    return factory
 
 
 OPERATIONS = {
@@ -54,9 +47,12 @@ OPERATIONS = {
     "augmix": ("AugMix (Hendrycks et al. 2020)", (P("severity", "int", 3, min=1, max=10), P("width", "int", 3, min=1, max=10)), False),
 }
 
-BATCHED_WHEN = {
-    "random-crop": lambda params: params["pad_mode"] != "symmetric",
-}
+def crop_batchable(params: Mapping[str, Any]) -> bool:
+    """The batched random crop pads by reflection; symmetric padding runs per sample."""
+    return bool(params["pad_mode"] != "symmetric")
+
+
+BATCHED_WHEN = {"random-crop": crop_batchable}
 """Arguments the batched versions cannot do: those specs run per sample instead."""
 
 MIXERS = {
@@ -100,25 +96,24 @@ MADE_FOR = {name: "ImageNet photos (224x224 crops of larger pictures)"
 """Presets made for large pictures, noted when the images are tiny."""
 
 
-def _help(text: str, params) -> str:
+def _help(text: str, params: tuple[P, ...]) -> str:
     from cnnkit.augment.params import signature
 
     return f"{text} {signature(params)}" if params else text
 
 
 @hookimpl
-def register_augmentations(register):
+def register_augmentations(register: AugmentationRegister) -> None:
     for name, (text, params, batched) in OPERATIONS.items():
         attribute = name.replace("-", "_")
-        extra = {"batched": _lazy("batched_" + attribute)} if batched else {}
-        if name in BATCHED_WHEN:
-            extra["batched_when"] = BATCHED_WHEN[name]
-        register(name, _lazy(attribute), help=_help(text, params), stage=SAMPLE_STAGE, params=params, **extra)
+        register(name, f"cnnkit.augment.ops:{attribute}", help=_help(text, params), stage=SAMPLE_STAGE, params=params,
+                 batched=f"cnnkit.augment.ops:batched_{attribute}" if batched else None,
+                 batched_when=BATCHED_WHEN.get(name))
     for name, (text, params) in MIXERS.items():
-        register(name, _lazy(name), help=_help(text, params), stage=BATCH_STAGE, params=params)
+        register(name, f"cnnkit.augment.ops:{name}", help=_help(text, params), stage=BATCH_STAGE, params=params)
     for name, (spec, source) in PRESETS.items():
         if name in OPERATIONS:
             continue  # randaugment, trivialaugment, augmix: the operation with its defaults is the preset
-        crop, crop_source = EVAL_CROPS.get(name, (None, ""))
-        register(name, lambda spec=spec: spec, help=f"preset: {source} = {spec}", stage="preset", spec=spec,
-                 eval_crop=crop, eval_crop_source=crop_source, made_for=MADE_FOR.get(name, ""))
+        crop, crop_source = EVAL_CROPS.get(name, (None, None))
+        register(name, partial(str, spec), help=f"preset: {source} = {spec}", stage=PRESET_STAGE, spec=spec,
+                 eval_crop=crop, eval_crop_source=crop_source, made_for=MADE_FOR.get(name))

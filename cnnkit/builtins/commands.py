@@ -1,88 +1,31 @@
-"""Built-in CLI commands, registered through the same hook third-party commands use."""
+"""Built-in CLI commands, registered through the same hook third-party commands use. Each is a
+reference to its click command, imported only when that command runs."""
+
+from functools import partial
 
 from cnnkit import hookimpl
+from cnnkit.contracts import CommandRegister, Reference
 
-
-def _train():
-    from cnnkit.cli.train import train
-
-    return train
-
-
-def _finetune():
-    from cnnkit.cli.finetune import finetune
-
-    return finetune
-
-
-def _predict():
-    from cnnkit.cli.predict_command import predict
-
-    return predict
-
-
-def _evaluate():
-    from cnnkit.cli.predict_command import evaluate
-
-    return evaluate
-
-
-def _export():
-    from cnnkit.cli.predict_command import export
-
-    return export
-
-
-def _plot():
-    from cnnkit.cli.predict_command import plot
-
-    return plot
-
-
-def _plugins():
-    from cnnkit.cli.plugins_command import plugins
-
-    return plugins
-
-
-def _summary():
-    from cnnkit.cli.summary_command import summary
-
-    return summary
-
-
-def _data():
-    from cnnkit.cli.data_command import data
-
-    return data
-
-
-def _augment():
-    from cnnkit.cli.augment_command import augment
-
-    return augment
-
-
-def _lister(kind: str):
-    def factory():
-        from cnnkit.cli.listing import list_command
-
-        return list_command(kind)
-
-    return factory
+COMMANDS = {
+    "train": ("cnnkit.cli.train:train", "Train a model on a dataset"),
+    "finetune": ("cnnkit.cli.finetune:finetune", "Fine-tune a pretrained backbone (transfer learning)"),
+    "evaluate": ("cnnkit.cli.predict_command:evaluate",
+                 "Measure a checkpoint: accuracy, per-class scores, confusion matrix, top losses"),
+    "predict": ("cnnkit.cli.predict_command:predict", "Class probabilities of image files from a checkpoint"),
+    "export": ("cnnkit.cli.predict_command:export",
+               "Export a checkpoint to ONNX or TorchScript (checked against PyTorch), or safetensors"),
+    "plot": ("cnnkit.cli.predict_command:plot", "Redraw a run's curves, or compare several runs"),
+    "plugins": ("cnnkit.cli.plugins_command:plugins", "List installed plugins and what each registers"),
+    "summary": ("cnnkit.cli.summary_command:summary", "Show a model's layers, output shapes, parameters and cost"),
+    "augment": ("cnnkit.cli.augment_command:augment", "List augmentations; preview what a spec does (augment preview)"),
+    "data": ("cnnkit.cli.data_command:data", "Inspect a dataset before training (data check PATH)"),
+}
+LISTED = ("models", "datasets", "augmentations", "initializers", "strategies")
 
 
 @hookimpl
-def register_commands(register):
-    register("train", _train, help="Train a model on a dataset")
-    register("finetune", _finetune, help="Fine-tune a pretrained backbone (transfer learning)")
-    register("evaluate", _evaluate, help="Measure a checkpoint: accuracy, per-class scores, confusion matrix, top losses")
-    register("predict", _predict, help="Class probabilities of image files from a checkpoint")
-    register("export", _export, help="Export a checkpoint to ONNX or TorchScript (checked against PyTorch), or safetensors")
-    register("plot", _plot, help="Redraw a run's curves, or compare several runs")
-    register("plugins", _plugins, help="List installed plugins and what each registers")
-    register("summary", _summary, help="Show a model's layers, output shapes, parameters and cost")
-    register("augment", _augment, help="List augmentations; preview what a spec does (augment preview)")
-    register("data", _data, help="Inspect a dataset before training (data check PATH)")
-    for kind in ("models", "datasets", "augmentations", "initializers", "strategies"):
-        register(kind, _lister(kind), help=f"List registered {kind}")
+def register_commands(register: CommandRegister) -> None:
+    for name, (target, help) in COMMANDS.items():
+        register(name, target, help=help)
+    for kind in LISTED:
+        register(kind, partial(Reference("cnnkit.cli.listing:list_command"), kind), help=f"List registered {kind}")

@@ -1,7 +1,10 @@
 """Built-in datasets: the digits cnnkit ships, and the standard sets torchvision reads by name.
 Any folder in ImageFolder layout works too: pass its path as ``--data``."""
 
+from functools import partial
+
 from cnnkit import hookimpl
+from cnnkit.contracts import DatasetRegister, Reference
 
 NAMED = {
     "mnist": ("MNIST handwritten digits: 60,000 + 10,000 28x28 grayscale", 10),
@@ -15,29 +18,14 @@ NAMED = {
 them imports nothing heavy)."""
 
 
-def digits(request):
-    from cnnkit.data.digits import load_digits
-
-    return load_digits(request)
-
-
-def _named(name: str):
-    def factory(request):
-        from cnnkit.data.named import load_named
-
-        return load_named(name, request)
-
-    factory.__name__ = name.replace("-", "_")
-    return factory
-
-
 @hookimpl
-def register_datasets(register):
+def register_datasets(register: DatasetRegister) -> None:
     register(
         "digits",
-        digits,
+        "cnnkit.data.digits:load_digits",
         help="UCI handwritten digits shipped with cnnkit: 1,797 8x8 images, 10 classes, fixed train/val/test split",
         classes=10,
     )
     for name, (help, classes) in NAMED.items():
-        register(name, _named(name), help=f"{help}, via torchvision (downloaded into --data-dir)", classes=classes)
+        register(name, partial(Reference("cnnkit.data.named:load_named"), name),
+                 help=f"{help}, via torchvision (downloaded into --data-dir)", classes=classes)

@@ -1,6 +1,9 @@
 """Built-in weight initialisers (LeCun, Xavier/Glorot, He/Kaiming)."""
 
+from functools import partial
+
 from cnnkit import hookimpl
+from cnnkit.contracts import InitializerRegister, Reference
 
 HELP = {
     "lecun-normal": "LeCun normal: N(0, 1/fan_in), suited to tanh/SELU (LeCun et al. 1998)",
@@ -14,16 +17,7 @@ HELP = {
 }
 
 
-def _scheme(name: str):
-    def factory():
-        from cnnkit.models.init import initializer
-
-        return initializer(name)
-
-    return factory
-
-
 @hookimpl
-def register_initializers(register):
+def register_initializers(register: InitializerRegister) -> None:
     for name, help in HELP.items():
-        register(name, _scheme(name), help=help)
+        register(name, partial(Reference("cnnkit.models.init:initializer"), name), help=help)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import click
@@ -13,6 +14,17 @@ def format_table(rows: list[tuple[str, ...]], headers: tuple[str, ...]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
     lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [headers, *rows]]
     return "\n".join(lines)
+
+
+def json_value(value: object) -> object:
+    """Metadata as JSON: a dataclass (``AugmentParam``) as its fields, anything else iterable as a
+    list, the rest as text."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    try:
+        return list(value)  # type: ignore[call-overload]
+    except TypeError:
+        return str(value)
 
 
 def list_command(kind: str) -> click.Command:
@@ -31,7 +43,7 @@ def list_command(kind: str) -> click.Command:
                  "metadata": {k: v for k, v in e.metadata.items() if not callable(v)}}
                 for e in entries
             ]
-            click.echo(json.dumps(payload, indent=2, default=list))
+            click.echo(json.dumps(payload, indent=2, default=json_value))
         elif not entries:
             click.echo(f"No {kind} match '{pattern}'." if pattern else f"No {kind} are registered.")
         else:

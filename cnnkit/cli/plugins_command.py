@@ -1,4 +1,4 @@
-"""``cnnkit plugins``: what is installed, its version, what it registers, and what failed."""
+"""``cnnkit plugins``: what is installed, its version and API range, what it registers, and what failed."""
 
 from __future__ import annotations
 
@@ -6,13 +6,29 @@ import json
 
 import click
 
-from cnnkit.plugins import NO_PLUGINS_ENV, get_host
+from cnnkit.contracts import API_VERSION
+from cnnkit.plugins import DISABLE_ENV, NO_PLUGINS_ENV, ONLY_ENV, PluginInfo, get_host
 
 
-@click.command()
+def heading(info: PluginInfo) -> str:
+    """``lenet5 0.1.0 (cnnkit-lenet5; API >=1.0,<2)``, with FAILED or why it was not loaded."""
+    source = "built-in" if info.builtin else info.distribution
+    api = f"; API {info.api}" if info.api else ""
+    status = "  FAILED" if info.errors else f"  not loaded ({info.disabled})" if info.disabled else ""
+    return f"{info.name} {info.version} ({source}{api}){status}"
+
+
+HELP = (
+    "List installed plugins and what each registers.\n\n"
+    f"Each plugin shows its version, the cnnkit plugin API range it declares (this cnnkit provides API "
+    f"{API_VERSION}), what it registers and what failed. {ONLY_ENV}=a,b loads only those third-party plugins, "
+    f"{DISABLE_ENV}=a,b all but those, {NO_PLUGINS_ENV}=1 none."
+)
+
+
+@click.command(help=HELP, short_help="List installed plugins and what each registers.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plugins(as_json: bool) -> None:
-    """List installed plugins and what each registers."""
     host = get_host()
     host.build_all()
     infos = list(host.plugins.values())
@@ -20,9 +36,7 @@ def plugins(as_json: bool) -> None:
         click.echo(json.dumps([info.as_dict() for info in infos], indent=2))
         return
     for info in infos:
-        source = "built-in" if info.builtin else info.distribution
-        status = "" if not info.errors else "  FAILED"
-        click.echo(f"{info.name} {info.version} ({source}){status}")
+        click.echo(heading(info))
         for kind, names in info.registers.items():
             click.echo(f"  {kind}: {', '.join(names)}")
         for error in info.errors:

@@ -19,8 +19,8 @@ from cnnkit.data.images import reads_as_weights
 from cnnkit.data.placement import place
 from cnnkit.data.splits import AnySplit, DataSplits, Split, StreamedSplit
 from cnnkit.data.streaming import forget_unreadable
-from cnnkit.engine.plan import Plan, from_plugin
-from cnnkit.errors import CnnkitError, UsageError
+from cnnkit.engine.plan import Plan
+from cnnkit.errors import UsageError
 
 
 def load_data(plan: Plan, request: DataRequest, processes: int, config: TrainConfig, input_size: list[int],
@@ -33,12 +33,7 @@ def load_data(plan: Plan, request: DataRequest, processes: int, config: TrainCon
     dry_run(plan.augment, config.augment, input_size[0], tuple(input_size[1:]), plan.augment.batchable)
     forget_unreadable()
     request = replace(request, as_weights=reads_as_weights(config.backbone, config.pretrained))
-    data = from_plugin(plan.dataset, lambda: plan.dataset.create(request))
-    if not isinstance(data, DataSplits):
-        raise CnnkitError(
-            f"dataset '{plan.dataset.name}' of plugin '{plan.dataset.plugin}' returned {type(data).__name__}, "
-            "not cnnkit.contracts.DataSplits."
-        )
+    data: DataSplits = plan.dataset.create(request)  # the registry checks it is DataSplits
     if len(data.train) < processes:
         raise UsageError(
             f"The training split has {len(data.train)} image(s), fewer than the {processes} processes; "

@@ -10,17 +10,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cnnkit.engine.plan import from_plugin
 from cnnkit.errors import CnnkitError, UsageError
 from cnnkit.registry import Entry
 
 
 def build_model(entry: Entry, kwargs: dict[str, int], input_size: list[int]) -> nn.Module:
-    """The entry's model, checked to be a module that maps a batch of ``input_size`` images to one
-    score per class, so a plugin's mistake or an unsuitable size is named here."""
-    model = from_plugin(entry, lambda: entry.create(**kwargs))
-    if not isinstance(model, nn.Module):
-        raise CnnkitError(f"model '{entry.name}' of plugin '{entry.plugin}' returned {type(model).__name__}, not a torch.nn.Module.")
+    """The entry's model (the registry checks it is a module), checked to map a batch of
+    ``input_size`` images to one score per class, so a plugin's mistake or an unsuitable size is
+    named here."""
+    model: nn.Module = entry.create(**kwargs)
     probe = torch.zeros(2, *input_size)
     model.eval()
     trace = LayerTrace(model)

@@ -26,6 +26,12 @@ FROM_DATA_IN = {"timm_model": ("in_chans",)}
 SET_BY_CNNKIT = {"torchvision_model": ("weights", "progress"), "timm_model": ("pretrained", "model_name")}
 """Arguments cnnkit's library wrappers pass themselves: models are built with random weights."""
 SHOWN = 10
+LIBRARY_BUILDERS = {
+    "cnnkit.models.library:torchvision_model": "torchvision_model",
+    "cnnkit.models.library:timm_model": "timm_model",
+}
+"""The references (``cnnkit.contracts.Reference``) the built-in torchvision models and the timm
+family are registered with, a model name bound first: their keywords are the library builder's."""
 
 
 @dataclass
@@ -79,13 +85,12 @@ def _shown(param: inspect.Parameter) -> str:
 
 
 def accepted_kwargs(entry: Entry) -> Accepted:
-    """The keywords ``entry``'s factory takes (looking through cnnkit's library wrappers)."""
+    """The keywords ``entry``'s factory takes (looking through cnnkit's library builders)."""
     factory, leading = _unwrap_partial(entry.factory)
-    library = _library_call(factory)
-    if library is None:
+    function = LIBRARY_BUILDERS.get(getattr(factory, "target", ""))
+    if function is None:
         return _collect([factory])
-    function, bound = library
-    name = (bound + leading)[0] if bound + leading else ""
+    name = leading[0] if leading else ""
     targets = _library_targets(function, name)
     if targets is None:
         return Accepted(any_name=True)
@@ -101,18 +106,6 @@ def _unwrap_partial(factory: Callable[..., Any]) -> tuple[Callable[..., Any], tu
         leading = tuple(factory.args) + leading
         factory = factory.func
     return factory, leading
-
-
-def _library_call(factory: Callable[..., Any]) -> tuple[str, tuple] | None:
-    """For the wrapper ``cnnkit.builtins.models._library`` makes: the library function it calls
-    and its bound first arguments (the model's name)."""
-    if getattr(factory, "__module__", "") != "cnnkit.builtins.models" or "_library." not in getattr(factory, "__qualname__", ""):
-        return None
-    try:
-        found = inspect.getclosurevars(factory).nonlocals
-        return str(found["function"]), tuple(found["bound"])
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 def _library_targets(function: str, name: str) -> list[Callable[..., Any]] | None:

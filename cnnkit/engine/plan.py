@@ -18,7 +18,7 @@ from cnnkit.engine.optim import OPTIMIZERS, SCHEDULERS, check_choice
 from cnnkit.engine.precision import PRECISIONS
 from cnnkit.errors import CnnkitError, UsageError
 from cnnkit.plugins import registry
-from cnnkit.registry import KIND_NOUNS, Entry
+from cnnkit.registry import Entry, guarded
 
 
 @dataclass
@@ -56,17 +56,9 @@ def checked_input_size(entry: Entry) -> tuple[int, int, int]:
 
 
 def from_plugin(entry: Entry, call: Callable[[], Any]) -> Any:
-    """``call()`` (which runs plugin code for ``entry``), with any failure naming the entry and plugin."""
-    try:
-        return call()
-    except (CnnkitError, KeyboardInterrupt):
-        raise
-    except BaseException as exc:
-        noun = KIND_NOUNS.get(entry.kind, entry.kind)
-        raise CnnkitError(
-            f"{noun} '{entry.name}' of plugin '{entry.plugin}' failed: {type(exc).__name__}: {exc} "
-            "(run with --debug for the traceback)"
-        ) from exc
+    """``call()`` (which runs plugin code for ``entry``), with any failure naming the entry and
+    plugin; :meth:`Entry.create` already does this for the factory itself."""
+    return guarded(entry, call)
 
 
 def parse_image_size(text: str) -> tuple[int, int] | None:

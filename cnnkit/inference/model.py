@@ -71,7 +71,8 @@ def load_trained(path: str | Path) -> Trained:
     try:
         model = as_recorded(entry.create(**kwargs), saved)
     except Exception as exc:
-        raise CnnkitError(f"Cannot rebuild model '{name}' of '{path}' with {kwargs}: {type(exc).__name__}: {exc}") from None
+        cause = exc.__cause__ if isinstance(exc, CnnkitError) and exc.__cause__ is not None else exc  # the registry's wrapping
+        raise CnnkitError(f"Cannot rebuild model '{name}' of '{path}' with {kwargs}: {type(cause).__name__}: {cause}") from None
     own, state = model.state_dict(), saved["state_dict"]
     mismatch = state_mismatch(own, state)
     if mismatch:

@@ -1,21 +1,19 @@
-"""cnnkit plugin registering LeNet-5. Importing it must not import torch; the factory does."""
+"""cnnkit plugin registering LeNet-5. Importing it must not import torch: the model is named by a
+reference, and its module is imported only when the model is built."""
 
 from cnnkit import hookimpl
+from cnnkit.contracts import ModelRegister
 
 __version__ = "0.1.0"
-
-
-def lenet5(*, num_classes: int = 10, in_channels: int = 1):
-    from cnnkit_lenet5.model import LeNet5
-
-    return LeNet5(num_classes=num_classes, in_channels=in_channels)
+CNNKIT_API = ">=1.0,<2"
+"""The cnnkit plugin API this plugin is written for (``cnnkit.contracts.API_VERSION``)."""
 
 
 @hookimpl
-def register_models(register):
+def register_models(register: ModelRegister) -> None:
     register(
         "lenet5",
-        lenet5,
+        "cnnkit_lenet5.model:LeNet5",
         help="LeNet-5 (LeCun et al. 1998): tanh, average pooling, 32x32 input",
         input_size=(1, 32, 32),
     )

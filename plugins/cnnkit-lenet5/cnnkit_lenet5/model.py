@@ -1,11 +1,12 @@
 """LeNet-5 with its 1998 layer sizes; the trainable subsampling and the scaled tanh of the paper
 are replaced by plain average pooling and tanh, as in most modern re-implementations."""
 
+import torch
 from torch import nn
 
 
 class LeNet5(nn.Module):
-    def __init__(self, num_classes: int = 10, in_channels: int = 1):
+    def __init__(self, num_classes: int = 10, in_channels: int = 1) -> None:
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 6, kernel_size=5),  # C1: 32x32 -> 28x28
@@ -24,5 +25,6 @@ class LeNet5(nn.Module):
             nn.Linear(84, num_classes),
         )
 
-    def forward(self, x):
-        return self.classifier(self.features(x))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scores: torch.Tensor = self.classifier(self.features(x))
+        return scores

@@ -22,12 +22,22 @@ def test_maps_32x32_images_to_class_scores():
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 7)
 
 
-def test_factory_builds_the_model_the_entry_point_advertises():
-    captured = {}
-    cnnkit_lenet5.register_models(register=lambda name, factory, **meta: captured.update({name: (factory, meta)}))
-    factory, meta = captured["lenet5"]
-    assert meta["input_size"] == (1, 32, 32)
-    assert isinstance(factory(num_classes=10, in_channels=1), LeNet5)
+def test_cnnkit_builds_the_model_the_entry_point_advertises():
+    from cnnkit.plugins import PluginHost
+
+    host = PluginHost(strict=True)
+    entry = host.registry("models").get("lenet5")
+    assert (entry.plugin, entry.metadata["input_size"]) == ("lenet5", (1, 32, 32))
+    assert isinstance(entry.create(num_classes=10, in_channels=1), LeNet5)
+    assert host.plugins["lenet5"].api == cnnkit_lenet5.CNNKIT_API
+
+
+def test_registering_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, cnnkit_lenet5; cnnkit_lenet5.register_models(register=lambda *a, **k: None); print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 
 def test_entry_point_is_installed_in_the_cnnkit_group():

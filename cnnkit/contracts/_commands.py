@@ -1,0 +1,22 @@
+"""The command contract: ``factory() -> click.Command``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import click
+
+
+class CommandFactory(Protocol):
+    """Builds the command when it is run or its help is shown (``cnnkit --help`` lists the names
+    and ``help`` without building any)."""
+
+    def __call__(self) -> click.Command: ...
+
+
+class CommandRegister(Protocol):
+    """The ``register`` that ``register_commands`` receives (commands take no metadata). A
+    reference may name the ``click.Command`` itself (``"pkg.cli:hello"``) instead of a factory."""
+
+    def __call__(self, name: str, factory: CommandFactory | str, *, help: str = "") -> None: ...
