@@ -183,10 +183,10 @@ def test_a_distributed_plugin_strategy_whose_workers_fail_ends_with_their_code(r
         from cnnkit import hookimpl
 
         def farm(options):
-            from cnnkit.engine.strategies import SingleDevice
+            from cnnkit.contracts import SingleProcessStrategy
             import torch
 
-            class Farm(SingleDevice):
+            class Farm(SingleProcessStrategy):
                 name = "farm"
                 distributed = True
 

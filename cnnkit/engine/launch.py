@@ -17,10 +17,15 @@ import socket
 import sys
 import time
 import uuid
+from typing import TYPE_CHECKING
 
 from cnnkit.console import note
 from cnnkit.contracts import StrategyOptions
 from cnnkit.errors import CnnkitError, UsageError
+
+if TYPE_CHECKING:
+    from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
+    from torch.distributed.launcher.api import LaunchConfig
 
 ERROR_FILE_ENV = "TORCHELASTIC_ERROR_FILE"
 LAUNCHED_ENV = "CNNKIT_LAUNCHED"
@@ -66,7 +71,7 @@ def _gpu_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def launch_config(options: StrategyOptions):
+def launch_config(options: StrategyOptions) -> LaunchConfig:
     """A LaunchConfig like torchrun's: standalone on one node, rendezvous at an endpoint on several."""
     from torch.distributed.launcher.api import LaunchConfig
 
@@ -216,11 +221,11 @@ def launch_workers(argv: list[str], options: StrategyOptions) -> int:
     return 0
 
 
-def earliest_failure(failures: dict) -> tuple[int, object]:
+def earliest_failure(failures: dict[int, ProcessFailure]) -> tuple[int, ProcessFailure]:
     """The root cause: the first worker that reported a cnnkit error (those carry the time in ms);
     failing that, the lowest rank."""
 
-    def order(item: tuple[int, object]) -> tuple[int, float, int]:
+    def order(item: tuple[int, ProcessFailure]) -> tuple[int, float, int]:
         data = getattr(item[1], "error_file_data", None) or {}
         reported = "cnnkit_time_ms" in data
         return (0 if reported else 1, data.get("cnnkit_time_ms", 0.0), item[0])

@@ -39,6 +39,7 @@ from cnnkit.engine.signals import Interrupted, interrupts_as_exceptions, signals
 from cnnkit.engine.strategies import in_launched_worker, launched_world_size
 from cnnkit.engine.trainer import NonFiniteLoss, Trainer
 from cnnkit.errors import CnnkitError, UsageError
+from cnnkit.models.init import check_fine_tuning, first_batch, initialize, needs_batch
 from cnnkit.registry import Entry
 
 
@@ -70,12 +71,7 @@ DISTRIBUTED_ONLY = {"nproc_per_node": 0, "nnodes": 1, "node_rank": -1, "rdzv_end
 
 
 def create_strategy(entry: Entry, config: TrainConfig) -> Strategy:
-    strategy = from_plugin(entry, lambda: entry.create(strategy_options(config)))
-    if not isinstance(strategy, Strategy):
-        raise CnnkitError(
-            f"strategy '{entry.name}' of plugin '{entry.plugin}' returned {type(strategy).__name__}, which lacks "
-            "members of cnnkit.contracts.Strategy."
-        )
+    strategy: Strategy = entry.create(strategy_options(config))  # the registry checks it is a Strategy
     if launched_world_size() > 1 and not strategy.distributed:
         raise UsageError(
             f"cnnkit was started with {launched_world_size()} processes (torchrun), but --strategy "
@@ -158,9 +154,13 @@ class TrainingRun:
             self.progress.message(f"Fine-tuning {self.transfer.describe()}")
         else:
             model, self.model_name = build_model(plan.model, self.model_kwargs, self.input_size), config.model
-        if plan.initializer is not None:  # never over pretrained weights: the new head only
-            target = self.transfer.head_module() if self.transfer is not None else model
-            from_plugin(plan.initializer, lambda: plan.initializer.create()(target))
+        if plan.initializer is not None and not (config.resume and needs_batch(plan.initializer)):
+            target = self.transfer.head_module() if self.transfer is not None else model  # never over pretrained weights
+            batch = first_batch(
+                fixed_size.train, batch_size=config.batch_size, shuffle_seed=derive_seed(config.seed, "shuffle"), device=device,
+                mean=self.mean, std=self.std, channels_last=self.channels_last, workers=self.workers,
+            ) if needs_batch(plan.initializer) else None  # every process the same batch: the same weights
+            from_plugin(plan.initializer, lambda: initialize(plan.initializer, target, batch))
         if config.init_bias is not None:
             from cnnkit.models.init import fill_biases
 
@@ -402,6 +402,7 @@ def train(config: TrainConfig, *, bars: bool | None = None) -> TrainResult | Non
     """Train as ``config`` says. Returns the result in the main process, None elsewhere (other
     workers, and the process that launched them)."""
     plan = make_plan(config)
+    check_fine_tuning(plan.initializer, config.backbone)
     strategy = create_strategy(plan.strategy, config)
     if strategy.distributed and not in_launched_worker():
         launch(config, strategy)

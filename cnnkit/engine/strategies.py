@@ -1,15 +1,18 @@
-"""The built-in parallel strategies: one device, DataParallel, and DistributedDataParallel.
+"""The built-in parallel strategies, and the base classes a strategy plugin builds on.
 
-Each implements :class:`cnnkit.contracts.Strategy`. Sharding is shared: every process walks the
-same global order in global batches of ``batch_size * world_size`` and takes its own contiguous
-share of each, so ``N`` processes with batch ``B`` see exactly the batches one process with batch
-``N * B`` would (see :func:`shard_steps`).
+Each implements :class:`cnnkit.contracts.Strategy`. A plugin gets :class:`SingleProcessStrategy`,
+:class:`DistributedStrategy` and :func:`shard_steps` from ``cnnkit.contracts`` (which imports them
+from here on first use), so it never needs this module's name. Sharding is shared: every process
+walks the same global order in global batches of ``batch_size * world_size`` and takes its own
+contiguous share of each, so ``N`` processes with batch ``B`` see exactly the batches one process
+with batch ``N * B`` would (see :func:`shard_steps`).
 """
 
 from __future__ import annotations
 
 import os
 from datetime import timedelta
+from typing import cast
 
 import torch
 from torch import nn
@@ -37,9 +40,15 @@ def in_launched_worker() -> bool:
 
 
 def shard_steps(count: int, global_batch: int, rank: int, world_size: int, order: torch.Tensor | None = None) -> list[torch.Tensor]:
-    """This rank's indices for each step; a global batch of ``m`` images is split as evenly as
-    possible (``m // world_size`` each, one more for the first ``m % world_size`` ranks). A last
-    batch with fewer images than processes is dropped, so no process ever steps on nothing."""
+    """The sample indices process ``rank`` of ``world_size`` trains on at each step of one pass.
+
+    Step ``k`` covers positions ``[k * global_batch, (k + 1) * global_batch)`` of ``order`` (a
+    permutation of ``range(count)``; ``range(count)`` itself when None). Its ``m`` samples are
+    split into contiguous shares as evenly as possible: ``m // world_size`` each, one more for the
+    first ``m % world_size`` ranks. A last batch with fewer samples than processes is dropped, so
+    every process takes the same number of steps and none steps on nothing. A strategy's
+    ``shard`` is ``shard_steps(count, global_batch, self.rank, self.world_size, order)``.
+    """
     positions = order if order is not None else torch.arange(count)
     steps = []
     for start in range(0, count, global_batch):
@@ -52,16 +61,42 @@ def shard_steps(count: int, global_batch: int, rank: int, world_size: int, order
     return steps
 
 
-class _OneProcess:
-    """What every single-process strategy shares: rank 0 of 1, collectives are identities."""
+class SingleProcessStrategy:
+    """A complete strategy for one process on one device; the built-in ``single`` is this class.
 
-    distributed = False
-    rank = 0
-    world_size = 1
-    is_main = True
+    Rank 0 of 1, the main process; ``barrier`` does nothing and the collectives return their
+    input; every step's whole batch is this process's; ``wrap`` moves the model to the device and
+    ``unwrap`` returns it as is. The device is ``--device`` (``auto``: CUDA, then Apple MPS, then
+    CPU). The class is its own factory, ``SingleProcessStrategy(options)``, so a plugin subclasses
+    it in a module of its own (it imports torch), overrides what differs (typically ``wrap`` and
+    ``unwrap``, and ``name``) and registers the subclass by reference::
 
-    def __init__(self, device: torch.device):
-        self.device = device
+        class ChannelsLast(SingleProcessStrategy):      # in my_plugin/strategy.py
+            name = "channels-last"
+
+            def wrap(self, model):
+                return super().wrap(model).to(memory_format=torch.channels_last)
+
+        register("channels-last", "my_plugin.strategy:ChannelsLast")   # in register_strategies
+
+    ``name`` must be the name the strategy is registered under: a run records it, and a
+    subclass that sets ``distributed = True`` has its workers started with ``--strategy NAME``.
+    ``options`` may also be a ``torch.device``, used as is.
+    """
+
+    name: str = "single"
+    distributed: bool = False
+    rank: int = 0
+    world_size: int = 1
+    is_main: bool = True
+
+    def __init__(self, options: StrategyOptions | torch.device | None = None) -> None:
+        if isinstance(options, torch.device):
+            self.options = StrategyOptions(device=str(options))
+            self.device = options
+        else:
+            self.options = options if options is not None else StrategyOptions()
+            self.device = select_device(self.options.device)
 
     def setup(self) -> None:
         pass
@@ -78,31 +113,28 @@ class _OneProcess:
     def shard(self, count: int, global_batch: int, order: torch.Tensor | None = None) -> list[torch.Tensor]:
         return shard_steps(count, global_batch, 0, 1, order)
 
+    def wrap(self, model: nn.Module) -> nn.Module:
+        return model.to(self.device)
+
     def unwrap(self, model: nn.Module) -> nn.Module:
         return model
 
     def launch(self, argv: list[str]) -> int:
+        """Never called for a strategy that runs in cnnkit's own process (``distributed = False``):
+        there is nothing to start. A subclass that sets ``distributed = True`` overrides it."""
         raise RuntimeError(f"strategy '{self.name}' runs in this process and launches nothing")
 
     def teardown(self) -> None:
         pass
 
 
-class SingleDevice(_OneProcess):
-    """Train on one device: the model moves there and is not wrapped."""
 
-    name = "single"
-
-    def wrap(self, model: nn.Module) -> nn.Module:
-        return model.to(self.device)
-
-
-class DataParallelStrategy(_OneProcess):
+class DataParallelStrategy(SingleProcessStrategy):
     """``nn.DataParallel``: one process scatters each batch over the visible GPUs."""
 
     name = "dp"
 
-    def __init__(self, device: torch.device, device_ids: list[int]):
+    def __init__(self, device: torch.device, device_ids: list[int]) -> None:
         super().__init__(device)
         self.device_ids = device_ids
 
@@ -114,32 +146,38 @@ class DataParallelStrategy(_OneProcess):
 
 
 class DistributedStrategy:
-    """DistributedDataParallel, one process per device: nccl on GPUs, gloo on CPUs.
+    """DistributedDataParallel, one process per device: nccl on GPUs, gloo on CPUs; the built-in ``ddp``.
 
     Workers are started by torch.distributed's elastic launcher (the engine behind ``torchrun``),
-    which sets ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE`` for each of them.
+    which sets ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE`` for each of them; each worker runs
+    the same command with ``--strategy NAME``, so a subclass sets ``name`` to the name it is
+    registered under. The class is its own factory, ``DistributedStrategy(options)``. To change
+    how gradients travel (a communication hook, e.g. PowerSGD or bf16 compression), override
+    :meth:`configure_ddp`; register the subclass with ``distributed=True``.
     """
 
-    name = "ddp"
-    distributed = True
+    name: str = "ddp"
+    distributed: bool = True
 
-    def __init__(self, options: StrategyOptions):
+    def __init__(self, options: StrategyOptions) -> None:
         self.options = options
         self.local_rank = int(os.environ.get("LOCAL_RANK", 0))
         self.rank = int(os.environ.get("RANK", 0))
         self.world_size = launched_world_size()
-        if options.device == "auto":
-            self.device = torch.device("cuda", self.local_rank) if torch.cuda.is_available() else torch.device("cpu")
-        else:
-            chosen = select_device(options.device)
-            if chosen.type == "cuda":
-                chosen = torch.device("cuda", self.local_rank)
-            elif chosen.type != "cpu":
-                raise UsageError(f"--strategy ddp runs on CUDA or CPU, not '{options.device}'.")
-            self.device = chosen
+        self.device = self._choose_device(options)
         if options.sync_bn and self.device.type != "cuda":
             raise UsageError("--sync-bn needs CUDA devices (SyncBatchNorm has no CPU kernel); drop it on CPU.")
         self.backend = "nccl" if self.device.type == "cuda" else "gloo"
+
+    def _choose_device(self, options: StrategyOptions) -> torch.device:
+        if options.device == "auto":
+            return torch.device("cuda", self.local_rank) if torch.cuda.is_available() else torch.device("cpu")
+        chosen = select_device(options.device)
+        if chosen.type == "cuda":
+            return torch.device("cuda", self.local_rank)
+        if chosen.type != "cpu":
+            raise UsageError(f"--strategy {self.name} runs on CUDA or CPU, not '{options.device}'.")
+        return chosen
 
     @property
     def is_main(self) -> bool:
@@ -178,13 +216,19 @@ class DistributedStrategy:
         from torch.nn.parallel import DistributedDataParallel
 
         if self.options.sync_bn:
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[no-untyped-call]
         model = model.to(self.device)
         device_ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(model, device_ids=device_ids)
+        wrapped = DistributedDataParallel(model, device_ids=device_ids)
+        self.configure_ddp(wrapped)
+        return wrapped
+
+    def configure_ddp(self, ddp_model: torch.nn.parallel.DistributedDataParallel) -> None:
+        """Called once in every worker right after the model is wrapped, before its first step;
+        nothing by default. The place for ``ddp_model.register_comm_hook(state, hook)``."""
 
     def unwrap(self, model: nn.Module) -> nn.Module:
-        return getattr(model, "module", model)
+        return cast(nn.Module, getattr(model, "module", model))
 
     def launch(self, argv: list[str]) -> int:
         from cnnkit.engine.launch import launch_workers
@@ -202,17 +246,17 @@ def gpu_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def single(options: StrategyOptions) -> SingleDevice:
-    return SingleDevice(select_device(options.device))
+def single(options: StrategyOptions) -> SingleProcessStrategy:
+    return SingleProcessStrategy(options)
 
 
-def data_parallel(options: StrategyOptions) -> _OneProcess:
+def data_parallel(options: StrategyOptions) -> SingleProcessStrategy:
     count = gpu_count()
     device = select_device(options.device)
     if device.type != "cuda" or count < 2:
         why = f"this machine has {count}" if count < 2 else f"--device {options.device} is not a GPU"
         warn(f"--strategy dp needs at least 2 CUDA GPUs and {why}; running as 'single'.")
-        return SingleDevice(device)
+        return SingleProcessStrategy(device)
     return DataParallelStrategy(torch.device("cuda", 0), list(range(count)))
 
 
@@ -220,7 +264,7 @@ def ddp(options: StrategyOptions) -> DistributedStrategy:
     return DistributedStrategy(options)
 
 
-def auto(options: StrategyOptions):
+def auto(options: StrategyOptions) -> SingleProcessStrategy | DistributedStrategy:
     """ddp when started by torchrun with several processes, or when several GPUs are visible (and
     --device allows them); else single."""
     if launched_world_size() > 1 or (gpu_count() > 1 and options.device in ("auto", "cuda")):
