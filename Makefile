@@ -7,9 +7,11 @@ BIN := $(VENV)/bin
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml plugins/cnnkit-lenet5/pyproject.toml
+PLUGINS := plugins/cnnkit-lenet5 plugins/cnnkit-gridmask plugins/cnnkit-csvdata plugins/cnnkit-lsuv plugins/cnnkit-lrfind plugins/cnnkit-powersgd
+
+$(VENV)/.installed: pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev]' -e plugins/cnnkit-lenet5
+	$(BIN)/python -m pip install --quiet -e '.[dev]' $(addprefix -e ,$(PLUGINS))
 	touch $@
 
 train: install
