@@ -367,6 +367,7 @@ finetune_case("finetune-no-weights", "--backbone", "mnist-cnn")
 finetune_case("finetune-freeze-word", "--backbone", "resnet18", "--freeze", "some")
 finetune_case("finetune-unfreeze-nothing", "--backbone", "resnet18", "--freeze", "none", "--unfreeze-at", "3")
 finetune_case("finetune-weights-name", "--backbone", "resnet18", "--weights", "IMAGENET1K_V3")
+finetune_case("finetune-init-needs-batch", "--backbone", "resnet18", "--init", "lsuv")
 
 
 @case("finetune-offline")
@@ -690,7 +691,12 @@ BAD_MODELS = """
         register("int-aug", lambda: 3)
 
     @hookimpl
+    def register_initializers(register):
+        register("int-init", lambda: 3)
+
+    @hookimpl
     def register_models(register):
+        register("ghost-net", "cnnkit_gone:build", input_size=(1, 28, 28))
         register("str-net", str_net, input_size=(1, 28, 28))
         register("zero-net", str_net, input_size=(1, 0, 28))
         register("three-net", three_net, input_size=(1, 28, 28))
@@ -724,6 +730,44 @@ bad_plugin_case("plugin-dataset-exit", "--data", "exit-data")
 bad_plugin_case("plugin-dataset-none", "--data", "none-data")
 bad_plugin_case("plugin-strategy-none", "--strategy", "none-strat")
 bad_plugin_case("plugin-augment-not-callable", "--augment", "int-aug")
+bad_plugin_case("plugin-missing-reference", "--model", "ghost-net")
+bad_plugin_case("plugin-initializer-not-callable", "--init", "int-init")
+
+
+def listed_with_plugin(row_id, name, source, *args):
+    def run(t):
+        t.install_plugin(name, source)
+        return t.cli(*args)
+
+    CASES[row_id] = run
+
+
+def one_model(line):
+    return f"from cnnkit import hookimpl\n\n@hookimpl\ndef register_models(register):\n    {line}\n"
+
+
+listed_with_plugin("plugin-api-mismatch", "cnnkit-future", "CNNKIT_API = '>=2'\n" + one_model('register("f-net", "m:f")'),
+                   "models")
+listed_with_plugin("plugin-api-garbled", "cnnkit-garbled", "CNNKIT_API = '1.0'\n" + one_model('register("g-net", "m:f")'),
+                   "plugins")
+listed_with_plugin("plugin-unknown-metadata", "cnnkit-typo",
+                   one_model('register("typo-net", "m:f", input_sise=(1, 8, 8))'), "plugins")
+listed_with_plugin("plugin-bad-reference", "cnnkit-dotted", one_model('register("dot-net", "cnnkit_dotted.build")'), "plugins")
+listed_with_plugin("plugin-wrapper-no-yield", "cnnkit-nowrap",
+                   "from cnnkit import hookimpl\n\n@hookimpl(wrapper=True)\ndef register_models(register):\n"
+                   "    if False:\n        yield\n", "plugins")
+
+
+@case("plugins-env-unknown")
+def _(t):
+    t.monkeypatch.setenv("CNNKIT_PLUGINS", "lenet")
+    return t.cli("models")
+
+
+@case("plugins-env-disabled")
+def _(t):
+    t.monkeypatch.setenv("CNNKIT_DISABLE_PLUGINS", "lenet5")
+    return t.train("--model", "lenet5")
 
 
 @case("plugin-prints")
