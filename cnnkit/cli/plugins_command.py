@@ -8,6 +8,7 @@ import click
 
 from cnnkit.contracts import API_VERSION
 from cnnkit.plugins import DISABLE_ENV, NO_PLUGINS_ENV, ONLY_ENV, PluginInfo, get_host
+from cnnkit.scaffold.command import new
 
 
 def heading(info: PluginInfo) -> str:
@@ -26,9 +27,12 @@ HELP = (
 )
 
 
-@click.command(help=HELP, short_help="List installed plugins and what each registers.")
+@click.group(help=HELP, short_help="List installed plugins and what each registers.", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def plugins(as_json: bool) -> None:
+@click.pass_context
+def plugins(ctx: click.Context, as_json: bool) -> None:
+    if ctx.invoked_subcommand is not None:  # 'cnnkit plugins new ...'
+        return
     host = get_host()
     host.build_all()
     infos = list(host.plugins.values())
@@ -43,3 +47,6 @@ def plugins(as_json: bool) -> None:
             click.echo(f"  error: {error}")
     if not host.entry_points:
         click.echo(f"Third-party plugins were not loaded ({NO_PLUGINS_ENV} is set).")
+
+
+plugins.add_command(new)

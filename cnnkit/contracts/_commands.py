@@ -9,8 +9,9 @@ if TYPE_CHECKING:
 
 
 class CommandFactory(Protocol):
-    """Builds the command when it is run or its help is shown (``cnnkit --help`` lists the names
-    and ``help`` without building any)."""
+    """Builds the command when cnnkit needs it: to run it, and to list it in ``cnnkit --help``
+    (which builds every command for its short help), so keep the factory's module light and
+    import torch inside the command's callback."""
 
     def __call__(self) -> click.Command: ...
 
