@@ -4,10 +4,14 @@ The same field names are used by ``cnnkit train`` flags (``batch_size`` <-> ``--
 by config files and by the ``config.json`` each run writes, so a run can be repeated with
 ``cnnkit train --config runs/NAME/config.json``.
 
-Relative paths in a config file are relative to the file's folder, as in TOML-configured tools.
-``config.json`` records absolute paths (:meth:`TrainConfig.to_dict`), so it repeats a run from
-any folder; in a run's own ``config.json`` written by an earlier cnnkit, relative paths are
-relative to the folder the run was started from, and are read that way.
+Relative paths in a config file are relative to the folder of the file itself, as in
+TOML-configured tools, and only to it: never to the working folder. A file reached through a
+symbolic link is read from where it really is, so its paths mean the same from every link to it.
+A name that is not a path stays a name: ``data = "digits"`` (a registered dataset) and
+``backbone = "resnet18"`` (a registered model). ``config.json`` records absolute paths
+(:meth:`TrainConfig.to_dict`), so it repeats a run from any folder; in a run's own
+``config.json`` written by an earlier cnnkit, relative paths are relative to the folder the run
+was started from, and are read that way.
 """
 
 from __future__ import annotations
@@ -111,6 +115,8 @@ where the uninterrupted run would. The others (epochs, patience, device, ...) ma
 PATH_OPTIONS = ("data", "data_dir", "out", "resume", "weights", "backbone")
 """Options that hold a path (``data``, ``weights`` and ``backbone`` only when they are not a name)."""
 ALWAYS_PATHS = ("data_dir", "out", "resume")
+MUST_EXIST = ("data", "backbone", "weights", "resume")
+"""Path options that name something to read (``out`` and ``data_dir`` are made when missing)."""
 
 
 def absolute_paths(options: dict[str, Any], base: Path) -> dict[str, Any]:
@@ -124,11 +130,16 @@ def absolute_paths(options: dict[str, Any], base: Path) -> dict[str, Any]:
     return resolved
 
 
+def spelled_as_path(value: str) -> bool:
+    return os.sep in value or "/" in value or value.startswith((".", "~"))
+
+
 def _is_path(name: str, value: str, base: Path) -> bool:
-    """Whether ``value`` of option ``name`` is a path, by the rules the option is read with."""
-    if name in ALWAYS_PATHS:
+    """Whether ``value`` of option ``name`` is a path: ``data`` unless it is a registered dataset's
+    name, ``backbone`` unless it is a registered model's (and then only when it is spelled as a
+    path, is a ``.pt`` file or exists under ``base``), ``weights`` when it is a file."""
+    if name in ALWAYS_PATHS or value.startswith((".", "~")):
         return True
-    candidate = base / Path(value).expanduser()
     if name == "weights":
         from cnnkit.transfer.pretrained import is_file_spec
 
@@ -136,10 +147,10 @@ def _is_path(name: str, value: str, base: Path) -> bool:
     from cnnkit.plugins import registry
 
     if name == "data":
-        spelled_as_path = os.sep in value or "/" in value or value.startswith((".", "~"))
-        return value not in registry("datasets") and (spelled_as_path or candidate.exists())
-    checkpoint = (candidate.is_dir() and (candidate / "best.pt").is_file()) or value.endswith(".pt")
-    return value not in registry("models") and (checkpoint or value.startswith((".", "~")))
+        return value not in registry("datasets")
+    if value in registry("models"):
+        return False
+    return spelled_as_path(value) or value.endswith(".pt") or (base / value).exists()
 
 
 def is_run_record(path: Path) -> bool:
@@ -148,13 +159,53 @@ def is_run_record(path: Path) -> bool:
     return path.name == "config.json" and (path.parent / "last.pt").is_file()
 
 
-def read_config_file(path: str | Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ConfigFile:
+    """The options of a config file, and which of them are paths it holds relative to its folder."""
+
+    path: Path
+    """As the user gave it (messages name it so)."""
+    options: dict[str, Any]
+    """Checked, relative paths made absolute."""
+    relative: dict[str, str]
+    """Option -> the relative path as written, for the paths made absolute against the file's folder."""
+
+
+def load_config_file(path: str | Path) -> ConfigFile:
     """Options from a ``.toml`` or ``.json`` file; keys and values checked by the same rules as
-    flags, relative paths made absolute against the file's folder."""
+    flags, relative paths made absolute against the folder of the real file (links followed)."""
     path = Path(path)
     values = _parse(path)
     options = _checked_options(path, values)
-    return options if is_run_record(path) else absolute_paths(options, path.parent)
+    real = Path(os.path.realpath(path))
+    if is_run_record(real):
+        return ConfigFile(path, options, {})
+    resolved = absolute_paths(options, real.parent)
+    relative = {key: options[key] for key in resolved
+                if resolved[key] != options[key] and not Path(options[key]).expanduser().is_absolute()}
+    return ConfigFile(path, resolved, relative)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The options of :func:`load_config_file`."""
+    return load_config_file(path).options
+
+
+def missing_path_message(config: ConfigFile, key: str, value: Any) -> str | None:
+    """For a path the file holds relative to its folder, an error naming the file, the key and the
+    path it resolves to, when nothing is there; else None."""
+    written = config.relative.get(key)
+    if key not in MUST_EXIST or written is None or value != config.options.get(key) or Path(value).exists():
+        return None
+    message = (f"{config.path}: option '{key}': '{value}' does not exist ('{written}' is relative to the config file's "
+               f"folder, not to the working folder)")
+    if key == "data" and not spelled_as_path(written):
+        from cnnkit.plugins import registry, unloaded_plugins_note
+
+        close = suggest(written, registry("datasets").names())
+        meant = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        return f"{message}, and '{written}' is not a registered dataset either{meant}.{unloaded_plugins_note(written)}"
+    return message + "."
 
 
 def _parse(path: Path) -> dict[str, Any]:

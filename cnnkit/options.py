@@ -17,6 +17,9 @@ from typing import Any
 import click
 
 SEED_MAX = 2**64 - 1
+RDZV_TIMEOUT_MAX = 86_400
+"""The longest rendezvous wait, in seconds: a day (nodes started further apart are not one job).
+torch keeps the timeout in a C integer, which numbers far larger overflow with a raw error."""
 BATCH_MAX = 2**31 - 1
 """The largest batch: 32-bit indexing bounds what one kernel call can address, and no dataset
 cnnkit reads is larger."""
@@ -37,11 +40,15 @@ class Rule:
     """For text options that hold a comma-separated list: a list of strings is accepted too."""
     nonempty: bool = False
     choices: tuple[str, ...] = ()
+    whole_as_text: bool = False
+    """For text options that may be a plain number (``image_size = 32``): a whole number is its digits."""
 
     def describe(self) -> str:
         if self.choices:
             return "one of " + ", ".join(self.choices)
         noun = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}[self.kind]
+        if self.whole_as_text:
+            noun = "text or a whole number"
         shown = (lambda bound: str(int(bound))) if self.kind is int else (lambda bound: f"{bound:g}")
         bounds = []
         if self.min is not None:
@@ -56,6 +63,8 @@ class Rule:
             return None
         if self.kind is str and self.list_joins and isinstance(value, list) and all(isinstance(v, str) for v in value):
             value = ",".join(value)
+        if self.whole_as_text and ((isinstance(value, int) and not isinstance(value, bool)) or _whole_float(value)):
+            value = str(int(value))
         ok = {
             int: (isinstance(value, int) and not isinstance(value, bool)) or _whole_float(value),
             float: isinstance(value, (int, float)) and not isinstance(value, bool),
@@ -107,12 +116,12 @@ RULES: dict[str, Rule] = {
     "weight_decay": Rule(float, min=0), "momentum": Rule(float, min=0, max=1), "nesterov": FLAG,
     "scheduler": NAME, "step_size": Rule(int, min=1), "gamma": Rule(float, min=0, min_open=True),
     "label_smoothing": Rule(float, min=0, max=1, max_open=True), "patience": Rule(int, min=0),
-    "val_split": Rule(float, min=0, max=1, max_open=True), "image_size": TEXT, "data_dir": TEXT,
+    "val_split": Rule(float, min=0, max=1, max_open=True), "image_size": Rule(str, whole_as_text=True), "data_dir": TEXT,
     "data_in_memory": Rule(str, choices=("auto", "yes", "no")), "memory_budget": Rule(float, min=0),
     "workers": Rule(int, min=0, nullable=True),
     "augment": Rule(str, list_joins=True), "mix_prob": Rule(float, min=0, max=1), "init": TEXT, "init_bias": Rule(float, nullable=True), "strategy": NAME,
     "nproc_per_node": Rule(int, min=0), "nnodes": Rule(int, min=1), "node_rank": Rule(int, min=-1),
-    "rdzv_endpoint": TEXT, "rdzv_timeout": Rule(int, min=1), "sync_bn": FLAG, "precision": NAME, "channels_last": Rule(bool, nullable=True),
+    "rdzv_endpoint": TEXT, "rdzv_timeout": Rule(int, min=1, max=RDZV_TIMEOUT_MAX), "sync_bn": FLAG, "precision": NAME, "channels_last": Rule(bool, nullable=True),
     "compile": FLAG, "deterministic": Rule(bool, nullable=True), "seed": Rule(int, min=0, max=SEED_MAX),
     "device": NAME, "name": TEXT, "out": NAME, "quiet": FLAG, "resume": TEXT,
 }
@@ -126,12 +135,14 @@ class Checked(click.ParamType):
         self.name = rule.describe()
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, str) and self.rule.kind in (int, float):
-            value = self._number(value, param, ctx)
+        typed = value if isinstance(value, str) and self.rule.kind in (int, float) else None
+        if typed is not None:
+            value = self._number(typed, param, ctx)
         try:
             return self.rule.check(value)
         except ValueError as exc:
-            self.fail(f"{exc}.", param, ctx)
+            said, got, _ = str(exc).rpartition(", got ")
+            self.fail(f"{said}, got {typed}." if typed is not None and got else f"{exc}.", param, ctx)
 
 
     def _number(self, text: str, param: click.Parameter | None, ctx: click.Context | None) -> int | float:

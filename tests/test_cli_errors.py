@@ -118,3 +118,23 @@ def test_run_name_must_not_be_a_path(run_cli, tmp_path):
     result = run_cli("train", "--out", str(tmp_path / "runs"), "--name", "a/b")
     assert result.code == 2
     assert result.err.strip() == "Error: --name 'a/b' must be a plain folder name; use --out for the folder that holds runs."
+
+
+ZEBRA = """
+    from cnnkit import hookimpl
+
+    @hookimpl
+    def register_models(register):
+        register("zebranet", "torch.nn:Identity", input_size=(1, 8, 8))
+"""
+
+
+@pytest.mark.parametrize("pattern", ["zebranet", "zebra*"])
+def test_a_listing_that_matches_nothing_names_the_plugin_left_unloaded(run_cli, install_plugin, pattern):
+    install_plugin("cnnkit-zebranet", ZEBRA)
+    assert "zebranet" in run_cli("models", pattern).out, "the plugin provides it when loaded"
+    result = run_cli("models", pattern, env={"CNNKIT_NO_PLUGINS": "1"})
+    assert result.code == 0
+    assert result.out.strip() == (
+        f"No models match '{pattern}'. CNNKIT_NO_PLUGINS is set, so third-party plugins were not loaded; the installed "
+        "plugin 'cnnkit-zebranet' (cnnkit-zebranet) may provide 'zebranet': unset CNNKIT_NO_PLUGINS to use it.")

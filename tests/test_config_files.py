@@ -71,6 +71,53 @@ def test_relative_paths_are_relative_to_the_config_files_folder(tmp_path, monkey
     assert names == {"data": "digits", "backbone": "timm/resnet18.a1_in1k", "weights": "IMAGENET1K_V1"}, "names stay names"
 
 
+def test_a_relative_path_never_falls_back_to_the_working_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    (tmp_path / "imgs2").mkdir()  # only in the working folder: the old reading took it from here
+    (tmp_path / "runs" / "base").mkdir(parents=True)
+    (tmp_path / "runs" / "base" / "best.pt").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    options = read(folder, "d.toml", 'data = "imgs2"\nbackbone = "runs/base"\nname = "x"\n')
+    assert options == {"data": str(folder / "imgs2"), "backbone": str(folder / "runs" / "base"), "name": "x"}
+    kept = read(folder, "m.toml", 'data = "digits"\nbackbone = "resnet18"\n')
+    assert kept == {"data": "digits", "backbone": "resnet18"}, "registered names stay names"
+    (folder / "mine").mkdir()
+    assert read(folder, "b.toml", 'backbone = "mine"\n') == {"backbone": str(folder / "mine")}, "a bare name that is there"
+
+
+def test_a_config_file_reached_through_a_link_reads_paths_from_where_it_really_is(tmp_path):
+    (tmp_path / "conf" / "imgs").mkdir(parents=True)
+    (tmp_path / "conf" / "g.toml").write_text('data = "imgs"\nout = "runs"\n')
+    (tmp_path / "sl").mkdir()
+    (tmp_path / "sl" / "g.toml").symlink_to(os.path.join("..", "conf", "g.toml"))
+    assert read_config_file(tmp_path / "sl" / "g.toml") == {
+        "data": str(tmp_path / "conf" / "imgs"), "out": str(tmp_path / "conf" / "runs")}
+
+
+def test_a_missing_file_relative_path_names_the_file_the_key_and_where_it_leads(run_cli, tmp_path, monkeypatch, make_images):
+    make_images(tmp_path / "imgs2" / "a", 4, (220, 30, 30), size=8)
+    make_images(tmp_path / "imgs2" / "b", 4, (30, 30, 220), size=8)
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "d.toml").write_text('data = "imgs2"\nout = "runs"\nepochs = 1\n')
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("train", "--config", "conf/d.toml")
+    assert (result.code, result.err.strip()) == (2, (
+        f"Error: conf/d.toml: option 'data': '{tmp_path / 'conf' / 'imgs2'}' does not exist ('imgs2' is relative to the "
+        "config file's folder, not to the working folder), and 'imgs2' is not a registered dataset either."))
+    assert not (tmp_path / "conf" / "runs").exists() and not (tmp_path / "runs").exists()
+    (tmp_path / "conf" / "t.toml").write_text('data = "digitz"\n')
+    assert "not a registered dataset either (did you mean 'digits'?)." in run_cli("train", "--config", "conf/t.toml").err
+    (tmp_path / "conf" / "f.toml").write_text('backbone = "runs/base"\n')
+    refused = run_cli("finetune", "--config", "conf/f.toml")
+    assert (refused.code, refused.err.strip()) == (2, (
+        f"Error: conf/f.toml: option 'backbone': '{tmp_path / 'conf' / 'runs' / 'base'}' does not exist ('runs/base' is "
+        "relative to the config file's folder, not to the working folder)."))
+    overridden = run_cli("train", "--config", "conf/d.toml", "--data", "imgs2", "--quiet", "--name", "r")
+    assert overridden.code == 0, "a flag replaces the file's path: " + overridden.err
+    assert (tmp_path / "conf" / "runs" / "r" / "best.pt").is_file()
+
+
 def test_a_config_file_in_another_folder_trains_on_the_data_beside_it(run_cli, tmp_path, monkeypatch, make_images):
     project = tmp_path / "project"
     make_images(project / "imgs" / "red", 6, (220, 30, 30), size=8)
@@ -127,6 +174,9 @@ def test_to_dict_makes_relative_paths_absolute_and_keeps_names(tmp_path, monkeyp
     [
         ('model = "mnist-cnm"\n', "option 'model': Unknown model 'mnist-cnm'. Did you mean 'mnist-cnn' or 'mnist-cnn2'?"),
         ('image_size = "0x5"\n', "option 'image_size': --image-size '0x5' must be N or HxW"),
+        ('image_size = "4"\n', "option 'image_size': model 'mnist-cnn' cannot take 4x4 images:"),
+        ("image_size = 4\n", "option 'image_size': model 'mnist-cnn' cannot take 4x4 images:"),
+        ("image_size = 0\n", "option 'image_size': --image-size '0' must be N or HxW"),
         ('device = "cude"\n', "option 'device': Unknown device 'cude'."),
         ("nnodes = 2\n", "option 'nnodes': --nnodes only applies to --strategy ddp"),
         ('optimizer = "sgdd"\n', "option 'optimizer': Unknown optimizer 'sgdd'. Did you mean 'sgd'?"),
@@ -146,3 +196,12 @@ def test_a_flag_that_overrides_the_file_is_not_blamed_on_it(run_cli, tmp_path):
     path.write_text('model = "mnist-cnn2"\nepochs = 1\n')
     result = run_cli("train", "--config", str(path), "--model", "mnist-cnm", "--out", str(tmp_path / "runs"))
     assert result.err.strip() == "Error: Unknown model 'mnist-cnm'. Did you mean 'mnist-cnn' or 'mnist-cnn2'?"
+
+
+def test_an_image_size_written_as_a_number_is_that_size(tmp_path):
+    assert read(tmp_path, "a.toml", "image_size = 32\n") == {"image_size": "32"}
+    assert read(tmp_path, "a.json", '{"image_size": 32}') == {"image_size": "32"}
+    assert read(tmp_path, "b.toml", 'image_size = "32x48"\n') == {"image_size": "32x48"}
+    assert refused(tmp_path, "c.toml", "image_size = true\n").endswith(
+        "option 'image_size' must be text or a whole number, got true.")
+    assert refused(tmp_path, "d.toml", "image_size = 32.5\n").endswith("got 32.5.")

@@ -76,3 +76,20 @@ def test_rdzv_timeout_reaches_the_strategy():
     from cnnkit.engine.run import strategy_options
 
     assert strategy_options(TrainConfig(rdzv_timeout=7)).rdzv_timeout == 7
+
+
+def test_the_timeout_is_checked_like_other_options_up_to_a_day(run_cli, tmp_path):
+    from cnnkit.options import checked
+
+    assert checked("rdzv_timeout").convert("86400", None, None) == 86400 == 24 * 60 * 60
+    result = run_cli("train", "--strategy", "ddp", "--nnodes", "2", "--node-rank", "0", "--rdzv-endpoint",
+                     f"127.0.0.1:{free_port()}", "--rdzv-timeout", "1e15", "--out", str(tmp_path / "runs"))
+    assert (result.code, result.err.strip()) == (2, (
+        "Error: Invalid value for '--rdzv-timeout': must be a whole number at least 1 and at most 86400, got 1e15. "
+        "See 'cnnkit train --help'."))
+    config = tmp_path / "c.toml"
+    config.write_text("rdzv_timeout = 86401\n")
+    from_file = run_cli("train", "--config", str(config), "--out", str(tmp_path / "runs"))
+    assert (from_file.code, from_file.err.strip()) == (
+        2, f"Error: {config}: option 'rdzv_timeout' must be a whole number at least 1 and at most 86400, got 86401.")
+    assert not (tmp_path / "runs").exists()

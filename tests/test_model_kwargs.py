@@ -88,7 +88,10 @@ def test_plugin_annotations_are_checked_and_a_factory_taking_any_keyword_takes_a
     check_model_kwargs(models.get("strict-net"), parse_model_kwargs("scale=2"))
     assert refusal(models, "strict-net", "norm=group") == (
         "--model-kwargs: 'norm' of strict-net must be one of 'batch', 'layer', got 'group'.")
-    assert refusal(models, "strict-net", "widths=8") == "--model-kwargs: 'widths' of strict-net must be a tuple, got 8."
+    assert refusal(models, "strict-net", "widths=8") == (
+        "--model-kwargs: 'widths' of strict-net must be a tuple of whole numbers, got 8.")
+    assert refusal(models, "strict-net", "widths=(8.0,16)") == (
+        "--model-kwargs: 'widths' of strict-net must be a tuple of whole numbers, got (8.0, 16).")
     assert refusal(models, "strict-net", "scale=big") == (
         "--model-kwargs: 'scale' of strict-net must be a number or None, got 'big'.")
     check_model_kwargs(models.get("loose-net"), parse_model_kwargs("anything=1,goes=x"))
@@ -97,3 +100,66 @@ def test_plugin_annotations_are_checked_and_a_factory_taking_any_keyword_takes_a
 def test_commas_inside_brackets_and_quotes_stay_in_one_value():
     assert parse_model_kwargs("channels=(8,16,32),norm='a,b',dropout=0.3") == {
         "channels": (8, 16, 32), "norm": "a,b", "dropout": 0.3}
+
+
+@pytest.mark.parametrize("value", ["2.0", "True", "1.0"])
+def test_a_literal_choice_is_matched_by_type_not_only_by_equality(models, value):
+    from typing import Literal, get_args
+
+    assert parse_model_kwargs(f"groups={value}")["groups"] in get_args(Literal[1, 2]), "== alone lets it through"
+    assert refusal(models, "alexnet-2012", f"groups={value}") == (
+        f"--model-kwargs: 'groups' of alexnet-2012 must be one of 1, 2, got {value}.")
+    check_model_kwargs(models.get("alexnet-2012"), parse_model_kwargs("groups=2"))
+
+
+def test_alexnet_itself_refuses_a_bool_or_float_tower_count():
+    from cnnkit.models.alexnet import AlexNet2012
+
+    for groups in (True, 2.0):
+        with pytest.raises(ValueError, match=f"groups must be 1 .* or 2 .*, got {groups!r}"):
+            AlexNet2012(num_classes=2, groups=groups)
+
+
+def test_a_key_given_twice_is_refused_as_in_config_files():
+    with pytest.raises(UsageError) as caught:
+        parse_model_kwargs("shortcut=B,shortcut=A")
+    assert str(caught.value) == "--model-kwargs: 'shortcut' is given twice; keep one."
+
+
+def test_a_value_the_model_refuses_when_built_is_a_usage_error_naming_it(run_cli, tmp_path):
+    import torch
+
+    with pytest.raises(ValueError) as reference:
+        torch.nn.Dropout(1.5)
+    result = run_cli("train", "--model", "mnist-cnn2", "--model-kwargs", "dropout=1.5", "--out", str(tmp_path / "runs"))
+    assert (result.code, result.err.strip()) == (
+        2, f"Error: --model-kwargs dropout=1.5: mnist-cnn2 cannot be built with it: {reference.value}.")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_only_a_refusal_that_building_without_the_kwargs_avoids_is_blamed_on_them():
+    from cnnkit.engine.model_kwargs import blaming_kwargs
+    from cnnkit.errors import CnnkitError
+    from cnnkit.registry import Entry
+
+    def picky(*, num_classes, in_channels, width=8):
+        if width % 2:
+            raise ValueError(f"width must be even, got {width}")
+        return torch_linear(num_classes)
+
+    def broken(*, num_classes, in_channels, width=8):
+        raise ValueError("the plugin's own bug")
+
+    with pytest.raises(UsageError) as caught:
+        blaming_kwargs(Entry("models", "picky-net", picky, "p"), {"width": 3}).create(num_classes=2, in_channels=1, width=3)
+    assert str(caught.value) == "--model-kwargs width=3: picky-net cannot be built with it: width must be even, got 3."
+    with pytest.raises(CnnkitError) as failed:
+        blaming_kwargs(Entry("models", "broken-net", broken, "p"), {"width": 3}).create(num_classes=2, in_channels=1, width=3)
+    assert not isinstance(failed.value, UsageError)
+    assert str(failed.value).startswith("model 'broken-net' of plugin 'p' failed: ValueError: the plugin's own bug")
+
+
+def torch_linear(classes):
+    import torch
+
+    return torch.nn.Linear(1, classes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 
 import click
@@ -27,6 +28,21 @@ def json_value(value: object) -> object:
         return str(value)
 
 
+def unloaded_note(pattern: str) -> str:
+    """For a pattern nothing matches: the installed plugins left unloaded (``CNNKIT_NO_PLUGINS``,
+    ``CNNKIT_PLUGINS``, ``CNNKIT_DISABLE_PLUGINS``) that may provide it, as for an unknown name.
+    A wildcard is matched against the plugins' names (``'lenet*'`` finds the plugin ``lenet5``)."""
+    from cnnkit.plugins import installed_plugins, unloaded_plugins_note
+
+    if not any(char in pattern for char in "*?["):
+        return unloaded_plugins_note(pattern)
+    names = []
+    for entry_point, distribution in sorted(installed_plugins().items()):
+        short = distribution.lower().removeprefix("cnnkit-").removeprefix("cnnkit_")
+        names += [name for name in (entry_point.lower(), short) if fnmatch.fnmatchcase(name, pattern.lower())][:1]
+    return unloaded_plugins_note(names[0] if names else pattern)
+
+
 def list_command(kind: str) -> click.Command:
     @click.command(
         name=kind,
@@ -45,7 +61,7 @@ def list_command(kind: str) -> click.Command:
             ]
             click.echo(json.dumps(payload, indent=2, default=json_value))
         elif not entries:
-            click.echo(f"No {kind} match '{pattern}'." if pattern else f"No {kind} are registered.")
+            click.echo(f"No {kind} match '{pattern}'.{unloaded_note(pattern)}" if pattern else f"No {kind} are registered.")
         else:
             click.echo(format_table([(e.name, e.plugin, e.help) for e in entries], ("NAME", "PLUGIN", "DESCRIPTION")))
 

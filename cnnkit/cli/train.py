@@ -9,13 +9,15 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from cnnkit.config import PATH_OPTIONS, TrainConfig, absolute_paths, read_config_file
+from cnnkit.config import (
+    PATH_OPTIONS, ConfigFile, TrainConfig, absolute_paths, load_config_file, missing_path_message, read_config_file,
+)
 from cnnkit.errors import UsageError
 from cnnkit.options import checked
 
 D = TrainConfig()
 CONFIG_FILE = "cnnkit.config_file"
-"""``ctx.meta`` key: the ``--config`` file and the options read from it."""
+"""``ctx.meta`` key: the ``--config`` file read (:class:`cnnkit.config.ConfigFile`)."""
 
 
 def _given(ctx: click.Context, name: str) -> bool:
@@ -31,7 +33,8 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) 
     """Options from the file become defaults, so any flag given on the command line wins. An
     option this command does not have (``freeze`` for ``train``) is refused, not ignored."""
     if value:
-        options = read_config_file(value)
+        config_file = load_config_file(value)
+        options = config_file.options
         own = {p.name for p in ctx.command.params}
         defaults = vars(TrainConfig())  # a run's config.json lists every option, most at their defaults
         foreign = [k for k, v in options.items()
@@ -42,7 +45,7 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) 
             raise UsageError(f"{value}: option{'s' * (len(foreign) > 1)} {names} {verb} to 'cnnkit finetune', "
                              f"not 'cnnkit {ctx.command.name}'.")
         ctx.default_map = {**(ctx.default_map or {}), **{k: v for k, v in options.items() if k in own}}
-        ctx.meta[CONFIG_FILE] = (value, options)
+        ctx.meta[CONFIG_FILE] = config_file
     return value
 
 
@@ -53,7 +56,7 @@ def _blame_config_file(ctx: click.Context, exc: UsageError) -> None:
 
     if CONFIG_FILE not in ctx.meta or launched_by_cnnkit():  # a launched worker's file is cnnkit's own
         return
-    path, options = ctx.meta[CONFIG_FILE]
+    path, options = ctx.meta[CONFIG_FILE].path, ctx.meta[CONFIG_FILE].options
     message = str(exc)
     defaults = {p.name: p.default for p in ctx.command.params}
     keys = [key for key, value in options.items()
@@ -68,7 +71,33 @@ def _names(message: str, key: str, value: Any) -> bool:
     flag = "--" + key.replace("_", "-")
     if re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", message):
         return True
+    if key == "image_size" and _size_named(message, value):
+        return True
     return isinstance(value, str) and bool(value) and (f"'{value}'" in message or repr(value) in message)
+
+
+def _size_named(message: str, value: str) -> bool:
+    """Whether ``message`` is about images of the size ``value`` asks for (``cannot take 4x4 images``)."""
+    from cnnkit.engine.plan import parse_image_size
+
+    try:
+        size = parse_image_size(value)
+    except UsageError:
+        return False
+    return size is not None and re.search(rf"(?<!\d){size[0]}x{size[1]} images", message) is not None
+
+
+def _check_file_paths(ctx: click.Context, options: dict[str, Any]) -> None:
+    """A path the config file holds relative to its folder, and no flag replaced, must be there:
+    say so before anything starts, naming the file, the key and where the path leads."""
+    config_file: ConfigFile | None = ctx.meta.get(CONFIG_FILE)
+    if config_file is None:
+        return
+    for key in config_file.relative:
+        if key in options and ctx.get_parameter_source(key) == ParameterSource.DEFAULT_MAP:
+            message = missing_path_message(config_file, key, options[key])
+            if message:
+                raise UsageError(message)
 
 
 def _unchanged_paths_dropped(run: str, given: dict[str, Any]) -> dict[str, Any]:
@@ -115,7 +144,7 @@ def _unchanged_paths_dropped(run: str, given: dict[str, Any]) -> dict[str, Any]:
               help="Stop after this many epochs without a lower validation loss (0: never).")
 @click.option("--val-split", type=checked("val_split"), default=D.val_split,
               show_default=True, help="Fraction held out for validation when the data has no val/ folder.")
-@click.option("--image-size", type=checked("image_size"), default=D.image_size,
+@click.option("--image-size", type=checked("image_size"), default=D.image_size, metavar="N|HxW",
               help="Input size N or HxW; default: the model's own (data is resized to it, with a note).")
 @click.option("--data-dir", type=checked("data_dir"), default=D.data_dir,
               help="Where datasets known by name (mnist, cifar10, ...) keep their files; default: $CNNKIT_DATA, "
@@ -188,6 +217,7 @@ def train(ctx: click.Context, **options) -> None:
 def _run(ctx: click.Context, options: dict[str, Any]):
     from cnnkit.engine.run import train as run_training
 
+    _check_file_paths(ctx, options)
     if options["resume"]:
         from cnnkit.engine.resume import resume_config
 

@@ -4,12 +4,15 @@ The names a factory accepts come from its signature. Where it passes ``**kwargs`
 its return annotation names (torchvision's and timm's builders do), that class's ``__init__``
 counts too; a factory whose ``**kwargs`` lead nowhere visible accepts any name. cnnkit's own
 wrappers for torchvision and timm are looked through to the library's builder. Values are
-checked against the annotations: ``bool``, ``int``, ``float``, ``str``, tuples and lists,
-``Optional``, ``Union`` and ``Literal``; others are not checked.
+checked against the annotations, strictly (``True`` is not a whole number, ``2.0`` is not one of
+``Literal[1, 2]``): ``bool``, ``int``, ``float``, ``str``, tuples and lists (and their items),
+``Optional``, ``Union`` and ``Literal``; others are not checked. A value the factory itself
+refuses when the model is built (``dropout=1.5``) is a usage error too: :func:`blaming_kwargs`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import typing
@@ -192,18 +195,76 @@ def _expectation(annotation: Any) -> tuple[Callable[[Any], bool], str] | None:
     if annotation in NOUNS:
         return _fits(annotation), NOUNS[annotation]
     if annotation in (tuple, list) or origin in (tuple, list) or getattr(origin, "__name__", "") == "Sequence":
-        return (lambda value: isinstance(value, (tuple, list))), "a tuple"
+        return _sequence(origin, args)
     if origin is typing.Literal:
-        return (lambda value: value in args), "one of " + ", ".join(repr(arg) for arg in args)
+        return (lambda value: any(_same(value, arg) for arg in args)), "one of " + ", ".join(repr(arg) for arg in args)
     if origin is typing.Union or type(annotation).__name__ == "UnionType":
         members = [arg for arg in args if arg is not type(None)]
-        parts = [_expectation(member) for member in members]
-        if any(part is None for part in parts):
+        found = [_expectation(member) for member in members]
+        parts = [part for part in found if part is not None]
+        if len(parts) < len(found):
             return None
         optional = len(members) < len(args)
         nouns = [noun for _, noun in parts] + (["None"] if optional else [])
         return (lambda value: (optional and value is None) or any(fits(value) for fits, _ in parts)), " or ".join(nouns)
     return None
+
+
+def _same(value: Any, choice: Any) -> bool:
+    """``value`` is ``choice`` by type and value: ``True`` and ``2.0`` are not ``1`` and ``2``."""
+    return type(value) is type(choice) and value == choice
+
+
+def _sequence(origin: Any, args: tuple) -> tuple[Callable[[Any], bool], str]:
+    """A tuple or list, each item checked where the annotation says what the items are
+    (``tuple[int, ...]``, ``list[bool]``, ``tuple[int, int]``)."""
+    sized = origin is tuple and bool(args) and args[-1] is not Ellipsis
+    items = [_expectation(arg) for arg in args if arg is not Ellipsis]
+    parts = [part for part in items if part is not None]
+    if not parts or len(parts) < len(items):
+        return (lambda value: isinstance(value, (tuple, list))), "a tuple"
+    if sized:
+        nouns = ", ".join(noun for _, noun in parts)
+        return (lambda value: isinstance(value, (tuple, list)) and len(value) == len(parts)
+                and all(fits(item) for (fits, _), item in zip(parts, value))), f"a tuple of {len(parts)} ({nouns})"
+    fits, noun = parts[0]
+    return (lambda value: isinstance(value, (tuple, list)) and all(fits(item) for item in value)), f"a tuple of {_plural(noun)}"
+
+
+def _plural(noun: str) -> str:
+    return {"true or false": "true or false values", "a whole number": "whole numbers", "a number": "numbers"}.get(noun, noun)
+
+
+def blaming_kwargs(entry: Entry, given: dict[str, Any]) -> Entry:
+    """``entry`` whose factory, when it refuses the values of ``--model-kwargs`` (a ``ValueError``
+    or ``TypeError`` that building without them does not raise), raises a usage error naming them."""
+    if not given:
+        return entry
+    factory = entry.factory
+
+    def build(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return factory(*args, **kwargs)
+        except (ValueError, TypeError) as exc:
+            if not _builds_without(factory, args, kwargs, given):
+                raise
+            shown = ",".join(f"{key}={value!r}" for key, value in given.items())
+            lines = str(exc).strip().splitlines()
+            reason = lines[0].rstrip(".") if lines else type(exc).__name__
+            raise UsageError(f"--model-kwargs {shown}: {entry.name} cannot be built with "
+                             f"{'it' if len(given) == 1 else 'them'}: {reason}.") from exc
+
+    return dataclasses.replace(entry, factory=build)
+
+
+def _builds_without(factory: Callable[..., Any], args: tuple, kwargs: dict[str, Any], given: dict[str, Any]) -> bool:
+    """Whether the factory builds the model when the ``--model-kwargs`` are left out: then they are
+    what it refused."""
+    try:
+        factory(*args, **{key: value for key, value in kwargs.items() if key not in given})
+    except Exception:
+        return False
+    return True
 
 
 def _fits(kind: type) -> Callable[[Any], bool]:

@@ -13,7 +13,7 @@ from typing import Any, Callable
 from cnnkit.augment.pipeline import Resolved, resolve
 from cnnkit.config import TrainConfig
 from cnnkit.data.resolve import resolve_data
-from cnnkit.engine.model_kwargs import check_model_kwargs
+from cnnkit.engine.model_kwargs import blaming_kwargs, check_model_kwargs
 from cnnkit.engine.optim import OPTIMIZERS, SCHEDULERS, check_choice
 from cnnkit.engine.precision import PRECISIONS
 from cnnkit.errors import CnnkitError, UsageError
@@ -79,7 +79,8 @@ def parse_model_kwargs(text: str) -> dict[str, Any]:
     """``--model-kwargs``: ``KEY=VALUE`` pairs separated by commas (outside brackets and quotes,
     so ``channels=(32,64)`` is one pair). A value is a Python literal where it reads as one
     (``0.3``, ``True``, ``None``, ``(32,64)``), else text (``norm=batch``), as in timm's training
-    script. The class and channel counts come from the data and cannot be set here."""
+    script. The class and channel counts come from the data and cannot be set here; a key given
+    twice is refused, as in config files."""
     import ast
 
     kwargs: dict[str, Any] = {}
@@ -90,6 +91,8 @@ def parse_model_kwargs(text: str) -> dict[str, Any]:
             raise UsageError(f"--model-kwargs '{pair}' must be KEY=VALUE, e.g. dropout=0.3.")
         if key in RESERVED_KWARGS:
             raise UsageError(f"--model-kwargs cannot set {key}: it comes from the data.")
+        if key in kwargs:
+            raise UsageError(f"--model-kwargs: '{key}' is given twice; keep one.")
         try:
             kwargs[key] = ast.literal_eval(raw.strip())
         except (ValueError, SyntaxError):
@@ -138,8 +141,10 @@ def make_plan(config: TrainConfig) -> Plan:
         model = backbone_entry(config)
     else:
         check_transfer_options_unused(config)
+        given = parse_model_kwargs(config.model_kwargs)
         model = registry("models").get(config.model)
-        check_model_kwargs(model, parse_model_kwargs(config.model_kwargs))
+        check_model_kwargs(model, given)
+        model = blaming_kwargs(model, given)
     size = parse_image_size(config.image_size) or (checked_input_size(model)[1:] if model is not None else (224, 224))
     return Plan(
         model=model,

@@ -55,7 +55,7 @@ class AlexNet2012(nn.Module):
         super().__init__()
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
-        if groups not in GROUPS:
+        if type(groups) is not int or groups not in GROUPS:  # True and 2.0 compare equal to 1 and 2
             raise ValueError(f"groups must be 1 (one tower) or 2 (the paper's two towers), got {groups!r}")
         self.features = nn.Sequential(OrderedDict([
             ("conv1", nn.Conv2d(in_channels, 96, kernel_size=11, stride=4)), ("relu1", nn.ReLU(inplace=True)),
