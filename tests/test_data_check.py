@@ -72,3 +72,28 @@ def test_a_val_class_without_readable_images_makes_the_folder_untrainable(run_cl
     assert json.loads(result.out)["problems"] == ["class 'light' has no readable val/ images"]
     train = run_cli("train", "--data", str(image_folder), "--epochs", "1")
     assert train.code == 2 and "has no readable images" in train.err
+
+
+def test_label_conflicts_are_listed_per_pair_of_classes(run_cli, tmp_path, make_images):
+    """Twenty copies between two classes are one line with a count and three examples (all of them in --json)."""
+    for name, value in (("a", 0), ("b", 128)):
+        make_images(tmp_path / name, 20, (value,) * 3, seed=len(name) + value)
+    (tmp_path / "c").mkdir()
+    for i in range(20):
+        shutil.copy(tmp_path / "a" / f"img{i:03d}.png", tmp_path / "c" / f"copy{i:03d}.png")
+    shutil.copy(tmp_path / "b" / "img005.png", tmp_path / "a" / "from-b.png")
+    result = run_cli("data", "check", str(tmp_path))
+    assert result.code == 1
+    lines = result.out.splitlines()
+    start = lines.index("label conflicts (21 image(s) in two classes at once):")
+    a, c = tmp_path / "a", tmp_path / "c"
+    assert lines[start + 1:start + 3] == [
+        f"  classes a and c: 20 image(s): {a / 'img000.png'} = {c / 'copy000.png'}; {a / 'img001.png'} = {c / 'copy001.png'}; "
+        f"{a / 'img002.png'} = {c / 'copy002.png'}; and 17 more",
+        f"  classes a and b: 1 image(s): {a / 'from-b.png'} = {tmp_path / 'b' / 'img005.png'}",
+    ]
+    assert not lines[start + 3].startswith("  classes")
+    report = json.loads(run_cli("data", "check", str(tmp_path), "--json").out)
+    assert len(report["conflicts"]) == 21 and not any(c["same_file"] for c in report["conflicts"])
+    assert report["problems"][0].startswith(f"21 image(s) are in two classes at once, so their labels contradict each other "
+                                            f"(e.g. {a / 'from-b.png'} and {tmp_path / 'b' / 'img005.png'} hold the same image")

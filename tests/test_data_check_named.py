@@ -38,6 +38,20 @@ def test_a_folder_named_like_a_dataset_is_read_as_train_reads_it(run_cli, tmp_pa
                                   "(pass ./digits for the folder).")
 
 
+def test_the_advice_for_a_folder_named_like_a_dataset_names_the_folder(run_cli, tmp_path, monkeypatch, make_images):
+    """``--data digits`` is the built-in dataset, so the advice repeats the path as written."""
+    make_images(tmp_path / "digits" / "a", 5, (0, 0, 0))
+    make_images(tmp_path / "digits" / "b", 5, (255, 255, 255))
+    monkeypatch.chdir(tmp_path)
+    for given in ("./digits", "digits/", str(tmp_path / "digits")):
+        lines = run_cli("data", "check", given).out.splitlines()
+        assert lines[0] == f"{given}: class folders, no split folders"
+        advice = lines.index(f"--data {given}:")
+        assert lines[advice + 1] == "  trains on 8 train / 2 val images (validation split off train by --val-split 0.2; no test split)"
+    (tmp_path / "digits").rename(tmp_path / "my digits")
+    assert "\n--data 'my digits':\n" in run_cli("data", "check", "my digits").out, "quoted for the shell"
+
+
 def test_a_dataset_not_downloaded_is_named_in_one_line(run_cli, tmp_path):
     result = run_cli("data", "check", "mnist", "--data-dir", str(tmp_path))
     assert result.code == 0 and result.out == ""

@@ -48,3 +48,15 @@ def test_many_such_files_are_named_up_to_a_limit(tmp_path, capsys):
     assert len([line for line in err if "holds 32-bit values" in line]) == RESCALED_WARNINGS
     assert err[-1] == ("cnnkit: warning: more 32-bit images hold values beyond 16 bits; each is scaled by its own maximum "
                        "like those above (no further warnings).")
+
+
+def test_a_uniform_32_bit_tiff_is_named_as_a_blank_image(tmp_path, capsys):
+    """One value beyond 16 bits everywhere: scaled by its own maximum it is pure white, and the
+    warning says so (the generic warning speaks of a brightness the file does not have)."""
+    forget_rescaled()
+    Image.fromarray(np.full((8, 8), 2**20, np.int32), "I").save(tmp_path / "flat.tif")
+    assert decode(tmp_path / "flat.tif", (8, 8), 1).tolist() == [[[255] * 8] * 8]
+    assert capsys.readouterr().err.splitlines() == [
+        f"cnnkit: warning: '{tmp_path / 'flat.tif'}' holds one 32-bit value, 1048576, in every pixel, beyond 16 bits; "
+        "scaled by its own maximum (as cnnkit scales such files) it is pure white (255), a blank image whose level tells "
+        "nothing; convert it to 8 or 16 bits to choose the scale, or remove it."]

@@ -38,7 +38,8 @@ def check(path: str, val_split: float, seed: int, memory_budget: float, data_dir
     if path in registry("datasets"):
         report = named_report(path, val_split, seed, data_dir)
     else:
-        report = check_folder(Path(path).expanduser(), val_split=val_split, seed=seed, memory_budget=memory_budget)
+        report = check_folder(Path(path).expanduser(), val_split=val_split, seed=seed, memory_budget=memory_budget,
+                              given=path)
     click.echo(json.dumps(report.as_dict(), indent=2) if as_json else format_report(report))
     if not report.trainable:
         raise SystemExit(1)

@@ -7,12 +7,14 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import shlex
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Collection, cast
 
-from cnnkit.data.folder import find_classes, find_splits, forget_links, images_in, visible_folders
+from cnnkit.data.folder import list_folder
 from cnnkit.data.images import UnreadableImage, decode, forget_rescaled, probe
 from cnnkit.errors import UsageError
 
@@ -33,10 +35,11 @@ class Report:
     leaks: list[dict[str, object]] = field(default_factory=list)
     """Duplicate groups whose copies land in different splits."""
     conflicts: list[dict[str, object]] = field(default_factory=list)
-    """Duplicate groups whose copies are in different classes (``same_file``: one file, reached
+    """Duplicate groups whose copies are in different classes (``same_file``: all one file, reached
     through links): a folder with any is not trainable; a built-in dataset is trained as published."""
     links: list[dict[str, str]] = field(default_factory=list)
-    """Links to folders that training does not follow (loops, links into other classes)."""
+    """Links that training does not follow (loops, links into other classes or splits, folders and
+    files already read), as ``link``, ``target`` and ``reason``."""
     plan: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     """Why the folder cannot be trained on; empty when it can."""
@@ -82,45 +85,47 @@ def spread(values: list[int]) -> list[int]:
     return [min(values), int(statistics.median(values)), max(values)] if values else []
 
 
-def check_folder(root: Path, val_split: float = 0.2, seed: int = 0, memory_budget: float = 2.0) -> Report:
-    """Inspect ``root`` as ``cnnkit train --data root`` would read it."""
+def check_folder(root: Path, val_split: float = 0.2, seed: int = 0, memory_budget: float = 2.0,
+                 given: str | None = None) -> Report:
+    """Inspect ``root`` as ``cnnkit train --data root`` would read it; ``given``: ``root`` as the
+    user wrote it (``./digits``), which the report repeats so its ``--data`` advice reads the
+    same folder (``digits`` alone would be the built-in dataset)."""
     import torch
 
     from cnnkit.data.splits import split_indices
 
-    report = Report(str(root))
+    report = Report(given or str(root))
     if not root.is_dir():
         raise UsageError(f"'{root}' {'is not a folder' if root.exists() else 'does not exist'}; pass an image folder.")
     forget_rescaled()
-    forget_links()
     try:
-        splits = find_splits(root)
+        layout = list_folder(root)
     except UsageError as exc:
-        report.problems.append(str(exc))
+        report.problems.append(str(exc).rstrip("."))
         return report
-    train_dir = splits.get("train", root)
-    report.classes = find_classes(train_dir, root)
-    ordered = {name: splits[name] for name in ("train", "val", "test") if name in splits}
+    report.classes = layout.classes
+    report.links = layout.listing.skipped
+    report.problems += layout.listing.problems
+    splits = layout.splits
     report.layout = (
-        " + ".join(f"{p.name}/" for p in ordered.values()) + " split folders" if splits else "class folders, no split folders"
+        " + ".join(f"{layout.folders[name].name}/" for name in layout.folders) + " split folders"
+        if splits else "class folders, no split folders"
     )
+    report.problems += [difference[0].lower() + difference[1:] for difference in layout.differences()]
     modes: Counter = Counter()
     widths: list[int] = []
     heights: list[int] = []
     found: dict[str, list[Sample]] = {}
-    for split, directory in {"train": train_dir, **{k: v for k, v in ordered.items() if k != "train"}}.items():
-        names = [c.name for c in visible_folders(directory)]
-        if split != "train" and names != report.classes:
-            report.problems.append(f"class folders of '{directory}' differ from those of '{train_dir}': {names} vs {report.classes}")
+    for split, per_class in layout.images.items():
         samples = []
         for label, name in enumerate(report.classes):
-            for path in images_in(directory / name, root, report.links)[0] if (directory / name).is_dir() else []:
+            for path in per_class.get(name, []):
                 if inspect(path, report, modes, widths, heights):
                     samples.append(Sample(path, label, hash_file(path)))
         found[split] = samples
 
     if len(report.classes) < 2:
-        report.problems.append(f"'{train_dir}' has {len(report.classes)} class folder(s); a classifier needs at least 2")
+        report.problems.append(f"'{layout.folders['train']}' has {len(report.classes)} class folder(s); a classifier needs at least 2")
     if "val" not in splits and found.get("train"):
         if not 0 < val_split < 1:
             report.problems.append(f"there is no val/ folder, so --val-split must be between 0 and 1 (got {val_split})")
@@ -132,7 +137,7 @@ def check_folder(root: Path, val_split: float = 0.2, seed: int = 0, memory_budge
             found["val"] = [everything[i] for i in val_idx.tolist()]
             if not found["val"]:
                 report.problems.append("too few images to split off a validation set; add images or a val/ folder")
-    tally(report, found, {split: f"{split}/" for split in splits})
+    tally(report, found, {split: f"{split}/" for split in splits}, layout.listing.refused)
     report.sizes = {"width": spread(widths), "height": spread(heights)}
     report.modes = dict(modes.most_common())
     find_duplicates(report, found)
@@ -140,16 +145,18 @@ def check_folder(root: Path, val_split: float = 0.2, seed: int = 0, memory_budge
     return report
 
 
-def tally(report: Report, found: dict[str, list[Sample]], own: dict[str, str]) -> None:
+def tally(report: Report, found: dict[str, list[Sample]], own: dict[str, str],
+          excused: Collection[tuple[str, str]] = ()) -> None:
     """Images per split and class, the imbalance, and a problem for each class left without
-    images in the training split or in a split the data has of its own (``own``: how to name it)."""
+    images in the training split or in a split the data has of its own (``own``: how to name it),
+    but those ``excused`` (split, class): class folders already named in a problem."""
     for split, samples in found.items():
         per_class = Counter(s.label for s in samples)
         report.counts[split] = {name: per_class[i] for i, name in enumerate(report.classes)}
     train_counts = list(report.counts.get("train", {}).values())
     for split, per_class in report.counts.items():
         for name, count in per_class.items():
-            if count == 0 and (split == "train" or split in own):
+            if count == 0 and (split == "train" or split in own) and (split, name) not in excused:
                 where = "training" if split == "train" else own[split]
                 report.problems.append(f"class '{name}' has no readable {where} images")
     if train_counts and min(train_counts) > 0:
@@ -180,7 +187,7 @@ def find_duplicates(report: Report, found: dict[str, list[Sample]], own_data: bo
     report.conflicts.sort(key=lambda c: c["files"])
     if report.conflicts and own_data:
         first = report.conflicts[0]
-        how = "are one file (reached through a link)" if first["same_file"] else "hold the same image"
+        how = "are one file (reached through links)" if first["same_file"] else "hold the same image"
         report.problems.append(
             f"{len(report.conflicts)} image(s) are in two classes at once, so their labels contradict each other "
             f"(e.g. {' and '.join(first['files'])} {how}, in classes {' and '.join(first['classes'])}); "
@@ -188,12 +195,25 @@ def find_duplicates(report: Report, found: dict[str, list[Sample]], own_data: bo
 
 
 def one_file(members: list[tuple[str, Sample]]) -> bool:
-    """Whether one file (by real path) is reached under two classes."""
-    labels: dict[str, set[int]] = defaultdict(set)
-    for _, sample in members:
-        if isinstance(sample.path, Path):
-            labels[os.path.realpath(sample.path)].add(sample.label)
-    return any(len(found) > 1 for found in labels.values())
+    """Whether the copies are all one file (by real path), reached through links."""
+    return len({os.path.realpath(sample.path) if isinstance(sample.path, Path) else sample.path for _, sample in members}) == 1
+
+
+CONFLICT_EXAMPLES = 3
+"""Label conflicts named per pair of classes in data check's text (all are in its ``--json``)."""
+
+
+def conflict_lines(conflicts: list[dict[str, object]]) -> list[str]:
+    """The label conflicts, one line per set of classes: how many images, and a few of them."""
+    by_classes: dict[tuple[str, ...], list[list[str]]] = defaultdict(list)
+    for conflict in conflicts:
+        by_classes[tuple(cast(list, conflict["classes"]))].append(cast(list, conflict["files"]))
+    lines = [f"label conflicts ({len(conflicts)} image(s) in two classes at once):"]
+    for classes, group in sorted(by_classes.items(), key=lambda item: (-len(item[1]), item[0])):
+        shown = "; ".join(" = ".join(files) for files in group[:CONFLICT_EXAMPLES])
+        more = f"; and {len(group) - CONFLICT_EXAMPLES} more" if len(group) > CONFLICT_EXAMPLES else ""
+        lines.append(f"  classes {' and '.join(classes)}: {len(group)} image(s): {shown}{more}")
+    return lines
 
 
 def describe_plan(report: Report, splits: dict[str, Path], val_split: float, memory_budget: float) -> list[str]:
@@ -236,14 +256,13 @@ def format_report(report: Report) -> str:
         lines += ["  " + " = ".join(group) for group in report.duplicates]
     for leak in report.leaks:
         lines.append(f"leakage: the same image is in {' and '.join(leak['splits'])}: {', '.join(leak['files'])}")
-    for conflict in report.conflicts:
-        how = "one file in" if conflict["same_file"] else "the same image in"
-        lines.append(f"label conflict: {how} classes {' and '.join(conflict['classes'])}: {', '.join(conflict['files'])}")
+    if report.conflicts:
+        lines += conflict_lines(report.conflicts)
     if report.links:
         lines.append(f"links not followed ({len(report.links)}), as training does not follow them:")
         lines += [f"  {item['link']} -> {item['target']}: {item['reason']}" for item in report.links]
     if report.plan:
-        lines.append(f"--data {report.root}:")
+        lines.append(f"--data {shlex.quote(report.root)}:")
         lines += [f"  {line}" for line in report.plan]
     if report.problems:
         lines.append("not trainable:")

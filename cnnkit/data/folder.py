@@ -8,7 +8,9 @@ Accepted layouts::
 
 Split folders are matched without regard to case and by their common names (``training``;
 ``valid``, ``validation``, ``dev``; ``testing``). A class folder without images is an error, and a
-folder of cnnkit runs (an ``--out`` folder inside the data) is skipped with a note.
+folder of cnnkit runs (an ``--out`` folder inside the data) is skipped with a note. Links are
+followed as :mod:`cnnkit.data.listing` says: every real folder and file read at most once, never
+back up to the data nor into another class or split.
 
 Every file is probed before training (unreadable ones are skipped with a warning and counted),
 then decoded as :mod:`cnnkit.data.images` describes: converted to the channels the model wants,
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,11 +30,11 @@ import torch
 from cnnkit.console import note, warn
 from cnnkit.contracts import DataRequest
 from cnnkit.data.images import UnreadableImage, forget_rescaled, probe, stored_channels
+from cnnkit.data.listing import IMAGE_EXTENSIONS, Listing, Place, inside, one_folder, visible_folders
 from cnnkit.data.sources import FileSource
 from cnnkit.data.splits import DataSplits, StreamedSplit, split_indices
 from cnnkit.errors import UsageError
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 SPLIT_NAMES = {"train": ("train", "training"), "val": ("val", "valid", "validation", "dev"), "test": ("test", "testing")}
 LAYOUT_HINT = (
     "expected ROOT/train/<class>/<images> and ROOT/val/<class>/<images>, "
@@ -39,112 +42,84 @@ LAYOUT_HINT = (
 )
 
 
-def is_run_directory(folder: Path) -> bool:
-    return (folder / "config.json").is_file() and (folder / "last.pt").is_file()
-
-
-def images_in(folder: Path, fence: Path | None = None,
-              skipped: list[dict[str, str]] | None = None) -> tuple[list[Path], list[Path]]:
+def images_in(folder: Path, fence: Path | None = None) -> tuple[list[Path], list[Path]]:
     """The images below ``folder``, sorted, and the cnnkit run directories found there (whose
     files are not data). Hidden files and folders (``.ipynb_checkpoints``, ``._x.png``) are
-    skipped. Links to folders are followed, each folder entered once by its real path; see
-    :class:`Walk` for the links that are not (each appended to ``skipped``, when given)."""
-    images, runs = [], []
-    walk = Walk(folder, fence, skipped)
-    for top, dirs, files in os.walk(folder, followlinks=True):
-        here = Path(top)
-        if is_run_directory(here):
-            runs.append(here)
-            dirs[:] = []
-            continue
-        dirs[:] = [d for d in sorted(dirs) if not d.startswith(".") and walk.enters(here / d)]
-        for name in sorted(files):
-            path = here / name
-            if name.startswith(".") or path.suffix.lower() not in IMAGE_EXTENSIONS:
-                continue
-            images.append(path)
-    return images, runs
+    skipped. Links to folders are followed, each folder entered once by its real path, but never
+    back up (a loop); given ``fence`` (the data root), quietly, nor into the rest of the data."""
+    return Listing(fence, quiet=fence is not None).images(folder)
 
 
-_told: set[str] = set()
-"""Links already named in a note or warning while reading one dataset (its folders are listed
-more than once: for their classes, then their images)."""
+@dataclass
+class Layout:
+    """A data folder as training reads it: its split folders (none: class folders at the root),
+    the images of each class of each split, in name order, and its :class:`Listing` (the links
+    not followed, and the problems that make it untrainable)."""
+
+    root: Path
+    splits: dict[str, Path]
+    folders: dict[str, Path]
+    """train, val (when a folder), test (when a folder): the folder holding that split's classes."""
+    images: dict[str, dict[str, list[Path]]]
+    listing: Listing
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.images["train"])
+
+    def differences(self) -> list[str]:
+        """A sentence for each split whose class folders are not the training split's."""
+        refused = {name for split, name in self.listing.refused if split == "train"}
+        return [f"Class folders of '{self.folders[split]}' differ from those of '{self.folders['train']}': {names} vs "
+                f"{self.classes}" for split, names in self.class_names().items() if set(names) - refused != set(self.classes)]
+
+    def class_names(self) -> dict[str, list[str]]:
+        """Each split's class folders, those left out with a problem included."""
+        return {split: sorted({*found, *(name for where, name in self.listing.refused if where == split)})
+                for split, found in self.images.items()}
 
 
-def forget_links() -> None:
-    _told.clear()
+def list_folder(root: Path) -> Layout:
+    """The layout of ``root``: split folders (:func:`find_splits`, which raises on a bad one),
+    then every split's class folders (each class folder of every split known before any image is
+    listed, so no link reads one class's images as another's), then their images. A class folder
+    holding nothing but cnnkit runs is skipped with a note."""
+    splits = find_splits(root)
+    folders: dict[str, Path] = {"train": splits.get("train", root),
+                                **{name: splits[name] for name in ("val", "test") if name in splits}}
+    listing = Listing(root)
+    found = {split: listing.class_folders(folder, split) for split, folder in folders.items()}
+    images = {split: class_images(listing, split, classes) for split, classes in found.items()}
+    return Layout(root, splits, folders, images, listing)
 
 
-class Walk:
-    """The folders one listing of ``folder`` enters, each once, by real path. Not entered, with
-    one warning per link: a link back up to a folder that holds the one it is in, or ``folder``
-    (a loop, which would read the folders around it as this one's images); given ``fence`` (the
-    data root), a link into the fence but outside ``folder`` (another class's or split's images).
-    A folder already read (two links to one folder) is skipped with a note."""
-
-    def __init__(self, folder: Path, fence: Path | None, skipped: list[dict[str, str]] | None):
-        self.top = os.path.realpath(folder)
-        self.fence = os.path.realpath(fence) if fence is not None else None
-        self.seen = {self.top}
-        self.skipped = skipped
-
-    def enters(self, path: Path) -> bool:
-        real = os.path.realpath(path)
-        why = self.refusal(real, os.path.realpath(path.parent))
-        if why is None:
-            self.seen.add(real)
-            return True
-        if self.skipped is not None:
-            self.skipped.append({"link": str(path), "target": real, "reason": why})
-        message = f"skipping '{path}': {why}." if why == ALREADY_READ else f"skipping the link '{path}' (to '{real}'): {why}."
-        if message not in _told:
-            _told.add(message)
-            (note if why == ALREADY_READ else warn)(message)
-        return False
-
-    def refusal(self, real: str, parent: str) -> str | None:
-        if real in self.seen:
-            return ALREADY_READ
-        if inside(parent, real) or inside(self.top, real):
-            return "it leads back up to a folder that holds it (a loop), whose other folders' images are not this folder's"
-        if self.fence is not None and inside(real, self.fence) and not inside(real, self.top):
-            return f"it leads to '{os.path.relpath(real, self.fence)}' of the data, whose images belong there, not here"
-        return None
-
-
-ALREADY_READ = "a folder already read (through another link)"
-
-
-def inside(real: str, folder: str) -> bool:
-    """Whether the real path ``real`` is ``folder`` or below it."""
-    return real == folder or real.startswith(folder.rstrip(os.sep) + os.sep)
-
-
-def visible_folders(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
-def find_classes(directory: Path, fence: Path | None = None) -> list[str]:
-    """Class folders: every visible subfolder but cnnkit's own output (skipped with a note).
-    ``fence``: the data root, which links inside a class folder may not lead back into."""
-    classes = []
-    for child in visible_folders(directory):
-        images, runs = images_in(child, fence)
+def class_images(listing: Listing, split: str, classes: dict[str, Path]) -> dict[str, list[Path]]:
+    kept: dict[str, list[Path]] = {}
+    for name, folder in classes.items():
+        images, runs = listing.images(folder, Place(split, name, folder))
         if runs and not images:
-            note(f"skipping '{child}': it holds cnnkit runs, not a class of images.")
+            note(f"skipping '{folder}': it holds cnnkit runs, not a class of images.")
             continue
         if runs:
-            note(f"ignoring the cnnkit runs inside '{child}' ({', '.join(str(r) for r in runs)}).")
-        classes.append(child.name)
-    return classes
+            note(f"ignoring the cnnkit runs inside '{folder}' ({', '.join(str(r) for r in runs)}).")
+        kept[name] = images
+    return kept
 
 
-def list_samples(directory: Path, classes: list[str], fence: Path | None = None) -> list[tuple[Path, int]]:
+def refuse(problems: list[str], root: Path) -> None:
+    """Raise the first of ``problems`` (a sentence), counting the others."""
+    if problems:
+        more = f" ({len(problems) - 1} more such problem(s); 'cnnkit data check {root}' lists them)" if len(problems) > 1 else ""
+        raise UsageError(f"{problems[0][0].upper()}{problems[0][1:]}.{more}")
+
+
+def list_samples(layout: Layout, split: str) -> list[tuple[Path, int]]:
+    directory = layout.folders[split]
     kinds = ", ".join(IMAGE_EXTENSIONS)
-    per_class = [images_in(directory / name, fence)[0] for name in classes]
+    per_class = [layout.images[split][name] for name in layout.classes]
     if not any(per_class):
         raise UsageError(f"No images found in the class folders of '{directory}' (looked for {kinds}); {LAYOUT_HINT}.")
-    for name, found in zip(classes, per_class):
+    for name, found in zip(layout.classes, per_class):
         if not found:
             raise UsageError(f"Class folder '{directory / name}' has no images ({kinds}); add some or remove the folder.")
     return [(path, index) for index, found in enumerate(per_class) for path in found]
@@ -165,6 +140,7 @@ def find_splits(root: Path) -> dict[str, Path]:
     if found and "train" not in found:
         names = ", ".join(f"'{path.name}'" for path in found.values())
         raise UsageError(f"'{root}' has {names} but no train folder; add ROOT/train/<class>/ (or drop the split folders).")
+    check_split_links(root, found)
     others = [p.name for p in visible_folders(root) if p not in found.values() and images_in(p, root)[0]] if found else []
     if others:
         raise UsageError(
@@ -174,13 +150,35 @@ def find_splits(root: Path) -> dict[str, Path]:
     return found
 
 
-def scan(directory: Path, classes: list[str], skipped: list[tuple[str, str]], shapes: Counter,
-         fence: Path | None = None) -> tuple[list[Path], torch.Tensor]:
-    """The readable images of ``directory`` and their labels. Each file is probed (header,
+def check_split_links(root: Path, splits: dict[str, Path]) -> None:
+    """Split folders that are links may lead anywhere but back up to the data (a loop) or to
+    another split's folder (the same images in two splits)."""
+    top = os.path.realpath(root)
+    seen: dict[str, tuple[str, Path]] = {}
+    for split, folder in splits.items():
+        target = os.path.realpath(folder)
+        if inside(top, target):
+            raise UsageError(f"'{folder}' is a link to '{target}', which holds the data folder (a loop); "
+                             f"make it a folder of its own {split} images.")
+        for real, (other, path) in seen.items():
+            if real == target:
+                how = one_folder(path, folder, target, "split folder")
+            elif inside(real, target) or inside(target, real):
+                (inner, at), outer = ((path, real), folder) if inside(real, target) else ((folder, target), path)
+                how = f"'{inner}' ('{at}') is inside '{outer}', reached through a link"
+            else:
+                continue
+            raise UsageError(f"{how}, so the same images would be {other} and {split} images (leakage); "
+                             "give each split its own images.")
+        seen[target] = (split, folder)
+
+
+def scan(layout: Layout, split: str, skipped: list[tuple[str, str]], shapes: Counter) -> tuple[list[Path], torch.Tensor]:
+    """The readable images of ``split`` and their labels. Each file is probed (header,
     checksums, end marker; not decoded); an unreadable one is skipped with a warning and added to
     ``skipped``. Stored (channels, height, width) are counted into ``shapes``."""
     paths, labels = [], []
-    for path, label in list_samples(directory, classes, fence):
+    for path, label in list_samples(layout, split):
         try:
             mode, width, height = probe(path)
         except UnreadableImage as exc:
@@ -191,28 +189,25 @@ def scan(directory: Path, classes: list[str], skipped: list[tuple[str, str]], sh
         paths.append(path)
         labels.append(label)
     found = Counter(labels)
-    empty = [name for index, name in enumerate(classes) if not found[index]]
+    empty = [name for index, name in enumerate(layout.classes) if not found[index]]
     if empty:
         raise UsageError(
-            f"Class folder '{directory / empty[0]}' has no readable images (every file was skipped, see the warnings); "
-            "add readable images or remove the folder."
+            f"Class folder '{layout.folders[split] / empty[0]}' has no readable images (every file was skipped, see the "
+            "warnings); add readable images or remove the folder."
         )
     return paths, torch.tensor(labels, dtype=torch.long)
 
 
-def checked_classes(directory: Path, fence: Path) -> list[str]:
-    classes = find_classes(directory, fence)
+def checked_layout(root: Path) -> Layout:
+    """The layout of ``root``, refused (with the first reason) when it cannot be trained on."""
+    layout = list_folder(root)
+    refuse(layout.listing.problems, root)
+    classes = layout.classes
     if len(classes) < 2:
         found = f"1 class folder ('{classes[0]}')" if classes else "no class folders"
-        raise UsageError(f"'{directory}' has {found}; a classifier needs at least 2: {LAYOUT_HINT}.")
-    return classes
-
-
-def checked_like(directory: Path, classes: list[str], train_dir: Path, fence: Path) -> Path:
-    found = find_classes(directory, fence)
-    if found != classes:
-        raise UsageError(f"Class folders of '{directory}' differ from those of '{train_dir}': {found} vs {classes}.")
-    return directory
+        raise UsageError(f"'{layout.folders['train']}' has {found}; a classifier needs at least 2: {LAYOUT_HINT}.")
+    refuse(layout.differences(), root)
+    return layout
 
 
 def load_folder(root: str | Path, request: DataRequest) -> DataSplits:
@@ -223,22 +218,19 @@ def load_folder(root: str | Path, request: DataRequest) -> DataSplits:
         what = "is not a folder" if root.exists() else "does not exist"
         raise UsageError(f"Data folder '{root}' {what}; {LAYOUT_HINT}.")
     forget_rescaled()
-    forget_links()
-    splits = find_splits(root)
-    train_dir = splits.get("train", root)
-    classes = checked_classes(train_dir, root)
+    layout = checked_layout(root)
     size, channels = tuple(request.image_size), request.channels
     skipped: list[tuple[str, str]] = []
     shapes: Counter = Counter()
 
-    def streamed(directory: Path) -> StreamedSplit:
-        paths, labels = scan(directory, classes, skipped, shapes if directory == train_dir else Counter(), root)
+    def streamed(split: str) -> StreamedSplit:
+        paths, labels = scan(layout, split, skipped, shapes if split == "train" else Counter())
         source = FileSource(paths, labels, size, channels, request.crop_fraction, request.interpolation, request.as_weights)
         return StreamedSplit(source, torch.arange(len(paths)))
 
-    train = streamed(train_dir)
-    if "val" in splits:
-        val = streamed(checked_like(splits["val"], classes, train_dir, root))
+    train = streamed("train")
+    if "val" in layout.folders:
+        val = streamed("val")
     else:
         if not 0.0 < request.val_split < 1.0:
             raise UsageError(f"'{root}' has no val/ folder, so --val-split must be between 0 and 1 (got {request.val_split}).")
@@ -247,5 +239,5 @@ def load_folder(root: str | Path, request: DataRequest) -> DataSplits:
         train, val = train.subset(train_idx), train.subset(val_idx)
         if len(val) == 0:
             raise UsageError(f"'{root}' has too few images to split off a validation set; add images or a val/ folder.")
-    test = streamed(checked_like(splits["test"], classes, train_dir, root)) if "test" in splits else None
-    return DataSplits(train, val, test, classes, str(root), native=shapes.most_common(1)[0][0], skipped=skipped)
+    test = streamed("test") if "test" in layout.folders else None
+    return DataSplits(train, val, test, layout.classes, str(root), native=shapes.most_common(1)[0][0], skipped=skipped)

@@ -45,17 +45,21 @@ def forget_rescaled() -> None:
     _rescaled.clear()
 
 
-def tell_rescaled(origin: str, high: float) -> None:
+def tell_rescaled(origin: str, low: float, high: float) -> None:
     if origin in _rescaled or len(_rescaled) > RESCALED_WARNINGS:
         return
     _rescaled.add(origin)
     if len(_rescaled) > RESCALED_WARNINGS:
         warn("more 32-bit images hold values beyond 16 bits; each is scaled by its own maximum like those above "
              "(no further warnings).")
-        return
-    warn(f"'{origin}' holds 32-bit values up to {high:.0f}, beyond 16 bits; cnnkit scales it by that maximum "
-         "(to 255), so its brightness is its own, not comparable with other files'; convert it to 8 or 16 bits "
-         "to choose the scale.")
+    elif low == high:
+        warn(f"'{origin}' holds one 32-bit value, {high:.0f}, in every pixel, beyond 16 bits; scaled by its own maximum "
+             "(as cnnkit scales such files) it is pure white (255), a blank image whose level tells nothing; "
+             "convert it to 8 or 16 bits to choose the scale, or remove it.")
+    else:
+        warn(f"'{origin}' holds 32-bit values up to {high:.0f}, beyond 16 bits; cnnkit scales it by that maximum "
+             "(to 255), so its brightness is its own, not comparable with other files'; convert it to 8 or 16 bits "
+             "to choose the scale.")
 
 
 def _pil():
@@ -271,10 +275,10 @@ def to_8_bits(img, origin: str = ""):
             raise UnreadableImage(f"floating-point values from {low:g} to {high:g} (cnnkit reads 0..1 or 0..255); convert it to 8-bit")
         full = 1.0 if high <= 1.0 else 255.0
     elif low < 0:
-        raise UnreadableImage(f"negative pixel values (down to {low:g}); convert it to 8-bit")
+        raise UnreadableImage(f"negative pixel values (down to {low:.0f}); convert it to 8-bit")
     elif img.mode.startswith("I;16") or high <= 65535:
         full = 65535.0
     else:
         full = high
-        tell_rescaled(origin or "an image", high)
+        tell_rescaled(origin or "an image", low, high)
     return _pil().fromarray(np.round(pixels * (255.0 / full)).astype(np.uint8), "L")
