@@ -87,3 +87,63 @@ def test_mix_prob_without_mixup_or_cutmix_is_warned_about(capsys, spec, mix_prob
     data = DataSplits(split, split, None, ["a", "b"], "test")
     prepare_augmentation(resolve(spec, registry("augmentations"), (8, 8)), TrainConfig(augment=spec, mix_prob=mix_prob), data, [1, 8, 8])
     assert capsys.readouterr().err == warned
+
+
+def test_a_centre_crop_larger_than_the_image_is_refused_not_padded_with_black():
+    """torchvision pads such a crop with black: center-crop(64) on 28x28 digits trained on a
+    shrunken digit in a black frame (25% of each image) that validation never shows."""
+    assert refusal("center-crop(64)") == (
+        "--augment: center-crop(size=64) cannot run on 1x28x28 images: the crop 64x64 is larger than the 28x28 image "
+        "(a centre crop does not pad); choose a size up to 28x28, or put resize(64) before it")
+    assert refusal("center-crop(30)", size=(40, 28)).endswith(
+        "the crop 30x30 is larger than the 40x28 image (a centre crop does not pad); choose a size up to 40x28, or put "
+        "resize(30) before it")
+    with pytest.raises(ValueError, match="the crop 9x9 is larger than the 8x8 image"):
+        ops.center_crop(9)(torch.zeros((3, 8, 8), dtype=torch.uint8))
+
+
+def test_a_centre_crop_that_fits_is_torchvisions():
+    from torchvision.transforms.v2 import functional as TF
+
+    from cnnkit.augment.pipeline import SampleAugment
+
+    picture = torch.randint(0, 256, (3, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    assert torch.equal(ops.center_crop(28)(picture), picture)
+    assert torch.equal(ops.center_crop((12, 20))(picture), TF.center_crop(picture, [12, 20]))
+    spec = "resize(64), center-crop(56)"
+    resolved = resolve(spec, registry("augmentations"), (28, 28))
+    dry_run(resolved, spec, 3, (28, 28), resolved.batchable)
+    expected = TF.resize(TF.center_crop(TF.resize(picture, 64, antialias=True), [56, 56]), 28, antialias=True)
+    assert torch.equal(SampleAugment(resolved.sample, (28, 28))(picture, 0), expected)
+
+
+@pytest.mark.parametrize("spec", ["center-crop(32), resize(28)", "random-crop(size=32, padding=0), resize(28)"])
+def test_crops_of_stored_pictures_are_checked_on_the_picture_they_get(spec):
+    """Before a resize, folders stream the stored pictures, whose size the dry run cannot know: it
+    used to try such a crop on the model's 28x28 input and refuse 32 for 40x40 pictures. The
+    operation refuses a picture too small for it when it meets one, in one line."""
+    from cnnkit.augment.pipeline import SampleAugment
+
+    resolved = resolve(spec, registry("augmentations"), (28, 28))
+    dry_run(resolved, spec, 1, (28, 28), False)
+    augment = SampleAugment(resolved.sample, (28, 28))
+    assert augment(torch.zeros((1, 40, 40), dtype=torch.uint8), 0).shape == (1, 28, 28)
+    with pytest.raises(UsageError) as caught:
+        augment(torch.zeros((1, 16, 16), dtype=torch.uint8), 0)
+    name = spec.split("(")[0]
+    assert str(caught.value).startswith(f"--augment: {name}(size=32") and "cannot run on 1x16x16 images: the crop 32x32 is " \
+        "larger than the 16x16 image" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_refusal_in_a_loader_worker_is_still_one_line():
+    """A DataLoader re-raises a worker's exception with the worker's traceback as its message."""
+    from torch.utils.data import DataLoader
+
+    from cnnkit.augment.pipeline import SampleAugment
+
+    augment = SampleAugment(resolve("center-crop(20), resize(28)", registry("augmentations"), (28, 28)).sample, (28, 28))
+    loader = DataLoader([torch.zeros((1, 16, 16), dtype=torch.uint8)], num_workers=1, collate_fn=lambda items: [augment(i, 0) for i in items])
+    with pytest.raises(UsageError) as caught:
+        next(iter(loader))
+    assert str(caught.value) == ("--augment: center-crop(size=20) cannot run on 1x16x16 images: the crop 20x20 is larger than "
+                                 "the 16x16 image (a centre crop does not pad); choose a size up to 16x16, or put resize(20) before it")

@@ -135,10 +135,53 @@ def test_cam_layer_is_checked_before_any_image_is_read(run_cli, tmp_path):
                                         "normalization": {"mean": [0.5], "std": [0.5]}, "state_dict": model.state_dict()})
     unknown = run_cli("predict", str(tmp_path / "m.pt"), str(tmp_path / "none.png"), "--cam", str(tmp_path / "c"),
                       "--cam-layer", "9")
-    assert unknown.code == 2 and "Unknown layer '9'. Its layers are 0, 1, 2, 3, 4, 5, 6, 7." in unknown.err
+    assert unknown.code == 2 and unknown.err == ("Error: --cam-layer: Unknown layer '9'. Its layers that give feature maps: "
+                                                 "0, 1, 2, 3, 4, 5 (this model's own choice is '5').\n")
     flat = run_cli("predict", str(tmp_path / "m.pt"), str(tmp_path / "none.png"), "--cam", str(tmp_path / "c"),
                    "--cam-layer", "7")
     assert flat.code == 2 and "--cam-layer 7 gives (1, 2), not a feature map" in flat.err
     alone = run_cli("predict", str(tmp_path / "m.pt"), str(tmp_path / "none.png"), "--cam-layer", "3")
     assert alone.code == 2 and "pass --cam FOLDER too" in alone.err
     assert not (tmp_path / "c").exists()
+
+
+def reference_map_layers(model, sample):
+    """The modules whose output is a 4-d map of ``sample``, by plain forward hooks (adaptive
+    pooling is the pooling itself, not a layer to take maps at)."""
+    from torch import nn
+
+    names = []
+    hooks = [module.register_forward_hook(lambda m, a, out, name=name: names.append(name) if out.dim() == 4 else None)
+             for name, module in model.named_modules()
+             if name and not isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d))]
+    with torch.no_grad():
+        model(sample)
+    for hook in hooks:
+        hook.remove()
+    return list(dict.fromkeys(names))
+
+
+@pytest.mark.parametrize(("typed", "answer"), [
+    ("layer4.2", "Did you mean 'layer4.0' or 'layer4.1' or 'layer2'?"),
+    ("linear", ("The 20 nearest in name of its 65 layers that give feature maps: layer1.0.relu, layer1.0, layer1.1.relu, "
+                "layer1.1, layer1, layer2.0.relu, layer2.0, layer2.1.relu, layer2.1, layer2, layer3.0.relu, layer3.0, "
+                "layer3.1.relu, layer3.1, layer3, layer4.0.relu, layer4.0, layer4.1.relu, layer4.1, layer4 (this model's "
+                "own choice is 'layer4.1').")),
+])
+def test_an_unknown_cam_layer_lists_layers_that_give_feature_maps(typed, answer):
+    """The hint used to send the user to 'cnnkit summary' for blocks such as layer4.1, which
+    summary does not list (it lists leaf layers only)."""
+    import torchvision
+
+    from cnnkit.errors import UsageError
+    from cnnkit.inference.cam import cam_layer, map_layers
+
+    model = torchvision.models.resnet18(num_classes=3).eval()
+    sample = torch.zeros(1, 3, 64, 64)
+    layers = map_layers(model, sample)
+    assert layers == reference_map_layers(model, sample) and len(layers) == 65
+    with pytest.raises(UsageError) as caught:
+        cam_layer(model, sample, typed)
+    assert str(caught.value) == f"--cam-layer: Unknown layer '{typed}'. {answer}"
+    for listed in ("layer4.1", "layer3", "layer2.0.relu", "conv1"):
+        assert cam_layer(model, sample, listed) == listed

@@ -56,6 +56,11 @@ simple("name-path", "--name", "a/b")
 simple("unknown-model", "--model", "mnist-cnm")
 simple("model-kwargs-unknown", "--model", "resnet20", "--model-kwargs", "shortcat=B")
 simple("model-kwargs-type", "--model", "mnist-cnn2", "--model-kwargs", "dropout=high")
+simple("model-kwargs-float-choice", "--model", "alexnet-2012", "--model-kwargs", "groups=2.0")
+simple("model-kwargs-out-of-range", "--model", "mnist-cnn2", "--model-kwargs", "dropout=1.5")
+simple("model-kwargs-twice", "--model", "resnet20", "--model-kwargs", "shortcut=B,shortcut=A")
+simple("rdzv-timeout-huge", "--strategy", "ddp", "--nnodes", "2", "--node-rank", "0", "--rdzv-endpoint", "127.0.0.1:29641",
+       "--rdzv-timeout", "1e15")
 simple("image-size-too-small", "--model", "alexnet-2012", "--image-size", "32")
 simple("image-size-bad", "--image-size", "0x5")
 simple("onecycle-short", "--scheduler", "onecycle", "--epochs", "1", "--batch-size", "128")
@@ -169,6 +174,7 @@ config_case("config-duplicate-key", "c.json", '{"epochs": 1, "epochs": 2}')
 config_case("config-whole-float", "c.toml", "epochs = 1e0\n")
 config_case("config-batch-huge", "c.toml", "batch_size = 1e22\n")
 config_case("config-bad-name", "c.toml", 'model = "mnist-cnm"\n')
+config_case("config-image-size-number", "c.toml", "image_size = 4\n")
 
 
 @case("config-relative-data")
@@ -177,6 +183,25 @@ def _(t):
     (t.tmp / "conf" / "c.toml").write_text('data = "imgs"\nepochs = 1\n')
     t.monkeypatch.chdir(t.tmp)
     return t.cli("train", "--config", "conf/c.toml", "--out", str(t.out), "--name", "again")
+
+
+@case("config-relative-missing")
+def _(t):
+    two_classes(t.tmp / "imgs2")
+    (t.tmp / "conf").mkdir()
+    (t.tmp / "conf" / "d.toml").write_text('data = "imgs2"\nepochs = 1\n')
+    t.monkeypatch.chdir(t.tmp)
+    return t.cli("train", "--config", "conf/d.toml", "--out", str(t.out), "--name", "again")
+
+
+@case("config-relative-link")
+def _(t):
+    two_classes(t.tmp / "conf" / "imgs")
+    (t.tmp / "conf" / "g.toml").write_text('data = "imgs"\nepochs = 1\n')
+    (t.tmp / "sl").mkdir()
+    (t.tmp / "sl" / "g.toml").symlink_to(os.path.join("..", "conf", "g.toml"))
+    t.monkeypatch.chdir(t.tmp)
+    return t.cli("train", "--config", "sl/g.toml", "--out", str(t.out), "--name", "again")
 
 
 @case("rdzv-alone")
@@ -197,6 +222,12 @@ def _(t):
 def _(t):
     t.monkeypatch.setenv("CNNKIT_NO_PLUGINS", "1")
     return t.train("--model", "lenet5")
+
+
+@case("no-plugins-listing")
+def _(t):
+    t.monkeypatch.setenv("CNNKIT_NO_PLUGINS", "1")
+    return t.cli("models", "lenet5")
 
 
 @case("out-is-a-file")
@@ -226,6 +257,20 @@ def _(t):
     two_classes(t.tmp / "data")
     deep = np.linspace(0, 2**24 - 1, 64).round().astype(np.int32).reshape(8, 8)
     Image.fromarray(deep, "I").save(t.tmp / "data" / "dark" / "deep.tif")
+    return t.train("--data", str(t.tmp / "data"), "--epochs", "1")
+
+
+@case("image-32-bit-uniform")
+def _(t):
+    two_classes(t.tmp / "data")
+    Image.fromarray(np.full((8, 8), 2**20, np.int32), "I").save(t.tmp / "data" / "dark" / "flat.tif")
+    return t.train("--data", str(t.tmp / "data"), "--epochs", "1")
+
+
+@case("image-32-bit-negative")
+def _(t):
+    two_classes(t.tmp / "data")
+    Image.fromarray(np.full((8, 8), -2**23, np.int32), "I").save(t.tmp / "data" / "dark" / "negative.tif")
     return t.train("--data", str(t.tmp / "data"), "--epochs", "1")
 
 
@@ -290,6 +335,7 @@ simple("augment-range", "--augment", "hflip(p=1.5)")
 simple("augment-code", "--augment", "hflip(__import__('os'))")
 simple("augment-mix-order", "--augment", "mixup, hflip")
 simple("augment-crop-too-large", "--augment", "random-crop(size=64)")
+simple("augment-center-crop-too-large", "--augment", "center-crop(64)")
 simple("augment-reflect-too-wide", "--augment", "random-crop(padding=30)")
 simple("augment-pca-grayscale", "--augment", "pca-lighting")
 
@@ -333,8 +379,61 @@ def _(t):
 @case("data-check-overlap")
 def _(t):
     two_classes(t.tmp / "data")
-    (t.tmp / "data" / "dark" / "x.png").symlink_to(t.tmp / "data" / "light" / "0.png")
+    shutil.copy(t.tmp / "data" / "light" / "0.png", t.tmp / "data" / "dark" / "x.png")
     return t.cli("data", "check", str(t.tmp / "data"))
+
+
+@case("data-check-folder-named-like-dataset")
+def _(t):
+    two_classes(t.tmp / "digits")
+    t.monkeypatch.chdir(t.tmp)
+    return t.cli("data", "check", "./digits")
+
+
+def train_counting(t, images: str):
+    result = t.cli("train", "--data", str(t.tmp / "data"), "--epochs", "1", "--out", str(t.out), "--name", "again")
+    assert images in result.out, result.out + result.err
+    return result
+
+
+@case("link-file-other-class")
+def _(t):
+    two_classes(t.tmp / "data", count=5)
+    (t.tmp / "data" / "dark" / "x.png").symlink_to("../light/0.png")
+    return train_counting(t, "(8 train / 2 val images)")
+
+
+@case("class-link-loop")
+def _(t):
+    two_classes(t.tmp / "data", count=5)
+    (t.tmp / "data" / "extra").symlink_to(".")
+    return train_counting(t, "(8 train / 2 val images)")
+
+
+@case("class-link-other-class")
+def _(t):
+    two_classes(t.tmp / "data", count=5)
+    (t.tmp / "data" / "bright").symlink_to("light")
+    return t.train("--data", str(t.tmp / "data"))
+
+
+@case("class-link-other-split")
+def _(t):
+    two_classes(t.tmp / "data" / "train")
+    two_classes(t.tmp / "data" / "val", count=2)
+    shutil.rmtree(t.tmp / "data" / "val" / "light")
+    (t.tmp / "data" / "val" / "light").symlink_to("../train/light")
+    return t.train("--data", str(t.tmp / "data"))
+
+
+@case("link-two-classes")
+def _(t):
+    two_classes(t.tmp / "data", count=5)
+    (t.tmp / "ext").mkdir()
+    Image.fromarray(np.full((8, 8), 99, np.uint8)).save(t.tmp / "ext" / "a.png")
+    for name in ("dark", "light"):
+        (t.tmp / "data" / name / "x").symlink_to(t.tmp / "ext")
+    return t.train("--data", str(t.tmp / "data"))
 
 
 @case("link-loop")
@@ -653,6 +752,33 @@ def _(t):
     return result
 
 
+@case("plot-out-folder")
+def _(t):
+    (t.tmp / "d.png").mkdir()
+    result = t.cli("plot", str(t.out / "earlier"), "--out", str(t.tmp / "d.png"), "--force")
+    assert (t.tmp / "d.png").is_dir() and not any((t.tmp / "d.png").iterdir())
+    return result
+
+
+@case("plot-in-data")
+def _(t):
+    two_classes(t.tmp / "data")
+    shutil.copytree(t.out / "earlier", t.tmp / "folder-run")
+    config = json.loads((t.tmp / "folder-run" / "config.json").read_text())
+    (t.tmp / "folder-run" / "config.json").write_text(json.dumps({**config, "data": str(t.tmp / "data")}))  # as if trained on it
+    result = t.cli("plot", str(t.tmp / "folder-run"), "--out", str(t.tmp / "data" / "dark" / "curves.png"))
+    assert not (t.tmp / "data" / "dark" / "curves.png").exists()
+    return result
+
+
+@case("preview-in-data")
+def _(t):
+    two_classes(t.tmp / "data")
+    result = t.cli("augment", "preview", "--data", str(t.tmp / "data"), "--augment", "hflip", "--out", str(t.tmp / "data" / "light" / "p.png"))
+    assert not (t.tmp / "data" / "light" / "p.png").exists()
+    return result
+
+
 @case("torchrun-single")
 def _(t):
     for key, value in {"LOCAL_RANK": "0", "RANK": "0", "WORLD_SIZE": "2"}.items():
@@ -822,6 +948,19 @@ def _(t):
 def _(t):
     t.install_plugin("cnnkit-typo", "from cnnkit import hookimpl\n\n@hookimpl\ndef register_model(register):\n    pass\n")
     return t.cli("plugins")
+
+
+@case("plugins-new-exists")
+def _(t):
+    t.monkeypatch.chdir(t.tmp)
+    (t.tmp / "cnnkit-mine").mkdir()
+    return t.cli("plugins", "new", "cnnkit-mine", "--kind", "model")
+
+
+@case("plugins-new-bad-name")
+def _(t):
+    t.monkeypatch.chdir(t.tmp)
+    return t.cli("plugins", "new", "3d-net", "--kind", "model")
 
 
 @pytest.fixture(scope="module")

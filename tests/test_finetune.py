@@ -109,6 +109,14 @@ def test_cached_features_train_the_same_head_as_the_full_forward(run_cli, torch_
     assert "computed once" in cached[2].err
 
 
+def test_the_no_cache_note_says_only_what_is_true(run_cli, torch_home, image_folder, tmp_path):
+    """hflip(p=0) never changes an image, so "augmentation changes the images every epoch" was false."""
+    _, _, result = finetune(run_cli, tmp_path / "runs", "p0", "--backbone", "resnet18", "--data", str(image_folder), *FP32,
+                            "--epochs", "1", "--augment", "hflip(p=0)")
+    assert "cnnkit: note: features are not cached (with --augment the training images can change from epoch to epoch); " \
+           "the frozen backbone runs every epoch." in result.err.splitlines()
+
+
 def test_a_convolution_head_is_replaced_and_freeze_n_freezes_the_first_stages(run_cli, torch_home, image_folder, tmp_path):
     pretrained = torch.load(torch_home["squeezenet1_1"], weights_only=True)
     _, last, _ = finetune(run_cli, tmp_path / "runs", "sq", "--backbone", "squeezenet1_1", "--data", str(image_folder),
@@ -490,6 +498,24 @@ def test_the_hugging_face_cache_is_checked_against_the_hash_it_records(run_cli, 
 def test_contradictory_options_are_refused_before_anything_loads(run_cli, tmp_path, args, message):
     result = run_cli("finetune", "--backbone", "resnet18", "--data", str(tmp_path / "nothing-here"), *args)
     assert result.code == 2 and result.err.startswith(f"Error: {message}") and len(result.err.splitlines()) == 1
+
+
+def test_no_pretrained_with_nothing_frozen_is_accepted(run_cli, image_folder, tmp_path):
+    """--freeze 0 freezes nothing, so with --no-pretrained it was refused for a reason it does not
+    have ("would freeze randomly initialised layers"); it trains exactly as --freeze none does."""
+    args = ("--backbone", "resnet18", "--no-pretrained", "--data", str(image_folder), *FP32, "--epochs", "1")
+    _, zero, _ = finetune(run_cli, tmp_path / "runs", "zero", *args, "--freeze", "0")
+    _, none, _ = finetune(run_cli, tmp_path / "runs", "none", *args, "--freeze", "none")
+    assert zero["transfer"]["freeze"] == "0" and none["transfer"]["freeze"] == "none"
+    assert all(torch.equal(zero["state_dict"][k], v) for k, v in none["state_dict"].items())
+    assert [row["val_loss"] for row in zero["history"]] == [row["val_loss"] for row in none["history"]]
+
+
+def test_freeze_0_with_unfreeze_at_is_refused_before_anything_loads(run_cli, tmp_path):
+    result = run_cli("finetune", "--backbone", "resnet18", "--data", str(tmp_path / "nothing-here"), "--freeze", "0",
+                     "--unfreeze-at", "2")
+    assert result.code == 2 and result.err == ("Error: --unfreeze-at needs something frozen first: pass --freeze features "
+                                               "or --freeze N.\n")
 
 
 def test_options_without_effect_are_warned_about(run_cli, torch_home, image_folder, tmp_path):

@@ -186,6 +186,55 @@ def test_heat_maps_never_go_into_training_data(run_cli, checkpoint, tmp_path, ca
     assert elsewhere.code == 0 and len(list((tmp_path / "cams").iterdir())) == 3
 
 
+@pytest.mark.parametrize(("out", "answer"), [
+    ("data/dark/curves.png", "Error: --out '{tmp}/data/dark/curves.png' is inside '{tmp}/data', the training data of run '{run}'"),
+    ("link/light/curves.png", "Error: --out '{tmp}/link/light/curves.png' is inside '{tmp}/data', the training data of run '{run}'"),
+    ("data/curves.png", "Error: --out '{tmp}/data/curves.png' is inside '{tmp}/data', the training data of run '{run}'"),
+])
+def test_plot_never_writes_into_the_runs_training_data(run_cli, checkpoint, tmp_path, out, answer):
+    """The curves written into a class folder were read as a training image by the next run."""
+    two_classes(tmp_path / "data")
+    (tmp_path / "link").symlink_to(tmp_path / "data")
+    (checkpoint / "config.json").write_text(f'{{"data": "{tmp_path / "data"}"}}\n')
+    before = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    for runs in ([str(checkpoint)], [str(checkpoint), str(checkpoint)]):
+        result = run_cli("plot", *runs, "--out", str(tmp_path / out))
+        assert one_plain_line(result, 2) == answer.format(tmp=tmp_path, run=checkpoint) + (
+            ": images written there would be read as training images. Choose a path outside it.")
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == before
+    assert run_cli("plot", str(checkpoint), "--out", str(tmp_path / "curves.png")).code == 0
+
+
+@pytest.mark.parametrize("given", ["{tmp}/data", "{tmp}/link", "./data/"])
+def test_preview_never_writes_into_the_data_it_reads(run_cli, tmp_path, monkeypatch, given):
+    """The preview sheet written into a class folder was read as a training image by the next run."""
+    two_classes(tmp_path / "data")
+    (tmp_path / "link").symlink_to(tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    given = given.format(tmp=tmp_path)
+    data = given.removeprefix(f"{tmp_path}/")
+    result = run_cli("augment", "preview", "--data", given, "--augment", "hflip", "--size", "16",
+                     "--out", str(tmp_path / data / "light" / "p.png"))
+    assert one_plain_line(result, 2) == (
+        f"Error: --out '{tmp_path / data / 'light' / 'p.png'}' is inside '{tmp_path / 'data'}', the image folder --data "
+        f"{given} reads: images written there would be read as training images. Choose a path outside it.")
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == before
+    assert run_cli("augment", "preview", "--data", given, "--augment", "hflip", "--size", "16",
+                   "--out", str(tmp_path / "p.png")).code == 0
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_plot_and_preview_refuse_a_folder_as_out_alike(run_cli, checkpoint, tmp_path, force):
+    """plot used to exit 1 ("Cannot write ...: Is a directory") where preview exits 2."""
+    (tmp_path / "d.png").mkdir()
+    plot = run_cli("plot", str(checkpoint), "--out", str(tmp_path / "d.png"), *force)
+    assert one_plain_line(plot, 2) == f"Error: --out '{tmp_path / 'd.png'}' is a folder; name a file to write."
+    preview = run_cli("augment", "preview", "--augment", "hflip", "--out", str(tmp_path / "d.png"), *force)
+    assert preview.code == 2 and "is a directory" in preview.err
+    assert not any((tmp_path / "d.png").iterdir())
+
+
 @pytest.mark.parametrize(("given", "answer"), [
     ("run/config.json", "Error: '{tmp}/run/config.json' is a JSON file, not a checkpoint; pass the run directory or best.pt."),
     ("x.png", "Error: '{tmp}/x.png' is a PNG image, not a checkpoint; pass the run directory or best.pt."),

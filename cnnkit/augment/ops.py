@@ -68,8 +68,23 @@ def random_resized_crop(size, scale=(0.08, 1.0), ratio=(0.75, 4 / 3)):
     return v2().RandomResizedCrop(_size(size), scale=_pair(scale, False), ratio=_pair(ratio, False), antialias=True)
 
 
+def check_center_crop(size, image_size) -> None:
+    """Refuse a centre crop larger than the image: torchvision pads it with black, so training
+    would see a shrunken picture in a black frame that evaluation never shows."""
+    (out_h, out_w), (h, w) = _size(size), tuple(image_size)
+    if out_h > h or out_w > w:
+        raise ValueError(f"the crop {out_h}x{out_w} is larger than the {h}x{w} image (a centre crop does not pad); "
+                         f"choose a size up to {h}x{w}, or put resize({max(out_h, out_w)}) before it")
+
+
 def center_crop(size):
-    return v2().CenterCrop(_size(size))
+    crop = v2().CenterCrop(_size(size))
+
+    def apply(image: torch.Tensor) -> torch.Tensor:
+        check_center_crop(size, image.shape[-2:])
+        return crop(image)
+
+    return apply
 
 
 def resize(size):

@@ -159,17 +159,23 @@ def _create(step: Step, factory: Callable) -> Callable:
 
 
 class SampleAugment:
-    """The per-sample operations as one function of (uint8 image, seed), ending at ``size``."""
+    """The per-sample operations as one function of (uint8 image, seed), ending at ``size``. An
+    operation that refuses the image it gets (a centre crop larger than a stored picture) stops
+    training with one line naming it and the image's size."""
 
     def __init__(self, steps: list[Step], size: tuple[int, int]):
+        self.steps = steps
         self.functions = [_create(step, step.entry.create) for step in steps]
         self.size = tuple(size)
 
     def __call__(self, image: torch.Tensor, seed: int) -> torch.Tensor:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            for function in self.functions:
-                image = function(image)
+            for step, function in zip(self.steps, self.functions):
+                try:
+                    image = function(image)
+                except Exception as exc:
+                    raise refusal(step, image.shape, exc, AugmentRefused) from None
         if tuple(image.shape[-2:]) != self.size:
             from torchvision.transforms.v2 import functional as TF
 
@@ -206,12 +212,30 @@ class BatchAugment:
         return images, targets
 
 
+def stand_in_size(resolved: Resolved, size: tuple[int, int]) -> tuple[int, int]:
+    """The dry run's image size: the model's input, where the operations get images at that size;
+    where folders stream the stored pictures to the operations before the first resize (see
+    ``needs_originals``), those pictures' size is known only as each is read (an operation refuses
+    one too small then), so the input grown to fit the crops those operations take."""
+    if not resolved.needs_originals:
+        return tuple(size)
+    height, width = size
+    for step in resolved.sample:
+        if step.entry.name in RESIZING:
+            break
+        crop = step.params.get("size")
+        if isinstance(crop, (int, list, tuple)) and not isinstance(crop, bool):
+            crop_h, crop_w = (crop, crop) if isinstance(crop, int) else crop
+            height, width = max(height, crop_h), max(width, crop_w)
+    return height, width
+
+
 def dry_run(resolved: Resolved, spec: str, channels: int, size: tuple[int, int], batched: bool) -> None:
-    """Run the operations once, in order, on a blank image of the model's input, so arguments
-    that only an operation itself refuses (an even blur kernel, a crop larger than the image,
-    colour noise on grayscale) are a usage error before anything is written, naming the operation
-    and the size of the images it would get."""
-    image = torch.full((channels, *size), 128, dtype=torch.uint8)
+    """Run the operations once, in order, on a blank image of the model's input (see
+    ``stand_in_size``), so arguments that only an operation itself refuses (an even blur kernel, a
+    crop larger than the image, colour noise on grayscale) are a usage error before anything is
+    written, naming the operation and the size of the images it would get."""
+    image = torch.full((channels, *(size if batched else stand_in_size(resolved, size))), 128, dtype=torch.uint8)
     batch, targets = torch.full((2, channels, *size), 0.5), torch.eye(2)
     generator = torch.Generator().manual_seed(0)
     for step in resolved.sample:
@@ -229,18 +253,33 @@ def dry_run(resolved: Resolved, spec: str, channels: int, size: tuple[int, int],
             _create(step, step.entry.create)(batch, targets, generator)
 
 
+class AugmentRefused(UsageError):
+    """An operation refused an image while training. Raised in a loader worker, it comes back as
+    this class made from the worker's traceback: its last line is the message."""
+
+    def __init__(self, message: str):
+        lines = str(message).strip().splitlines()
+        if len(lines) > 1:
+            message = lines[-1].split(": ", 1)[-1]
+        super().__init__(message)
+
+
+def refusal(step: Step, shape, exc: Exception, kind: type[UsageError] = UsageError) -> CnnkitError:
+    """What an operation raised for arguments it cannot use, as one usage error naming it and the
+    images it was given (a plugin that broke its contract: its own error, as it is)."""
+    if isinstance(exc, CnnkitError) and exc.__cause__ is None:
+        return exc
+    if isinstance(exc, CnnkitError):
+        exc = exc.__cause__  # the operation's own words, without from_plugin's wrapping
+    lines = str(exc).strip().splitlines()
+    expansion = f" (preset {step.preset} is: {step.preset_spec})" if step.preset else ""
+    return kind(f"--augment: {step.describe()} cannot run on {'x'.join(str(n) for n in shape)} images: "
+                f"{lines[0] if lines else type(exc).__name__}{expansion}")
+
+
 @contextmanager
 def _refusal(step: Step, shape: tuple[int, ...]):
-    """What an operation raises for arguments it cannot use, as one usage error naming it and the
-    images it was given."""
     try:
         yield
     except Exception as exc:
-        if isinstance(exc, CnnkitError) and exc.__cause__ is None:
-            raise  # a plugin that broke its contract: its error as it is
-        if isinstance(exc, CnnkitError):
-            exc = exc.__cause__  # the operation's own words, without from_plugin's wrapping
-        lines = str(exc).strip().splitlines()
-        expansion = f" (preset {step.preset} is: {step.preset_spec})" if step.preset else ""
-        raise UsageError(f"--augment: {step.describe()} cannot run on {'x'.join(str(n) for n in shape)} images: "
-                         f"{lines[0] if lines else type(exc).__name__}{expansion}") from None
+        raise refusal(step, shape, exc) from None

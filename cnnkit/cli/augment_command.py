@@ -39,7 +39,7 @@ def preview(spec: str, image: str, data: str, size: int | None, grid: str, seed:
     the label weights of the pair, A the first image and B the second)."""
     from cnnkit.augment.pipeline import resolve
     from cnnkit.augment.preview import render, sample_images, variants
-    from cnnkit.engine.checkpoint import refuse_overwrite
+    from cnnkit.engine.checkpoint import data_folder, refuse_inside_data, refuse_overwrite
     from cnnkit.errors import UsageError
     from cnnkit.plugins import registry
 
@@ -47,6 +47,7 @@ def preview(spec: str, image: str, data: str, size: int | None, grid: str, seed:
         raise UsageError(f"--out '{out}' must end in .png.")
     if not out.parent.is_dir():
         raise UsageError(f"--out '{out}': the folder '{out.parent}' does not exist.")
+    refuse_inside_data(out, data_folder(data.strip()), "--out", f"the image folder --data {data} reads", "path")
     refuse_overwrite(out, force)
     if not image and not data.strip():
         raise UsageError("--data must not be empty; pass a dataset name or a folder (or --image FILE).")

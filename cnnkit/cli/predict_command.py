@@ -12,8 +12,9 @@ import click
 @click.option("--format", "form", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--cam", default="", help="Folder for a class-activation overlay (HiResCAM) per image: where the network "
               "looked for its top class.")
-@click.option("--cam-layer", default="", help="With --cam: the layer to take the maps at (a name from 'cnnkit summary', "
-              "blocks too); default: the last feature map before the classifier.")
+@click.option("--cam-layer", default="", help="With --cam: the module to take the maps at, as PyTorch names it (a layer "
+              "such as layer4.1.conv2 or a block such as layer4.1; an unknown name lists those that give feature maps); "
+              "default: the last feature map before the classifier.")
 def predict(checkpoint: str, images: tuple[str, ...], topk: int, form: str, cam: str, cam_layer: str) -> None:
     """Class probabilities for IMAGES (files or folders), read with the checkpoint's own size,
     channels and normalisation. Unreadable images are reported per file; the others are still
@@ -79,7 +80,7 @@ def plot(runs: tuple[str, ...], out: str, force: bool) -> None:
     from pathlib import Path
 
     from cnnkit.engine.checkpoint import refuse_overwrite
-    from cnnkit.engine.plots import plot_comparison, plot_curves, read_metrics
+    from cnnkit.engine.plots import plot_comparison, plot_curves, read_metrics, refuse_inside_runs_data
     from cnnkit.errors import UsageError
 
     names = [Path(run).name for run in runs]
@@ -89,6 +90,7 @@ def plot(runs: tuple[str, ...], out: str, force: bool) -> None:
     if target.suffix.lower() != ".png" or not target.parent.is_dir():
         raise UsageError(f"--out '{target}' must be a .png file in an existing folder.")
     if out or len(runs) > 1:  # a run's own curves.png is redrawn from its metrics: that is what plot is for
+        refuse_inside_runs_data(target, [Path(run) for run in runs])
         refuse_overwrite(target, force)
     if len(runs) == 1:
         plot_curves(next(iter(histories.values())), target, title=Path(runs[0]).name)

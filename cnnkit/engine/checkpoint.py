@@ -63,9 +63,37 @@ def make_folder(path: Path) -> Path:
 
 
 def refuse_overwrite(path: Path, force: bool, option: str = "--out") -> None:
-    """Outputs never replace a file silently: an existing ``path`` needs ``--force``."""
+    """Outputs never replace a file silently: an existing ``path`` needs ``--force``; a folder is
+    never replaced (a usage error, with ``--force`` too)."""
+    if Path(path).is_dir():
+        raise UsageError(f"{option} '{path}' is a folder; name a file to write.")
     if Path(path).exists() and not force:
         raise UsageError(f"{option} '{path}' exists; pass --force to replace it, or choose another path.")
+
+
+def data_folder(spec: str) -> Path | None:
+    """The image folder that ``--data SPEC`` reads, resolved; None for a named dataset (a name
+    wins over a folder of the same name, as ``--data`` reads it) or a folder that is gone."""
+    from cnnkit.plugins import registry
+
+    if not spec or spec in registry("datasets"):
+        return None
+    folder = Path(spec).expanduser()
+    return folder.resolve() if folder.is_dir() else None
+
+
+def refuse_inside_data(path: Path, data: Path | None, option: str, whose: str, noun: str = "folder") -> None:
+    """Outputs never go where they would be read as images of the data: ``path`` (a ``noun``,
+    file or folder, to write; a link to a folder is followed, a file is replaced as itself) that
+    is ``data`` (a resolved image folder) or lies inside it is refused, naming ``whose`` data it is."""
+    if data is None:
+        return
+    path = Path(path).expanduser()
+    real = path.resolve() if path.is_dir() or path.name in ("", "..") else path.parent.resolve() / path.name
+    if real == data or data in real.parents:
+        where = "is" if real == data else "is inside"
+        raise UsageError(f"{option} '{path}' {where} '{data}', {whose}: images written there would be read as "
+                         f"training images. Choose a {noun} outside it.")
 
 
 def fresh_folder(parent: Path, base: str) -> Path:

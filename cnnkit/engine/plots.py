@@ -58,6 +58,26 @@ def read_metrics(run: Path) -> list[dict[str, float]]:
     return rows
 
 
+def recorded_data(run: Path) -> str:
+    """The ``--data`` a run trained on, as its config.json records it ("" when it cannot be read)."""
+    import json
+
+    try:
+        config = json.loads((run / "config.json").read_text())
+    except (OSError, ValueError):
+        return ""
+    data = config.get("data") if isinstance(config, dict) else None
+    return data if isinstance(data, str) else ""
+
+
+def refuse_inside_runs_data(target: Path, runs: list[Path], option: str = "--out") -> None:
+    """A figure is never written into the image folder one of ``runs`` trained on."""
+    from cnnkit.engine.checkpoint import data_folder, refuse_inside_data
+
+    for run in runs:
+        refuse_inside_data(target, data_folder(recorded_data(run)), option, f"the training data of run '{run}'", "path")
+
+
 def plot_comparison(histories: dict[str, list[dict[str, float]]], path: Path) -> None:
     """Validation loss and accuracy of several runs, one line each."""
     import matplotlib

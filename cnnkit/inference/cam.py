@@ -107,16 +107,44 @@ def feature_layer(model: nn.Module, sample: torch.Tensor) -> str:
     return chosen.name
 
 
-def named_layer(model: nn.Module, name: str) -> nn.Module:
-    """The module ``name`` of ``model`` (as ``named_modules`` and ``cnnkit summary`` spell it)."""
+SHOWN_LAYERS = 20
+"""Most layers an unknown ``--cam-layer`` lists."""
+
+
+def map_layers(model: nn.Module, sample: torch.Tensor) -> list[str]:
+    """The modules (layers and blocks) whose output is a feature map of ``sample``, in the order
+    they finish: the names ``--cam-layer`` takes."""
+    calls, _ = traced_calls(model, sample)
+    return list(dict.fromkeys(c.name for c in calls if c.output.dim() == 4))
+
+
+def layer_hint(model: nn.Module, sample: torch.Tensor, name: str, layers: list[str]) -> str:
+    """``layers`` (those that give feature maps; the ``SHOWN_LAYERS`` nearest in name to ``name``
+    when there are more), in network order, and the default choice."""
+    import difflib
+
+    if not layers:
+        return "This model gives no feature map (N, C, H, W) at any layer."
+    shown, which = layers, "Its layers that give feature maps"
+    if len(layers) > SHOWN_LAYERS:
+        score = {layer: difflib.SequenceMatcher(None, name.lower(), layer.lower()).ratio() for layer in layers}
+        nearest = set(sorted(layers, key=lambda layer: -score[layer])[:SHOWN_LAYERS])
+        shown = [layer for layer in layers if layer in nearest]
+        which = f"The {SHOWN_LAYERS} nearest in name of its {len(layers)} layers that give feature maps"
+    return f"{which}: {', '.join(shown)}{own_choice(model, sample)}."
+
+
+def named_layer(model: nn.Module, name: str, sample: torch.Tensor) -> nn.Module:
+    """The module ``name`` of ``model`` (as ``named_modules`` spells it: a layer or a block); an
+    unknown name lists those that give feature maps of ``sample``."""
     from cnnkit.registry import unknown_name_message
 
     modules = dict(model.named_modules())
     modules.pop("", None)
     if name not in modules:
-        hint = (f"Its layers are {', '.join(modules)}." if len(modules) <= 20 else
-                "'cnnkit summary --model NAME' lists the layers (blocks too, e.g. layer4.1).")
-        raise UsageError("--cam-layer: " + unknown_name_message("layer", name, list(modules), hint))
+        layers = map_layers(model, sample)
+        hint = layer_hint(model, sample, name, layers)
+        raise UsageError("--cam-layer: " + unknown_name_message("layer", name, layers or list(modules), hint))
     return modules[name]
 
 
@@ -126,7 +154,7 @@ def cam_layer(model: nn.Module, sample: torch.Tensor, name: str = "") -> str:
     if not name:
         return feature_layer(model, sample)
     seen: list = []
-    handle = named_layer(model, name).register_forward_hook(lambda module, args, output: seen.append(output))
+    handle = named_layer(model, name, sample).register_forward_hook(lambda module, args, output: seen.append(output))
     try:
         with torch.no_grad():
             model(sample)
@@ -152,7 +180,7 @@ def class_activation(model: nn.Module, inputs: torch.Tensor, classes: torch.Tens
     the module named ``layer`` (default: ``feature_layer``)."""
     name = layer or feature_layer(model, inputs[:1])
     seen: dict[str, torch.Tensor] = {}
-    handle = named_layer(model, name).register_forward_hook(lambda module, args, output: seen.__setitem__("maps", output))
+    handle = named_layer(model, name, inputs[:1]).register_forward_hook(lambda module, args, output: seen.__setitem__("maps", output))
     try:
         with torch.enable_grad():
             scores = model(inputs.detach().requires_grad_(True))

@@ -95,13 +95,9 @@ def save_cams(trained: Trained, pending: list, cam: Path, layer: str, batch_size
 
 def training_folder(trained: Trained) -> Path | None:
     """The image folder the checkpoint was trained on, resolved, when it is one and still there."""
-    from cnnkit.plugins import registry
+    from cnnkit.engine.checkpoint import data_folder
 
-    spec = str(trained.saved.get("config", {}).get("data") or "")
-    if not spec or spec in registry("datasets"):
-        return None
-    folder = Path(spec).expanduser()
-    return folder.resolve() if folder.is_dir() else None
+    return data_folder(str(trained.saved.get("config", {}).get("data") or ""))
 
 
 def class_layout(folder: Path, classes: list[str]) -> Path | None:
@@ -127,14 +123,12 @@ def images_in_folder(folder: Path) -> bool:
 
 def check_output_folder(folder: Path, trained: Trained, option: str) -> None:
     """Outputs (heat maps, reports) never go where they would be read as training images."""
+    from cnnkit.engine.checkpoint import refuse_inside_data
+
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{option} '{folder}' is a file; name a folder for the {'heat maps' if option == '--cam' else 'report'}.")
+    refuse_inside_data(folder, training_folder(trained), option, "the training data of this checkpoint")
     real = folder.expanduser().resolve()
-    data = training_folder(trained)
-    if data is not None and (real == data or data in real.parents):
-        where = "is" if real == data else "is inside"
-        raise UsageError(f"{option} '{folder}' {where} '{data}', the training data of this checkpoint: images written "
-                         "there would be read as training images. Choose a folder outside it.")
     layout = class_layout(real, trained.classes)
     if layout is not None:
         raise UsageError(f"{option} '{folder}' is inside '{layout}', which holds image folders named after this model's "

@@ -192,7 +192,7 @@ def can_cache(run) -> str:
     if trainable != {id(p) for p in transfer.head_module().parameters()}:
         return "more than the head trains"
     if run.plan.augment.sample or run.plan.augment.mixers:
-        return "augmentation changes the images every epoch"
+        return "with --augment the training images can change from epoch to epoch"
     if len(transfer.heads) > 1:
         return "the model has several heads"
     if run.strategy.world_size > 1 or config.compile:

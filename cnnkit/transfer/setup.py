@@ -291,17 +291,22 @@ def check_options(config: TrainConfig) -> None:
                          "with best.pt), nor a model name (see 'cnnkit models').")
 
 
+def freezes_nothing(freeze: str) -> bool:
+    """``--freeze`` unset, ``none`` or 0 stages."""
+    return freeze in ("", "none") or (freeze.isascii() and freeze.isdigit() and int(freeze) == 0)
+
+
 def check_contradictions(config: TrainConfig) -> None:
     """Options that cannot all hold: refused, naming the way out (exit 2)."""
     if not config.pretrained and config.weights:
         raise UsageError(f"--weights {config.weights} and --no-pretrained contradict each other: --weights loads pretrained "
                          "weights, --no-pretrained starts from a random initialisation; drop one.")
-    if not config.pretrained and config.freeze not in ("", "none"):
+    if not config.pretrained and not freezes_nothing(config.freeze):
         raise UsageError(f"--no-pretrained --freeze {config.freeze} would freeze randomly initialised layers (a head on frozen "
                          "random features); pass --freeze none (the default with --no-pretrained), or drop --no-pretrained.")
     if not config.pretrained and config.unfreeze_at:
         raise UsageError("--unfreeze-at thaws pretrained layers, but with --no-pretrained nothing is frozen; drop --unfreeze-at.")
-    if config.freeze == "none" and config.unfreeze_at:
+    if config.freeze and freezes_nothing(config.freeze) and config.unfreeze_at:
         raise UsageError("--unfreeze-at needs something frozen first: pass --freeze features or --freeze N.")
     if config.backbone_lr_mult == 0:
         raise UsageError("--backbone-lr-mult 0 would compute the backbone's gradients and never apply them; to keep the "
