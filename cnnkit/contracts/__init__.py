@@ -11,7 +11,8 @@ when the entry is first used. Importing this module never imports torch: the dat
 strategy bases that need it (``Split``, ``StreamedSplit``, ``DataSplits``, ``UnreadableImage``,
 ``SingleProcessStrategy``, ``DistributedStrategy``, ``shard_steps``, and the file-reading helpers
 for dataset plugins: ``IMAGE_EXTENSIONS``, ``probe_image``, ``image_files``, ``stratified_split``,
-``new_dataset``) are imported on first use. ``CnnkitError`` (exit 1) and ``UsageError`` (exit 2)
+``new_dataset``; ``prepare_training``, which builds a :class:`TrainingSession` as ``cnnkit train``
+builds its run) are imported on first use. ``CnnkitError`` (exit 1) and ``UsageError`` (exit 2)
 are the errors cnnkit prints as one line; ``note`` and ``warn`` print cnnkit's one-line messages.
 
 ``API_VERSION`` is the version of this contract; a plugin module declares the range it was
@@ -35,6 +36,7 @@ from cnnkit.contracts._models import (
     PretrainedLoader,
 )
 from cnnkit.contracts._registration import Reference, Registration
+from cnnkit.contracts._sessions import TrainingSession
 from cnnkit.contracts._strategies import Strategy, StrategyFactory, StrategyOptions, StrategyRegister
 from cnnkit.console import note, warn
 from cnnkit.errors import CnnkitError, UsageError
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from cnnkit.data.images import UnreadableImage
     from cnnkit.data.public import IMAGE_EXTENSIONS, image_files, new_dataset, probe_image, stratified_split
     from cnnkit.data.splits import DataSplits, Split, StreamedSplit
+    from cnnkit.engine.session import prepare_training
     from cnnkit.engine.strategies import DistributedStrategy, SingleProcessStrategy, shard_steps
 
 API_VERSION = "1.0"
@@ -72,6 +75,7 @@ _LAZY = {
     "new_dataset": "cnnkit.data.public",
     "probe_image": "cnnkit.data.public",
     "stratified_split": "cnnkit.data.public",
+    "prepare_training": "cnnkit.engine.session",
 }
 
 if not TYPE_CHECKING:  # type checkers see the real imports above; a misspelt name stays an error for them
@@ -107,6 +111,8 @@ __all__ = [
     "DistributedStrategy", "shard_steps",
     # commands
     "CommandRegister", "CommandFactory",
+    # a training session, for commands that train as `cnnkit train` does
+    "prepare_training", "TrainingSession",
     # messages: one line for the user (exit 2 for UsageError, 1 for CnnkitError)
     "CnnkitError", "UsageError", "note", "warn",
 ]

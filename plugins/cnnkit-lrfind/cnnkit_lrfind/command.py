@@ -1,21 +1,17 @@
 """``cnnkit lr-find``: the learning-rate range test on a model and data chosen as ``cnnkit train``
 chooses them; prints the suggested rate and writes the loss curve.
 
-The run is built by cnnkit's own training setup (so data, augmentation, normalisation, precision
-and initializer are exactly what ``train`` would use), which a plugin reaches today only through
-cnnkit internals: see :func:`prepare` and the README's "Contract gaps".
+The run is built by cnnkit's own training setup, through ``cnnkit.contracts.prepare_training`` (so
+data, augmentation, normalisation, precision and initializer are exactly what ``train`` would use).
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import Any
 
 import click
-
-if TYPE_CHECKING:
-    from cnnkit.engine.run import TrainingRun
 
 AS_TRAIN = "(default: as cnnkit train)"
 
@@ -58,6 +54,7 @@ def lr_find(start_lr: float, end_lr: float, num_it: int, stop_div: bool, suggest
     to --end-lr, plot the smoothed loss, and print the rate fastai's rule suggests. The model and
     optimizer are put back afterwards (nothing is trained for real, no run directory is written).
     """
+    from cnnkit.contracts import prepare_training
     from cnnkit_lrfind.finder import range_test
     from cnnkit_lrfind.finder import suggest as suggestion_for
     from cnnkit_lrfind.plot import plot
@@ -65,19 +62,18 @@ def lr_find(start_lr: float, end_lr: float, num_it: int, stop_div: bool, suggest
     path = writable_png(out, force)
     if start_lr >= end_lr:
         raise click.BadParameter(f"--start-lr {start_lr:g} must be below --end-lr {end_lr:g}", param_hint="'--start-lr'")
-    run = prepare({name: value for name, value in train_options.items() if value is not None}, start_lr)
+    session = prepare_training(**{name: value for name, value in train_options.items() if value is not None}, lr=start_lr)
     try:
-        model = run.strategy.unwrap(run.model)
-        curve = range_test(model, run.trainer.optimizer, training_step(run), start_lr=start_lr, end_lr=end_lr,
+        curve = range_test(session.model, session.optimizer, session.step, start_lr=start_lr, end_lr=end_lr,
                            num_it=num_it, stop_div=stop_div)
     finally:
-        run.strategy.teardown()
+        session.close()
     stopped = f"; stopped early: {curve.stopped}" if curve.stopped else ""
     try:
         suggestion = suggestion_for(curve, suggest)
     except ValueError as exc:
         raise click.ClickException(f"No suggestion: {exc}{stopped}. Start lower (--start-lr) or take more steps (--num-it).") from None
-    plot(curve, suggestion, path, title=f"{run.model_name} on {run.config.data}")
+    plot(curve, suggestion, path, title=f"{session.model_name} on {session.data_name}")
     click.echo(f"Range test: {len(curve.lrs)} steps at lr {curve.lrs[0]:.2e} to {curve.lrs[-1]:.2e}{stopped}")
     click.echo(f"Suggested learning rate ({suggest}): {suggestion.lr:.2e}")
     click.echo(f"Plot: {path}")
@@ -96,48 +92,3 @@ def writable_png(out: str, force: bool) -> Path:
         raise click.BadParameter(f"'{out}' exists; pass --force to overwrite it", param_hint="'--out'")
     return path
 
-
-def prepare(options: dict[str, Any], lr: float) -> TrainingRun:
-    """Strategy, data, model, optimizer and trainer built as ``cnnkit train`` builds them, in this
-    process, at rate ``lr`` and without a schedule or a run directory. The internals used here are
-    the contract gaps the README lists."""
-    from cnnkit.config import TrainConfig
-    from cnnkit.engine.plan import make_plan
-    from cnnkit.engine.run import TrainingRun, create_strategy
-
-    config = TrainConfig(**options, lr=lr, epochs=1, scheduler="none", strategy="single", quiet=True)
-    plan = make_plan(config)
-    strategy = create_strategy(plan.strategy, config)
-    strategy.setup()
-    try:
-        return TrainingRun(config, plan, strategy, bars=False).build()
-    except BaseException:
-        strategy.teardown()
-        raise
-
-
-def training_step(run: TrainingRun) -> Callable[[], float]:
-    """One optimizer step on the next training batch, as the trainer takes it (augmentation,
-    normalisation, precision, loss scaling); batches come epoch after epoch, reshuffled."""
-    trainer = run.trainer
-
-    def batches() -> Iterator[tuple[Any, Any]]:
-        while True:
-            for images, labels, _ in trainer.batches(run.data.train):
-                yield images, labels
-
-    stream = batches()
-    trainer.model.train()
-
-    def step() -> float:
-        images, labels = next(stream)
-        x, targets = trainer.train_inputs(images, labels)
-        with trainer.precision.autocast():  # type: ignore[no-untyped-call]  # an internal, untyped
-            loss = trainer.loss_fn(trainer.model(x), targets)
-        trainer.optimizer.zero_grad(set_to_none=True)
-        trainer.scaler.scale(loss).backward()
-        trainer.scaler.step(trainer.optimizer)
-        trainer.scaler.update()
-        return float(loss.item())
-
-    return step

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 import cnnkit_lrfind
-from cnnkit_lrfind.command import prepare, training_step
+from cnnkit.contracts import prepare_training
 from cnnkit_lrfind.finder import Curve, SmoothedLoss, minimum, range_test, schedule, steep, suggest, valley
 
 FAST = ("--batch-size", "16", "--num-it", "30", "--precision", "fp32")
@@ -129,13 +129,16 @@ def test_suggestions_leave_off_the_first_tenth_and_the_last_five_points() -> Non
 
 
 def test_a_real_model_is_exactly_as_built_after_the_test() -> None:
-    run = prepare({"model": "mnist-cnn", "batch_size": 16, "precision": "fp32"}, 1e-7)
-    model = run.strategy.unwrap(run.model)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    curve = range_test(model, run.trainer.optimizer, training_step(run), num_it=8, end_lr=1.0, stop_div=False)
+    session = prepare_training(model="mnist-cnn", batch_size=16, precision="fp32", lr=1e-7)
+    try:
+        model = session.model
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        curve = range_test(model, session.optimizer, session.step, num_it=8, end_lr=1.0, stop_div=False)
+    finally:
+        session.close()
     assert len(curve.lrs) == 8 and curve.losses[0] > 0
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
-    assert run.trainer.optimizer.state_dict()["state"] == {}, "the optimizer is as fresh as it was"
+    assert session.optimizer.state_dict()["state"] == {}, "the optimizer is as fresh as it was"
 
 
 def test_lr_find_on_the_digits_prints_a_sane_rate_and_writes_the_plot(cnnkit: Callable[..., Any], tmp_path: Path) -> None:
