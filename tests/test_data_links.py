@@ -6,7 +6,6 @@ with the same reason)."""
 
 import json
 import os
-import shutil
 
 import pytest
 import torch
