@@ -150,9 +150,13 @@ class PluginHost:
             self._select([info for info, _ in infos])
             for info, ep in infos:
                 self._add(info, ep.load, ready)
+        self._add_extra(ready)
         for info, proxy in reversed(ready):  # pluggy calls the last registered first
             self.pm.register(proxy, name=info.name)
             info.loaded = True
+
+    def _add_extra(self, ready: list[tuple[PluginInfo, object]]) -> None:
+        """Plugins given by other means than entry points, after them (``cnnkit.testing``)."""
 
     @staticmethod
     def _info(ep: metadata.EntryPoint) -> PluginInfo:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
 import io
 import os
 import sys
@@ -35,9 +34,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from cnnkit import __version__
 from cnnkit import plugins as _plugins
-from cnnkit.plugins import BUILTIN_PLUGINS, ENTRY_POINT_GROUP, PluginHost, PluginInfo
+from cnnkit.plugins import ENTRY_POINT_GROUP, PluginHost, PluginInfo
 
 __all__ = ["CliResult", "plugin_host", "run_cli", "tiny_image_folder"]
 
@@ -58,27 +56,11 @@ class _IsolatedHost(PluginHost):
         super().__init__(**options)
         self._extra = list(extra)
 
-    def load(self) -> None:
-        if self._loaded:
-            return
-        self._loaded = True
-        ready: list[tuple[PluginInfo, object]] = []
-        for module_name in BUILTIN_PLUGINS:
-            info = PluginInfo(module_name.removeprefix("cnnkit."), module_name, __version__, None)
-            self._add(info, functools.partial(importlib.import_module, module_name), ready)
-        if self.entry_points:
-            found = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: (ep.name, ep.value))
-            infos = [(self._info(ep), ep) for ep in found]
-            self._select([info for info, _ in infos])
-            for info, ep in infos:
-                self._add(info, ep.load, ready)
+    def _add_extra(self, ready: list[tuple[PluginInfo, object]]) -> None:
         loaded = {info.module for info in self.plugins.values()}
         for info, plugin in self._extra:
             if info.module not in loaded:  # installed and loaded already (third_party=True)
                 self._add(info, functools.partial(lambda p: p, plugin), ready)
-        for info, proxy in reversed(ready):  # pluggy calls the last registered first
-            self.pm.register(proxy, name=info.name)
-            info.loaded = True
 
 
 def _describe(plugin: object) -> PluginInfo:
