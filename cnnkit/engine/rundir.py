@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cnnkit.engine.checkpoint import atomic_write
+from cnnkit.engine.checkpoint import atomic_write, make_folder
 from cnnkit.errors import CnnkitError, UsageError
 
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
@@ -42,10 +42,7 @@ class RunDir:
         out = Path(out)
         if out.exists() and not out.is_dir():
             raise UsageError(f"--out '{out}' is a file; pass a folder to hold run directories.")
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CnnkitError(f"Cannot create the folder '{out}': {exc.strerror or exc}.") from None
+        make_folder(out)
         base = name or time.strftime("%Y%m%d-%H%M%S")
         candidate, n = out / base, 1
         while True:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnnkit.cli import main
 from cnnkit.contracts import UsageError
+from cnnkit.testing import run_cli
 
 import cnnkit_powersgd
 from cnnkit_powersgd.strategy import PowerSGDSettings, PowerSGDStrategy
@@ -20,16 +20,6 @@ from cnnkit_powersgd.strategy import PowerSGDSettings, PowerSGDStrategy
 HERE = Path(__file__).parent
 
 
-def cnnkit(capsys, *args):
-    """``cnnkit ARGS`` in this process: (exit code, stdout, stderr)."""
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_settings_come_from_the_environment_with_pytorchs_defaults():
@@ -50,9 +40,9 @@ def test_the_entry_point_registers_a_distributed_strategy_under_its_own_name():
     assert PowerSGDStrategy.name == "ddp-powersgd", "workers are started with --strategy NAME"
 
 
-def test_a_bad_setting_is_reported_before_any_worker_starts(capsys, monkeypatch, tmp_path):
+def test_a_bad_setting_is_reported_before_any_worker_starts(monkeypatch, tmp_path):
     monkeypatch.setenv("CNNKIT_POWERSGD_START", "1")
-    code, _, err = cnnkit(capsys, "train", "--strategy", "ddp-powersgd", "--nproc-per-node", "2", "--out", str(tmp_path / "runs"))
+    code, _, err = run_cli("train", "--strategy", "ddp-powersgd", "--nproc-per-node", "2", "--out", str(tmp_path / "runs"))
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "CNNKIT_POWERSGD_START must be a whole number of at least 2" in err and "got '1'" in err
     assert not (tmp_path / "runs").exists()
@@ -79,13 +69,13 @@ def test_in_two_workers_the_hook_compresses_from_its_start_step_and_is_plain_all
     assert report["early_gradient_rank"] == 1 and report["plain_gradient_rank"] > 1, "rank-1 factors P Q^T arrived"
 
 
-def test_two_processes_train_with_compressed_gradients(capsys, monkeypatch, tmp_path):
+def test_two_processes_train_with_compressed_gradients(monkeypatch, tmp_path):
     monkeypatch.setenv("CNNKIT_POWERSGD_START", "2")
     common = ("--precision", "fp32", "--epochs", "1", "--quiet", "--out", str(tmp_path))
-    code, _, err = cnnkit(capsys, "train", "--strategy", "ddp-powersgd", "--nproc-per-node", "2", "--batch-size", "32",
+    code, _, err = run_cli("train", "--strategy", "ddp-powersgd", "--nproc-per-node", "2", "--batch-size", "32",
                           *common, "--name", "powersgd")
     assert code == 0, err
-    code, _, err = cnnkit(capsys, "train", "--strategy", "single", "--batch-size", "64", *common, "--name", "one")
+    code, _, err = run_cli("train", "--strategy", "single", "--batch-size", "64", *common, "--name", "one")
     assert code == 0, err
     compressed, one = (torch.load(tmp_path / name / "last.pt", weights_only=True) for name in ("powersgd", "one"))
     assert compressed["world_size"] == 2
