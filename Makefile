@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install train test bench digits clean
+.PHONY: install train lint test test-fast bench digits clean
 
 install: $(VENV)/.installed
 
@@ -17,8 +17,15 @@ $(VENV)/.installed: pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 train: install
 	$(BIN)/cnnkit train
 
-test: install
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy cnnkit
+
+test: lint
 	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow" -q
 
 bench: install
 	$(BIN)/python benchmarks/startup.py

@@ -22,7 +22,7 @@ import re
 import sys
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from cnnkit.errors import UsageError
 from cnnkit.options import RULES
@@ -43,8 +43,8 @@ class TrainConfig:
     pretrained: bool = True
     freeze: str = ""
     unfreeze_at: int = 0
-    backbone_lr_mult: Optional[float] = None
-    similar: Optional[bool] = None
+    backbone_lr_mult: float | None = None
+    similar: bool | None = None
     data: str = "digits"
     epochs: int = 20
     batch_size: int = 64
@@ -63,11 +63,11 @@ class TrainConfig:
     data_dir: str = ""
     data_in_memory: str = "auto"
     memory_budget: float = 2.0
-    workers: Optional[int] = None
+    workers: int | None = None
     augment: str = ""
     mix_prob: float = 1.0
     init: str = ""
-    init_bias: Optional[float] = None
+    init_bias: float | None = None
     strategy: str = "auto"
     nproc_per_node: int = 0
     nnodes: int = 1
@@ -76,9 +76,9 @@ class TrainConfig:
     rdzv_timeout: int = 300
     sync_bn: bool = False
     precision: str = "auto"
-    channels_last: Optional[bool] = None
+    channels_last: bool | None = None
     compile: bool = False
-    deterministic: Optional[bool] = None
+    deterministic: bool | None = None
     seed: int = 0
     device: str = "auto"
     name: str = ""

@@ -26,7 +26,12 @@ from __future__ import annotations
 import pluggy
 
 from cnnkit.contracts import (
-    AugmentationRegister, CommandRegister, DatasetRegister, InitializerRegister, ModelRegister, StrategyRegister,
+    AugmentationRegister,
+    CommandRegister,
+    DatasetRegister,
+    InitializerRegister,
+    ModelRegister,
+    StrategyRegister,
 )
 
 hookspec = pluggy.HookspecMarker("cnnkit")

@@ -29,9 +29,10 @@ import importlib
 import os
 import sys
 import types
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Callable, Generator, Iterable, cast
+from typing import Any, cast
 
 import pluggy
 

@@ -22,9 +22,9 @@ import difflib
 import fnmatch
 import functools
 import inspect
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from cnnkit.contracts import REGISTERS, Reference
 from cnnkit.errors import CnnkitError, UsageError
@@ -172,7 +172,7 @@ class PluginCallable:
         return f"PluginCallable({self.key}={self.function!r})"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def metadata_keys(kind: str) -> tuple[str, ...]:
     """The metadata a kind's entries may carry: the keyword parameters of its ``Register`` protocol."""
     parameters = inspect.signature(REGISTERS[kind].__call__).parameters.values()

@@ -189,8 +189,8 @@ def test_torchvision_models_keep_torchvision_parameter_counts(models, name, para
 
 
 def test_torchvision_names_come_from_torchvision_with_their_input_sizes(models):
-    from torchvision.models import list_models
     import torchvision.models
+    from torchvision.models import list_models
 
     names = set(models.names())
     assert set(list_models(module=torchvision.models)) <= names

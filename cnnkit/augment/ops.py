@@ -10,7 +10,7 @@ global generator, which the pipeline seeds per sample. Batched functions follow
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

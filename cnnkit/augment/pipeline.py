@@ -12,9 +12,9 @@ evaluation then reads the centre share of each picture that training crops show.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 

@@ -2,11 +2,13 @@
 (``cnnkit.contracts.AugmentParam``); those with a batched version run on whole in-memory batches
 on the training device. Presets expand to a spec for the model's input size."""
 
+from collections.abc import Mapping
 from functools import partial
-from typing import Any, Mapping
+from typing import Any
 
 from cnnkit import hookimpl
-from cnnkit.contracts import BATCH_STAGE, PRESET_STAGE, SAMPLE_STAGE, AugmentationRegister, AugmentParam as P
+from cnnkit.contracts import BATCH_STAGE, PRESET_STAGE, SAMPLE_STAGE, AugmentationRegister
+from cnnkit.contracts import AugmentParam as P
 
 SIZE = P("size", "int", None, min=1, max=4096, help="output size; default: the model's input size")
 PROB = P("p", "float", 0.5, min=0, max=1, help="probability per image")

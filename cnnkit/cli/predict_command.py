@@ -23,7 +23,8 @@ def predict(checkpoint: str, images: tuple[str, ...], topk: int, form: str, cam:
 
     from cnnkit.errors import UsageError
     from cnnkit.inference.model import load_trained
-    from cnnkit.inference.predict import format_predictions, predict as run_predict
+    from cnnkit.inference.predict import format_predictions
+    from cnnkit.inference.predict import predict as run_predict
 
     if cam_layer and not cam:
         raise UsageError("--cam-layer chooses where the heat maps of --cam are taken; pass --cam FOLDER too.")

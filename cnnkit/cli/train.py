@@ -10,7 +10,13 @@ import click
 from click.core import ParameterSource
 
 from cnnkit.config import (
-    PATH_OPTIONS, ConfigFile, TrainConfig, absolute_paths, load_config_file, missing_path_message, read_config_file,
+    PATH_OPTIONS,
+    ConfigFile,
+    TrainConfig,
+    absolute_paths,
+    load_config_file,
+    missing_path_message,
+    read_config_file,
 )
 from cnnkit.errors import UsageError
 from cnnkit.options import checked

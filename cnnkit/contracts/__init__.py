@@ -24,21 +24,37 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cnnkit.console import note, warn
 from cnnkit.contracts._augmentations import (
-    BATCH_STAGE, PRESET_STAGE, SAMPLE_STAGE, AugmentationRegister, AugmentParam, BatchAugment, BatchAugmentFactory,
-    BatchedWhen, PresetFactory, SampleAugment, SampleAugmentFactory, Stage,
+    BATCH_STAGE,
+    PRESET_STAGE,
+    SAMPLE_STAGE,
+    AugmentationRegister,
+    AugmentParam,
+    BatchAugment,
+    BatchAugmentFactory,
+    BatchedWhen,
+    PresetFactory,
+    SampleAugment,
+    SampleAugmentFactory,
+    Stage,
 )
 from cnnkit.contracts._commands import CommandFactory, CommandRegister
 from cnnkit.contracts._data import DataRequest, DatasetFactory, DatasetRegister, ImageSource
 from cnnkit.contracts._initializers import BatchInitializer, Initializer, InitializerFactory, InitializerRegister
 from cnnkit.contracts._models import (
-    FamilyDescriber, FamilyLister, ModelFactory, ModelFamilyFactory, ModelRegister, Preprocessing, Pretrained,
+    FamilyDescriber,
+    FamilyLister,
+    ModelFactory,
+    ModelFamilyFactory,
+    ModelRegister,
+    Preprocessing,
+    Pretrained,
     PretrainedLoader,
 )
 from cnnkit.contracts._registration import Reference, Registration
 from cnnkit.contracts._sessions import TrainingSession
 from cnnkit.contracts._strategies import Strategy, StrategyFactory, StrategyOptions, StrategyRegister
-from cnnkit.console import note, warn
 from cnnkit.errors import CnnkitError, UsageError
 
 if TYPE_CHECKING:

@@ -10,9 +10,10 @@ import os
 import shlex
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Collection, cast
+from typing import cast
 
 from cnnkit.data.folder import list_folder
 from cnnkit.data.images import UnreadableImage, decode, forget_rescaled, probe

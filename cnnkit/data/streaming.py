@@ -6,16 +6,17 @@ its size (and processes their steps in step). Training never dies on a damaged f
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from cnnkit.console import warn
-from cnnkit.errors import CnnkitError
 from cnnkit.data.images import UnreadableImage
 from cnnkit.data.splits import Index, Split
+from cnnkit.errors import CnnkitError
 
 if TYPE_CHECKING:
     from cnnkit.data.splits import StreamedSplit

@@ -6,7 +6,7 @@ per progress-bar refresh), summed over all processes when given a reduction.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

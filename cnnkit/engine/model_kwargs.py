@@ -16,8 +16,9 @@ import dataclasses
 import functools
 import inspect
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from cnnkit.errors import UsageError
 from cnnkit.registry import Entry, suggest

@@ -6,9 +6,10 @@ so bad names fail fast, before any heavy work.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cnnkit.augment.pipeline import Resolved, resolve
 from cnnkit.config import TrainConfig

@@ -8,7 +8,7 @@ device-side metrics forces a host synchronisation.
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 import click
 

@@ -10,7 +10,6 @@ import numpy as np
 import torch
 
 
-
 def derive_seed(seed: int, *keys: object) -> int:
     """A 63-bit seed for one generator, from the full ``seed`` and the generator's role (and rank),
     so seeds that differ in any bit, even beyond 32 or 64 bits, give different streams."""

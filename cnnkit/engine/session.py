@@ -7,7 +7,8 @@ such as ``cnnkit lr-find`` uses it instead of cnnkit's internals.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from cnnkit.config import FIELD_NAMES, TrainConfig
 from cnnkit.errors import UsageError

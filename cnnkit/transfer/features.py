@@ -12,9 +12,9 @@ where that does not reproduce the full forward pass, checked on a probe, is not 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 import torch
 from torch import nn

@@ -18,9 +18,18 @@ from collections.abc import Sized
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnnkit.contracts import (IMAGE_EXTENSIONS, DataRequest, DataSplits, UnreadableImage, UsageError, image_files,
-                              new_dataset, probe_image, stratified_split, warn)
-
+from cnnkit.contracts import (
+    IMAGE_EXTENSIONS,
+    DataRequest,
+    DataSplits,
+    UnreadableImage,
+    UsageError,
+    image_files,
+    new_dataset,
+    probe_image,
+    stratified_split,
+    warn,
+)
 from cnnkit_csvdata.files import IMAGE_FOLDERS, Folder, best_folder, image_folders
 from cnnkit_csvdata.table import Row, Table, TableError, read_table
 

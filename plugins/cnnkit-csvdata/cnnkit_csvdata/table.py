@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 FILE_COLUMNS = ("filename", "file_name", "file", "fname", "image", "image_name", "image_id", "img", "filepath",
                 "file_path", "path", "id", "name")

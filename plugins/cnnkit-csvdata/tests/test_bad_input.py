@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from cnnkit_csvdata.dataset import load_csv
 
 from cnnkit.contracts import DataRequest, DataSplits, UsageError
-from cnnkit_csvdata.dataset import load_csv
 
 
 def load(data_dir: Path, **request: object) -> DataSplits:

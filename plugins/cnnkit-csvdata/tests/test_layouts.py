@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cnnkit_csvdata.dataset import load_csv
 from PIL import Image
 
 from cnnkit.contracts import DataRequest, DataSplits, StreamedSplit
-from cnnkit_csvdata.dataset import load_csv
 
 
 def load(data_dir: Path | str, **request: object) -> DataSplits:

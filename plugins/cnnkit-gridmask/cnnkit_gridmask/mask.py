@@ -22,8 +22,8 @@ probability ``p * mean over d of ((d - l) / d) ** 2``, whatever its place and th
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 

@@ -4,15 +4,15 @@ the per-sample path, previewed, and its arguments checked."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from cnnkit_gridmask import mask
+from PIL import Image
 
 
 @pytest.fixture

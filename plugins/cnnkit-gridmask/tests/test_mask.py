@@ -6,12 +6,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import cnnkit_gridmask
 import pytest
 import torch
-
-import cnnkit_gridmask
-from cnnkit.contracts import Reference
 from cnnkit_gridmask.mask import Draws, GridMask, batched_gridmask, dropped, expected_dropped_share, gridmask
+
+from cnnkit.contracts import Reference
 
 
 def one(unit: int, kept: int, offset_y: int, offset_x: int, angle: float = 0.0) -> Draws:
@@ -54,7 +54,7 @@ def test_the_unit_side_is_drawn_from_d_times_the_shorter_side():
     assert set(draws.unit.tolist()) == set(range(12, 25))
     assert torch.equal(draws.kept, (draws.unit * 0.5 + 0.5).floor().long())
     assert (draws.offset_y < draws.unit).all() and (draws.offset_x >= 0).all()
-    assert 0 <= draws.angle.min() and draws.angle.max() < 360
+    assert draws.angle.min() >= 0 and draws.angle.max() < 360
 
 
 @pytest.mark.parametrize("spec", [

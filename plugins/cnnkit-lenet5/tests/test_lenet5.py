@@ -1,10 +1,9 @@
 import importlib.metadata
 
-import torch
-from torch import nn
-
 import cnnkit_lenet5
+import torch
 from cnnkit_lenet5.model import LeNet5
+from torch import nn
 
 
 def test_architecture_follows_lecun_1998():

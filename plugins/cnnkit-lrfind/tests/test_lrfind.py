@@ -9,16 +9,17 @@ import math
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
-
-import pytest
-import torch
-from torch import nn
+from typing import Any
 
 import cnnkit_lrfind
-from cnnkit.contracts import prepare_training
+import pytest
+import torch
 from cnnkit_lrfind.finder import Curve, SmoothedLoss, minimum, range_test, schedule, steep, suggest, valley
+from torch import nn
+
+from cnnkit.contracts import prepare_training
 
 FAST = ("--batch-size", "16", "--num-it", "30", "--precision", "fp32")
 

@@ -8,15 +8,15 @@ import importlib.metadata
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
-
-import pytest
-import torch
-from torch import nn
+from typing import Any
 
 import cnnkit_lsuv
+import pytest
+import torch
 from cnnkit_lsuv.algorithm import LAYERS, lsuv
+from torch import nn
 
 
 def digits_batch(size: int = 28, count: int = 32) -> torch.Tensor:

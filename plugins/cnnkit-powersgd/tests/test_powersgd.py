@@ -8,14 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cnnkit_powersgd
 import pytest
 import torch
+from cnnkit_powersgd.strategy import PowerSGDSettings, PowerSGDStrategy
 
 from cnnkit.contracts import UsageError
 from cnnkit.testing import run_cli
-
-import cnnkit_powersgd
-from cnnkit_powersgd.strategy import PowerSGDSettings, PowerSGDStrategy
 
 HERE = Path(__file__).parent
 

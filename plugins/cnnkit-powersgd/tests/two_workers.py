@@ -10,10 +10,10 @@ import os
 import sys
 
 import torch
+from cnnkit_powersgd.strategy import PowerSGDStrategy
 from torch import nn
 
 from cnnkit.contracts import DistributedStrategy, StrategyOptions
-from cnnkit_powersgd.strategy import PowerSGDStrategy
 
 STEPS = 6
 
