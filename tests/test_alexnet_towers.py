@@ -45,7 +45,7 @@ def test_response_normalisation_stays_within_each_tower():
 
 
 def test_model_kwargs_groups_2_builds_the_two_towers_and_the_help_says_one_tower_by_default():
-    from cnnkit.engine.plan import parse_model_kwargs
+    from cnnkit.values import parse_model_kwargs
     from cnnkit.plugins import registry
 
     entry = registry("models").get("alexnet-2012")

@@ -5,7 +5,7 @@ import inspect
 import pytest
 
 from cnnkit.engine.model_kwargs import accepted_kwargs, check_model_kwargs
-from cnnkit.engine.plan import parse_model_kwargs
+from cnnkit.values import parse_model_kwargs
 from cnnkit.errors import UsageError
 from cnnkit.plugins import PluginHost
 

@@ -233,7 +233,7 @@ def test_a_timm_model_trains_end_to_end(run_cli, tmp_path):
 
 def test_model_kwargs_reach_the_factory_and_the_checkpoint(run_cli, tmp_path):
     from cnnkit.engine.checkpoint import load_checkpoint
-    from cnnkit.engine.plan import parse_model_kwargs
+    from cnnkit.values import parse_model_kwargs
 
     assert parse_model_kwargs("norm=batch, dropout=0.3,depth=2,flag=True,extra=None") == {
         "norm": "batch", "dropout": 0.3, "depth": 2, "flag": True, "extra": None}

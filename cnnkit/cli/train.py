@@ -84,7 +84,7 @@ def _names(message: str, key: str, value: Any) -> bool:
 
 def _size_named(message: str, value: str) -> bool:
     """Whether ``message`` is about images of the size ``value`` asks for (``cannot take 4x4 images``)."""
-    from cnnkit.engine.plan import parse_image_size
+    from cnnkit.values import parse_image_size
 
     try:
         size = parse_image_size(value)

@@ -20,6 +20,7 @@ from cnnkit.engine.precision import PRECISIONS
 from cnnkit.errors import CnnkitError, UsageError
 from cnnkit.plugins import registry
 from cnnkit.registry import Entry, guarded
+from cnnkit.values import parse_image_size, parse_model_kwargs
 
 
 @dataclass
@@ -60,64 +61,6 @@ def from_plugin(entry: Entry, call: Callable[[], Any]) -> Any:
     """``call()`` (which runs plugin code for ``entry``), with any failure naming the entry and
     plugin; :meth:`Entry.create` already does this for the factory itself."""
     return guarded(entry, call)
-
-
-def parse_image_size(text: str) -> tuple[int, int] | None:
-    """``--image-size``: ``N`` (square) or ``HxW``; None when empty (the model's own size)."""
-    if not text:
-        return None
-    parts = text.lower().split("x")
-    if len(parts) > 2 or not all(part.strip().isdigit() and int(part) > 0 for part in parts):
-        raise UsageError(f"--image-size '{text}' must be N or HxW with positive whole numbers, e.g. 224 or 32x48.")
-    sizes = [int(part) for part in parts]
-    return (sizes[0], sizes[-1])
-
-
-RESERVED_KWARGS = ("num_classes", "in_channels")
-
-
-def parse_model_kwargs(text: str) -> dict[str, Any]:
-    """``--model-kwargs``: ``KEY=VALUE`` pairs separated by commas (outside brackets and quotes,
-    so ``channels=(32,64)`` is one pair). A value is a Python literal where it reads as one
-    (``0.3``, ``True``, ``None``, ``(32,64)``), else text (``norm=batch``), as in timm's training
-    script. The class and channel counts come from the data and cannot be set here; a key given
-    twice is refused, as in config files."""
-    import ast
-
-    kwargs: dict[str, Any] = {}
-    for pair in _top_level_parts(text):
-        key, sep, raw = pair.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise UsageError(f"--model-kwargs '{pair}' must be KEY=VALUE, e.g. dropout=0.3.")
-        if key in RESERVED_KWARGS:
-            raise UsageError(f"--model-kwargs cannot set {key}: it comes from the data.")
-        if key in kwargs:
-            raise UsageError(f"--model-kwargs: '{key}' is given twice; keep one.")
-        try:
-            kwargs[key] = ast.literal_eval(raw.strip())
-        except (ValueError, SyntaxError):
-            kwargs[key] = raw.strip()
-    return kwargs
-
-
-def _top_level_parts(text: str) -> list[str]:
-    """``text`` split at the commas outside brackets and quotes, blank parts dropped."""
-    parts, depth, quote, start = [], 0, "", 0
-    for i, char in enumerate(text):
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth = max(0, depth - 1)
-        elif char == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return [part.strip() for part in parts if part.strip()]
 
 
 def check_transfer_options_unused(config: TrainConfig) -> None:

@@ -29,7 +29,7 @@ from cnnkit.engine.early_stopping import EarlyStopping
 from cnnkit.engine.launch import die_with_launcher
 from cnnkit.engine.model_check import build_model
 from cnnkit.engine.optim import ONECYCLE_MIN_STEPS, build_optimizer, build_scheduler, param_groups
-from cnnkit.engine.plan import Plan, checked_input_size, from_plugin, make_plan, parse_image_size, parse_model_kwargs
+from cnnkit.engine.plan import Plan, checked_input_size, from_plugin, make_plan
 from cnnkit.engine.plots import plot_curves
 from cnnkit.engine.precision import Precision, resolve_channels_last, resolve_precision
 from cnnkit.engine.progress import Progress
@@ -41,6 +41,7 @@ from cnnkit.engine.trainer import NonFiniteLoss, Trainer
 from cnnkit.errors import CnnkitError, UsageError
 from cnnkit.models.init import check_fine_tuning, first_batch, initialize, needs_batch
 from cnnkit.registry import Entry
+from cnnkit.values import parse_image_size, parse_model_kwargs
 
 
 @dataclass
