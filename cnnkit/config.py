@@ -1,8 +1,8 @@
-"""Training options: their defaults, and reading them from TOML or JSON files.
+"""Reading training options from TOML or JSON files (the options are :mod:`cnnkit.options`'s table).
 
-The same field names are used by ``cnnkit train`` flags (``batch_size`` <-> ``--batch-size``),
-by config files and by the ``config.json`` each run writes, so a run can be repeated with
-``cnnkit train --config runs/NAME/config.json``.
+Keys are the options' names (``batch_size``, or ``batch-size`` as the flag spells it), the same
+names the ``config.json`` each run writes uses, so a run can be repeated with ``cnnkit train
+--config runs/NAME/config.json``.
 
 Relative paths in a config file are relative to the folder of the file itself, as in
 TOML-configured tools, and only to it: never to the working folder. A file reached through a
@@ -20,137 +20,18 @@ import json
 import os
 import re
 import sys
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cnnkit.errors import UsageError
-from cnnkit.options import RULES
+from cnnkit.options import FIELD_NAMES, MUST_EXIST, OPTIONS, absolute_paths, spelled_as_path
 from cnnkit.registry import suggest, unknown_name_message
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:
     import tomli as tomllib
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    model: str = "mnist-cnn"
-    model_kwargs: str = ""
-    backbone: str = ""
-    weights: str = ""
-    pretrained: bool = True
-    freeze: str = ""
-    unfreeze_at: int = 0
-    backbone_lr_mult: float | None = None
-    similar: bool | None = None
-    data: str = "digits"
-    epochs: int = 20
-    batch_size: int = 64
-    lr: float = 2e-3
-    optimizer: str = "adamw"
-    weight_decay: float = 0.05
-    momentum: float = 0.9
-    nesterov: bool = False
-    scheduler: str = "cosine"
-    step_size: int = 10
-    gamma: float = 0.1
-    label_smoothing: float = 0.1
-    patience: int = 5
-    val_split: float = 0.2
-    image_size: str = ""
-    data_dir: str = ""
-    data_in_memory: str = "auto"
-    memory_budget: float = 2.0
-    workers: int | None = None
-    augment: str = ""
-    mix_prob: float = 1.0
-    init: str = ""
-    init_bias: float | None = None
-    strategy: str = "auto"
-    nproc_per_node: int = 0
-    nnodes: int = 1
-    node_rank: int = -1
-    rdzv_endpoint: str = ""
-    rdzv_timeout: int = 300
-    sync_bn: bool = False
-    precision: str = "auto"
-    channels_last: bool | None = None
-    compile: bool = False
-    deterministic: bool | None = None
-    seed: int = 0
-    device: str = "auto"
-    name: str = ""
-    out: str = "runs"
-    quiet: bool = False
-    resume: str = ""
-
-    def __post_init__(self) -> None:
-        """Every way of making options (flags, files, ``--resume``, the Python API) ends here."""
-        for name, rule in RULES.items():
-            try:
-                object.__setattr__(self, name, rule.check(getattr(self, name)))
-            except ValueError as exc:
-                raise UsageError(f"Option '{name}' {exc}.") from None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The options as ``config.json`` records them: relative paths made absolute, so the record
-        holds wherever it is read from."""
-        return absolute_paths(asdict(self), Path.cwd())
-
-
-FIELD_NAMES = [f.name for f in fields(TrainConfig)]
-
-RESUME_MUST_MATCH = (
-    "model", "model_kwargs", "backbone", "weights", "pretrained", "freeze", "unfreeze_at", "backbone_lr_mult", "similar",
-    "data", "batch_size", "lr", "optimizer", "weight_decay", "momentum", "nesterov", "scheduler", "step_size", "gamma",
-    "label_smoothing", "val_split", "image_size", "augment", "mix_prob", "init", "init_bias", "seed", "strategy",
-    "nproc_per_node", "nnodes", "sync_bn", "precision", "channels_last",
-)
-"""Options that shape the training trajectory: a resumed run must keep them, or it would not end
-where the uninterrupted run would. The others (epochs, patience, device, ...) may change."""
-
-
-PATH_OPTIONS = ("data", "data_dir", "out", "resume", "weights", "backbone")
-"""Options that hold a path (``data``, ``weights`` and ``backbone`` only when they are not a name)."""
-ALWAYS_PATHS = ("data_dir", "out", "resume")
-MUST_EXIST = ("data", "backbone", "weights", "resume")
-"""Path options that name something to read (``out`` and ``data_dir`` are made when missing)."""
-
-
-def absolute_paths(options: dict[str, Any], base: Path) -> dict[str, Any]:
-    """``options`` with each relative path made absolute against ``base``; names stay names."""
-    base = Path(os.path.abspath(base))
-    resolved = dict(options)
-    for name in PATH_OPTIONS:
-        value = options.get(name)
-        if isinstance(value, str) and value and _is_path(name, value, base):
-            resolved[name] = os.path.abspath(base / Path(value).expanduser())
-    return resolved
-
-
-def spelled_as_path(value: str) -> bool:
-    return os.sep in value or "/" in value or value.startswith((".", "~"))
-
-
-def _is_path(name: str, value: str, base: Path) -> bool:
-    """Whether ``value`` of option ``name`` is a path: ``data`` unless it is a registered dataset's
-    name, ``backbone`` unless it is a registered model's (and then only when it is spelled as a
-    path, is a ``.pt`` file or exists under ``base``), ``weights`` when it is a file."""
-    if name in ALWAYS_PATHS or value.startswith((".", "~")):
-        return True
-    if name == "weights":
-        from cnnkit.transfer.pretrained import is_file_spec
-
-        return is_file_spec(value)
-    from cnnkit.plugins import registry
-
-    if name == "data":
-        return value not in registry("datasets")
-    if value in registry("models"):
-        return False
-    return spelled_as_path(value) or value.endswith(".pt") or (base / value).exists()
 
 
 def is_run_record(path: Path) -> bool:
@@ -271,7 +152,7 @@ def _checked_options(path: Path, values: dict[str, Any]) -> dict[str, Any]:
     options = {}
     for key, value in values.items():
         try:
-            options[key.replace("-", "_")] = RULES[key.replace("-", "_")].check(value)
+            options[key.replace("-", "_")] = OPTIONS[key.replace("-", "_")].rule.check(value)
         except ValueError as exc:
             raise UsageError(f"{path}: option '{key}' {exc}.") from None
     return options

@@ -1,20 +1,27 @@
-"""One strict validation layer for training options, shared by command-line flags and config files.
+"""The training options, each declared once.
 
-Each option has a :class:`Rule`: its type (whole number, number, flag, text), its range, and
-whether it may be empty (``null``). Flags are parsed from text and then checked; config files
-already hold typed values (TOML, JSON) and are checked as they are, so ``epochs = 2.9`` or
-``lr = true`` is refused instead of being coerced. Numbers must be finite. A whole number written
-as a float (``epochs = 1e3`` in TOML or JSON, ``--epochs 1e3``) is that whole number.
+Every field of :class:`TrainConfig` is one option: its default, its :class:`~cnnkit.rules.Rule`,
+its help, its help section, and what it means for resume, for one process and for each command.
+Everything else is derived from this table: the click flags of ``cnnkit train``, ``cnnkit
+finetune`` and ``cnnkit summary`` (:mod:`cnnkit.cli.flags`), config files (:mod:`cnnkit.config`),
+validation (:meth:`TrainConfig.__post_init__`) and the resume rules (:data:`RESUME_MUST_MATCH`).
+A new option is one field here plus its use.
+
+The same names are used by flags (``batch_size`` <-> ``--batch-size``), config files and the
+``config.json`` each run writes, so a run can be repeated with ``cnnkit train --config
+runs/NAME/config.json``. ``config.json`` records absolute paths (:meth:`TrainConfig.to_dict`).
 """
 
 from __future__ import annotations
 
-import math
-import unicodedata
-from dataclasses import dataclass
-from typing import Any
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
 
-import click
+from cnnkit.errors import UsageError
+from cnnkit.rules import Checked, Rule
+from cnnkit.values import is_weights_file
 
 SEED_MAX = 2**64 - 1
 RDZV_TIMEOUT_MAX = 86_400
@@ -23,142 +30,242 @@ torch keeps the timeout in a C integer, which numbers far larger overflow with a
 BATCH_MAX = 2**31 - 1
 """The largest batch: 32-bit indexing bounds what one kernel call can address, and no dataset
 cnnkit reads is larger."""
-INVISIBLE = ("Cc", "Cf", "Zl", "Zp")
-"""Unicode categories refused in text options: controls, format characters (such as the
-right-to-left override) and line or paragraph separators."""
-
-
-@dataclass(frozen=True)
-class Rule:
-    kind: type
-    min: float | None = None
-    max: float | None = None
-    min_open: bool = False
-    max_open: bool = False
-    nullable: bool = False
-    list_joins: bool = False
-    """For text options that hold a comma-separated list: a list of strings is accepted too."""
-    nonempty: bool = False
-    choices: tuple[str, ...] = ()
-    whole_as_text: bool = False
-    """For text options that may be a plain number (``image_size = 32``): a whole number is its digits."""
-
-    def describe(self) -> str:
-        if self.choices:
-            return "one of " + ", ".join(self.choices)
-        noun = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}[self.kind]
-        if self.whole_as_text:
-            noun = "text or a whole number"
-        shown = (lambda bound: str(int(bound))) if self.kind is int else (lambda bound: f"{bound:g}")
-        bounds = []
-        if self.min is not None:
-            bounds.append(f"{'above' if self.min_open else 'at least'} {shown(self.min)}")
-        if self.max is not None:
-            bounds.append(f"{'below' if self.max_open else 'at most'} {shown(self.max)}")
-        return noun + (" " + " and ".join(bounds) if bounds else "")
-
-    def check(self, value: Any) -> Any:
-        """``value`` as this option's type, or ``ValueError`` saying what was expected."""
-        if value is None and self.nullable:
-            return None
-        if self.kind is str and self.list_joins and isinstance(value, list) and all(isinstance(v, str) for v in value):
-            value = ",".join(value)
-        if self.whole_as_text and ((isinstance(value, int) and not isinstance(value, bool)) or _whole_float(value)):
-            value = str(int(value))
-        ok = {
-            int: (isinstance(value, int) and not isinstance(value, bool)) or _whole_float(value),
-            float: isinstance(value, (int, float)) and not isinstance(value, bool),
-            bool: isinstance(value, bool),
-            str: isinstance(value, str),
-        }[self.kind]
-        if not ok:
-            raise ValueError(f"must be {self.describe()}, got {_shown(value)}")
-        if self.kind in (int, float):
-            if not math.isfinite(value):
-                raise ValueError(f"must be a finite number, got {_shown(value)}")
-            below = self.min is not None and (value <= self.min if self.min_open else value < self.min)
-            above = self.max is not None and (value >= self.max if self.max_open else value > self.max)
-            if below or above:
-                raise ValueError(f"must be {self.describe()}, got {_shown(value)}")
-            return float(value) if self.kind is float else int(value)
-        if self.kind is str and any(unicodedata.category(c) in INVISIBLE for c in value):
-            raise ValueError(f"must not hold control or invisible formatting characters, got {_shown(value)}")
-        if self.nonempty and not value.strip():
-            raise ValueError("must not be empty")
-        if self.choices and value not in self.choices:
-            raise ValueError(f"must be {self.describe()}, got {_shown(value)}")
-        return value
-
-
-def _whole_float(value: Any) -> bool:
-    return isinstance(value, float) and math.isfinite(value) and value.is_integer()
-
-
-def _shown(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, dict)):
-        return f"a {'list' if isinstance(value, list) else 'table'} ({value!r})"
-    return repr(value)
-
 
 TEXT = Rule(str)
 NAME = Rule(str, nonempty=True)
 FLAG = Rule(bool)
-RULES: dict[str, Rule] = {
-    "model": NAME, "model_kwargs": Rule(str, list_joins=True), "data": NAME,
-    "backbone": TEXT, "weights": TEXT, "pretrained": FLAG, "freeze": TEXT, "unfreeze_at": Rule(int, min=0),
-    "backbone_lr_mult": Rule(float, min=0, nullable=True), "similar": Rule(bool, nullable=True),
-    "epochs": Rule(int, min=1), "batch_size": Rule(int, min=1, max=BATCH_MAX),
-    "lr": Rule(float, min=0, min_open=True), "optimizer": NAME,
-    "weight_decay": Rule(float, min=0), "momentum": Rule(float, min=0, max=1), "nesterov": FLAG,
-    "scheduler": NAME, "step_size": Rule(int, min=1), "gamma": Rule(float, min=0, min_open=True),
-    "label_smoothing": Rule(float, min=0, max=1, max_open=True), "patience": Rule(int, min=0),
-    "val_split": Rule(float, min=0, max=1, max_open=True), "image_size": Rule(str, whole_as_text=True), "data_dir": TEXT,
-    "data_in_memory": Rule(str, choices=("auto", "yes", "no")), "memory_budget": Rule(float, min=0),
-    "workers": Rule(int, min=0, nullable=True),
-    "augment": Rule(str, list_joins=True), "mix_prob": Rule(float, min=0, max=1), "init": TEXT, "init_bias": Rule(float, nullable=True), "strategy": NAME,
-    "nproc_per_node": Rule(int, min=0), "nnodes": Rule(int, min=1), "node_rank": Rule(int, min=-1),
-    "rdzv_endpoint": TEXT, "rdzv_timeout": Rule(int, min=1, max=RDZV_TIMEOUT_MAX), "sync_bn": FLAG, "precision": NAME, "channels_last": Rule(bool, nullable=True),
-    "compile": FLAG, "deterministic": Rule(bool, nullable=True), "seed": Rule(int, min=0, max=SEED_MAX),
-    "device": NAME, "name": TEXT, "out": NAME, "quiet": FLAG, "resume": TEXT,
-}
+MAYBE_FLAG = Rule(bool, nullable=True)
+
+SECTIONS = ("Model", "Transfer", "Data", "Optimization", "Augmentation", "Parallel", "Hardware", "Run")
+"""The help's sections, in the order ``--help`` shows them."""
 
 
-class Checked(click.ParamType):
-    """A click type that parses a flag's text and applies the option's :class:`Rule`."""
-
-    def __init__(self, rule: Rule):
-        self.rule = rule
-        self.name = rule.describe()
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        typed = value if isinstance(value, str) and self.rule.kind in (int, float) else None
-        if typed is not None:
-            value = self._number(typed, param, ctx)
-        try:
-            return self.rule.check(value)
-        except ValueError as exc:
-            said, got, _ = str(exc).rpartition(", got ")
-            self.fail(f"{said}, got {typed}." if typed is not None and got else f"{exc}.", param, ctx)
+SAME_AS_TRAIN: Any = type("SameAsTrain", (), {"__repr__": lambda self: "SAME_AS_TRAIN"})()
+"""An option's ``finetune`` default when ``cnnkit finetune`` keeps ``cnnkit train``'s."""
 
 
-    def _number(self, text: str, param: click.Parameter | None, ctx: click.Context | None) -> int | float:
-        """The flag's text as a number; for whole numbers also a whole float (``1e3``)."""
-        try:
-            return int(text, 10) if self.rule.kind is int else float(text)
-        except ValueError:
-            pass
-        try:
-            number = float(text)
-        except ValueError:
-            number = None
-        if self.rule.kind is int and _whole_float(number):
-            return number
-        self.fail(f"{text!r} is not {self.rule.describe()}.", param, ctx)
+@dataclass(frozen=True)
+class Option:
+    """What the table says about one option besides its name, type and default."""
+
+    rule: Rule
+    help: str
+    section: str
+    flag: str = ""
+    """The flag as click spells it when it is not ``--NAME``: ``--a/--no-a`` (on and off) or
+    ``--a`` (an on-only flag, for a boolean)."""
+    trajectory: bool = False
+    """Shapes the training trajectory: a resumed run must keep it."""
+    only: str = ""
+    """``ddp``: applies to distributed runs only; ``finetune``: to fine-tuning only; ``train``:
+    not an option of ``cnnkit finetune`` (the backbone is the model)."""
+    finetune: Any = SAME_AS_TRAIN
+    """Its default under ``cnnkit finetune`` (the transfer recipe's), when not the same."""
+    path: str = ""
+    """``always``: a path; ``or-name``: a path unless it is a registered name (:func:`absolute_paths`)."""
+    reads: bool = False
+    """A path to something that must already exist (not made when missing)."""
+    metavar: str | None = None
+    show_default: bool | str = True
+
+
+T = TypeVar("T")
+
+
+def option(default: T, rule: Rule, help: str, section: str, **details: Any) -> T:
+    """A :class:`TrainConfig` field declaring one option (see :class:`Option` for ``details``)."""
+    return field(default=default, metadata={"option": Option(rule, help, section, **details)})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = option("mnist-cnn", NAME, "Registered model name (see 'cnnkit models').", "Model",
+                        trajectory=True, only="train")
+    model_kwargs: str = option(
+        "", Rule(str, list_joins=True),
+        "Model arguments, KEY=VALUE[,KEY=VALUE] (e.g. norm=batch,dropout=0.3 for alexnet-2012).", "Model",
+        trajectory=True, only="train", show_default=False)
+    backbone: str = option(
+        "", TEXT, "A torchvision model (resnet18, vgg16, ...), a timm model (timm/resnet18.a1_in1k), or a cnnkit "
+        "checkpoint or run directory.", "Transfer", trajectory=True, only="finetune", path="or-name", reads=True,
+        show_default=False)
+    weights: str = option(
+        "", TEXT, "Pretrained weights: a torchvision name (DEFAULT, IMAGENET1K_V1, ...) or a .pth/.safetensors file; "
+        "default: the model's default pretrained weights.", "Transfer",
+        trajectory=True, only="finetune", path="or-name", reads=True, show_default=False)
+    pretrained: bool = option(
+        True, FLAG, "--no-pretrained: the same network from a random initialisation (the from-scratch baseline; "
+        "everything trains: --freeze none).", "Transfer", flag="--pretrained/--no-pretrained", trajectory=True,
+        only="finetune")
+    freeze: str = option(
+        "", TEXT, "features (train only the new head), none (fine-tune everything), N (freeze the first N stages) "
+        "or auto (the four-quadrant rule: by the data's size and similarity; it prints its decision).", "Transfer",
+        trajectory=True, only="finetune", show_default="features; none with --no-pretrained")
+    unfreeze_at: int = option(
+        0, Rule(int, min=0), "From this epoch on, train the whole network (at --backbone-lr-mult, default 0.1, of "
+        "the rate).", "Transfer", trajectory=True, only="finetune", show_default=False)
+    backbone_lr_mult: float | None = option(
+        None, Rule(float, min=0, nullable=True),
+        "Learning-rate factor (above 0) for the backbone's trainable parameters (discriminative rates); default 0.1 "
+        "with --unfreeze-at or when --freeze auto fine-tunes large similar data, else 1.", "Transfer",
+        trajectory=True, only="finetune")
+    similar: bool | None = option(
+        None, MAYBE_FLAG, "For --freeze auto: say whether the data resembles the pretraining data (default: a "
+        "linear probe decides).", "Transfer", flag="--similar/--different", trajectory=True, only="finetune")
+    data: str = option("digits", NAME, "Registered dataset (see 'cnnkit datasets') or a folder in ImageFolder layout.",
+                       "Data", trajectory=True, path="or-name", reads=True)
+    epochs: int = option(20, Rule(int, min=1), "", "Optimization", finetune=10)
+    batch_size: int = option(64, Rule(int, min=1, max=BATCH_MAX), "", "Optimization", trajectory=True)
+    lr: float = option(2e-3, Rule(float, min=0, min_open=True), "Learning rate (the peak rate for onecycle).",
+                       "Optimization", trajectory=True, finetune=1e-3)
+    optimizer: str = option("adamw", NAME, "sgd, adam or adamw.", "Optimization", trajectory=True, finetune="sgd")
+    weight_decay: float = option(0.05, Rule(float, min=0), "", "Optimization", trajectory=True, finetune=0.0)
+    momentum: float = option(0.9, Rule(float, min=0, max=1), "SGD momentum.", "Optimization", trajectory=True)
+    nesterov: bool = option(False, FLAG, "Nesterov momentum (SGD).", "Optimization", flag="--nesterov/--no-nesterov",
+                            trajectory=True)
+    scheduler: str = option("cosine", NAME, "none, step, cosine or onecycle.", "Optimization", trajectory=True,
+                            finetune="step")
+    step_size: int = option(10, Rule(int, min=1), "Epochs between learning-rate drops (step scheduler).",
+                            "Optimization", trajectory=True, finetune=7)
+    gamma: float = option(0.1, Rule(float, min=0, min_open=True), "Learning-rate factor at each drop (step scheduler).",
+                          "Optimization", trajectory=True)
+    label_smoothing: float = option(0.1, Rule(float, min=0, max=1, max_open=True), "", "Optimization",
+                                    trajectory=True, finetune=0.0)
+    patience: int = option(5, Rule(int, min=0), "Stop after this many epochs without a lower validation loss (0: never).",
+                           "Optimization")
+    val_split: float = option(0.2, Rule(float, min=0, max=1, max_open=True),
+                              "Fraction held out for validation when the data has no val/ folder.", "Data", trajectory=True)
+    image_size: str = option("", Rule(str, whole_as_text=True),
+                             "Input size N or HxW; default: the model's own (data is resized to it, with a note).", "Data",
+                             trajectory=True, metavar="N|HxW", show_default=False)
+    data_dir: str = option(
+        "", TEXT, "Where datasets known by name (mnist, cifar10, ...) keep their files; default: $CNNKIT_DATA, else "
+        "~/.cache/cnnkit/data.", "Data", path="always", show_default=False)
+    data_in_memory: str = option(
+        "auto", Rule(str, choices=("auto", "yes", "no")), "yes: decode all images into memory (on the training "
+        "device); no: stream them from disk batch by batch; auto: in memory while they fit --memory-budget.", "Data")
+    memory_budget: float = option(2.0, Rule(float, min=0), "GiB of decoded images that --data-in-memory auto keeps in memory.",
+                                  "Data")
+    workers: int | None = option(
+        None, Rule(int, min=0, nullable=True), "DataLoader processes that decode streamed images; default: none on 2 "
+        "cores or fewer, else one per spare core (up to 8).", "Data")
+    augment: str = option(
+        "", Rule(str, list_joins=True), "Augmentations and presets, comma-separated, with arguments as in Python, e.g. "
+        "\"random-crop(padding=4), hflip, mixup(alpha=0.2)\" or cifar (see 'cnnkit augmentations').", "Augmentation",
+        trajectory=True, show_default=False)
+    mix_prob: float = option(1.0, Rule(float, min=0, max=1), "Chance a batch is mixed when --augment has mixup or cutmix "
+                             "(with both, one is drawn per batch).", "Augmentation", trajectory=True)
+    init: str = option("", TEXT, "Weight initializer (see 'cnnkit initializers'); default: PyTorch's.", "Model",
+                       trajectory=True, show_default=False)
+    init_bias: float | None = option(None, Rule(float, nullable=True), "Fill every conv and linear bias with this value "
+                                     "(after --init); default: leave them.", "Model", trajectory=True)
+    strategy: str = option("auto", NAME, "Parallel strategy: auto, single, dp, ddp (see 'cnnkit strategies').", "Parallel",
+                           trajectory=True)
+    nproc_per_node: int = option(0, Rule(int, min=0), "ddp: processes on this node; default one per GPU, or 1 on CPU.",
+                                 "Parallel", trajectory=True, only="ddp", show_default=False)
+    nnodes: int = option(1, Rule(int, min=1), "ddp: number of machines.", "Parallel", trajectory=True, only="ddp")
+    node_rank: int = option(-1, Rule(int, min=-1), "ddp: this machine's rank (static rendezvous); default: assigned by "
+                            "rendezvous.", "Parallel", only="ddp", show_default=False)
+    rdzv_endpoint: str = option("", TEXT, "ddp: HOST:PORT every node meets at (multi-node).", "Parallel", only="ddp",
+                                show_default=False)
+    rdzv_timeout: int = option(300, Rule(int, min=1, max=RDZV_TIMEOUT_MAX), "ddp: seconds to wait for every node to join "
+                               "the rendezvous (multi-node).", "Parallel", only="ddp")
+    sync_bn: bool = option(False, FLAG, "ddp: synchronise batch-norm statistics across GPUs.", "Parallel", flag="--sync-bn",
+                           trajectory=True, only="ddp", show_default=False)
+    precision: str = option("auto", NAME, "auto, fp32, bf16 or fp16 (autocast); auto: bf16 where native, fp16 on older "
+                            "GPUs, else fp32.", "Hardware", trajectory=True)
+    channels_last: bool | None = option(None, MAYBE_FLAG, "NHWC memory layout; default: on with bf16/fp16, where it is "
+                                        "faster.", "Hardware", flag="--channels-last/--no-channels-last", trajectory=True)
+    compile: bool = option(False, FLAG, "torch.compile the model (slow to start; off by default).", "Hardware",
+                           flag="--compile", show_default=False)
+    deterministic: bool | None = option(None, MAYBE_FLAG, "Deterministic kernels; default: on, except on CUDA "
+                                        "(cudnn.benchmark instead).", "Hardware", flag="--deterministic/--no-deterministic")
+    seed: int = option(0, Rule(int, min=0, max=SEED_MAX), "Seed for all randomness (0 to 2**64-1).", "Run", trajectory=True)
+    device: str = option("auto", NAME, "auto (cuda, then mps, then cpu), cpu, cuda[:N] or mps.", "Hardware")
+    name: str = option("", TEXT, "Run name; default: a timestamp.", "Run", show_default=False)
+    out: str = option("runs", NAME, "Folder that holds run directories.", "Run", path="always")
+    quiet: bool = option(False, FLAG, "Print only the final summary line.", "Run", flag="--quiet", show_default=False)
+    resume: str = option("", TEXT, "Continue the run in this directory from its last finished epoch.", "Run",
+                         path="always", reads=True, show_default=False)
+
+    def __post_init__(self) -> None:
+        """Every way of making options (flags, files, ``--resume``, the Python API) ends here."""
+        for name, declared in OPTIONS.items():
+            try:
+                object.__setattr__(self, name, declared.rule.check(getattr(self, name)))
+            except ValueError as exc:
+                raise UsageError(f"Option '{name}' {exc}.") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as ``config.json`` records them: relative paths made absolute, so the record
+        holds wherever it is read from."""
+        return absolute_paths(asdict(self), Path.cwd())
+
+
+OPTIONS: dict[str, Option] = {f.name: f.metadata["option"] for f in fields(TrainConfig)}
+FIELD_NAMES = list(OPTIONS)
+DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(TrainConfig)}
+
+RESUME_MUST_MATCH = tuple(name for name, declared in OPTIONS.items() if declared.trajectory)
+"""Options that shape the training trajectory: a resumed run must keep them, or it would not end
+where the uninterrupted run would. The others (epochs, patience, device, ...) may change."""
+DISTRIBUTED_ONLY = tuple(name for name, declared in OPTIONS.items() if declared.only == "ddp")
+TRANSFER_ONLY = tuple(name for name, declared in OPTIONS.items() if declared.only == "finetune")
+PATH_OPTIONS = tuple(name for name, declared in OPTIONS.items() if declared.path)
+"""Options that hold a path (``or-name`` ones only when they are not a name)."""
+MUST_EXIST = tuple(name for name, declared in OPTIONS.items() if declared.reads)
+"""Path options that name something to read (the others are made when missing)."""
 
 
 def checked(name: str) -> Checked:
-    return Checked(RULES[name])
+    """The click type of option ``name``: its rule, applied to the flag's text."""
+    return Checked(OPTIONS[name].rule)
+
+
+def flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def flag_as_given(name: str, value: Any) -> str:
+    """Option ``name``'s flag as a user sets ``value`` with it (``--no-pretrained``, ``--different``)."""
+    on, _, off = OPTIONS[name].flag.partition("/")
+    if off and isinstance(value, bool):
+        return on if value else off
+    return flag_name(name)
+
+
+def flags_set(config: TrainConfig, names: tuple[str, ...]) -> list[str]:
+    """The flags of the options among ``names`` that ``config`` sets away from their defaults."""
+    return [flag_as_given(name, getattr(config, name)) for name in names if getattr(config, name) != DEFAULTS[name]]
+
+
+def absolute_paths(options: dict[str, Any], base: Path) -> dict[str, Any]:
+    """``options`` with each relative path made absolute against ``base``; names stay names."""
+    base = Path(os.path.abspath(base))
+    resolved = dict(options)
+    for name in PATH_OPTIONS:
+        value = options.get(name)
+        if isinstance(value, str) and value and _is_path(name, value, base):
+            resolved[name] = os.path.abspath(base / Path(value).expanduser())
+    return resolved
+
+
+def spelled_as_path(value: str) -> bool:
+    return os.sep in value or "/" in value or value.startswith((".", "~"))
+
+
+def _is_path(name: str, value: str, base: Path) -> bool:
+    """Whether ``value`` of option ``name`` is a path: ``data`` unless it is a registered dataset's
+    name, ``backbone`` unless it is a registered model's (and then only when it is spelled as a
+    path, is a ``.pt`` file or exists under ``base``), ``weights`` when it is a file."""
+    if OPTIONS[name].path == "always" or value.startswith((".", "~")):
+        return True
+    if name == "weights":
+        return is_weights_file(value)
+    from cnnkit.plugins import registry
+
+    if name == "data":
+        return value not in registry("datasets")
+    if value in registry("models"):
+        return False
+    return spelled_as_path(value) or value.endswith(".pt") or (base / value).exists()

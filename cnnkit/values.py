@@ -1,9 +1,12 @@
 """The option mini-languages, each parsed in one place into a value: ``--image-size`` (``N`` or
-``HxW``), ``--model-kwargs`` (``KEY=VALUE`` pairs as Python literals)."""
+``HxW``), ``--model-kwargs`` (``KEY=VALUE`` pairs as Python literals), ``--weights`` (a file or a
+name), ``--freeze`` (what of a backbone stays frozen)."""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from dataclasses import dataclass
+from typing import Any, Literal, cast
 
 from cnnkit.errors import UsageError
 
@@ -64,3 +67,51 @@ def _top_level_parts(text: str) -> list[str]:
             start = i + 1
     parts.append(text[start:])
     return [part.strip() for part in parts if part.strip()]
+
+
+WEIGHT_FILE_SUFFIXES = (".pth", ".pt", ".safetensors", ".bin")
+
+
+def is_weights_file(weights: str) -> bool:
+    """Whether ``--weights`` names a file (a path, or a name with a weights file's suffix) rather
+    than a torchvision weights name such as ``IMAGENET1K_V1``."""
+    return bool(weights) and (os.sep in weights or weights.endswith(WEIGHT_FILE_SUFFIXES))
+
+
+FreezeMode = Literal["features", "none", "auto", "stages"]
+
+
+@dataclass(frozen=True)
+class Freeze:
+    """A ``--freeze`` value: what of a pretrained backbone stays frozen. ``features`` (everything
+    but the new head), ``none``, ``auto`` (the transfer rule decides from the data) or ``stages``
+    (the first ``stages`` stages)."""
+
+    mode: FreezeMode
+    stages: int = 0
+
+    def __str__(self) -> str:
+        """As ``--freeze`` spells it, and as checkpoints record it."""
+        return str(self.stages) if self.mode == "stages" else self.mode
+
+    @property
+    def auto(self) -> bool:
+        return self.mode == "auto"
+
+    @property
+    def freezes_nothing(self) -> bool:
+        """``none``, or 0 stages."""
+        return self.mode == "none" or (self.mode == "stages" and self.stages == 0)
+
+
+def parse_freeze(text: str, *, pretrained: bool = True) -> Freeze:
+    """``--freeze``: ``features``, ``none``, ``auto`` or a number of stages. Not given (``""``),
+    it is ``features`` for a pretrained backbone (only the new head trains) and ``none`` for one
+    that starts from a random initialisation (everything trains)."""
+    if not text:
+        return Freeze("features" if pretrained else "none")
+    if text in ("features", "none", "auto"):
+        return Freeze(cast(FreezeMode, text))
+    if text.isascii() and text.isdigit():
+        return Freeze("stages", int(text))
+    raise UsageError(f"--freeze '{text}' must be features, none, auto or a number of stages.")

@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from cnnkit.config import TrainConfig, read_config_file
+from cnnkit.config import read_config_file
 from cnnkit.errors import UsageError
-from cnnkit.options import checked
+from cnnkit.options import TrainConfig, checked
 
 
 def read(tmp_path, name, text):
@@ -132,6 +132,7 @@ def test_a_config_file_in_another_folder_trains_on_the_data_beside_it(run_cli, t
     assert not (tmp_path / "elsewhere" / "runs").exists()
 
 
+@pytest.mark.slow
 def test_config_json_records_absolute_paths_and_repeats_the_run_from_another_folder(run_cli, tmp_path, monkeypatch, make_images):
     project = tmp_path / "project"
     make_images(project / "imgs" / "red", 6, (220, 30, 30), size=8)

@@ -6,16 +6,17 @@ import json
 
 import click
 
+from cnnkit.cli.flags import table_option
 from cnnkit.options import checked
 from cnnkit.plugins import registry
 
 
-@click.command()
-@click.option("--model", default="", type=checked("backbone"), help="Registered model name (see 'cnnkit models').")
-@click.option("--backbone", default="", type=checked("backbone"),
-              help="A fine-tuning backbone (as for 'cnnkit finetune'): shows its new head and what --freeze freezes.")
-@click.option("--freeze", default="features", show_default=True, type=checked("freeze"),
-              help="With --backbone: features, none or N stages (as for 'cnnkit finetune').")
+@click.command(params=[
+    table_option("model", default="", type=checked("backbone"), show_default=False),  # --model or --backbone
+    table_option("backbone", help="A fine-tuning backbone (as for 'cnnkit finetune'): shows its new head and what --freeze freezes."),
+    table_option("freeze", default="features", show_default=True,
+                 help="With --backbone: features, none or N stages (as for 'cnnkit finetune')."),
+])
 @click.option("--input-size", default="", help="CxHxW, e.g. 3x224x224; default: the model's own.")
 @click.option("--num-classes", type=click.IntRange(min=1), default=None, help="Default: 1000 for ImageNet-sized models, else 10.")
 @click.option("--explain", is_flag=True, help="Show the output-size rule for each convolution and pooling layer.")
@@ -24,9 +25,8 @@ def summary(model: str, backbone: str, freeze: str, input_size: str, num_classes
     """Show a model's layers: output shape and parameters of each, and totals (size, multiply-accumulates).
     With --backbone, the fine-tuning network: its new head and which layers --freeze leaves frozen
     (built without downloading weights)."""
-    from cnnkit.engine.model_check import build_model
-    from cnnkit.engine.plan import checked_input_size
     from cnnkit.errors import UsageError
+    from cnnkit.models.check import build_model, checked_input_size
     from cnnkit.models.summary import format_summary, summarize
 
     if bool(model) == bool(backbone):
