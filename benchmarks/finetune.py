@@ -35,8 +35,8 @@ EXTRACTION: list[float] = []
 
 def run(data: Path, out: Path, name: str, epochs: int, size: int, weights: Path) -> float:
     """Seconds of training: the epochs, plus the one-off feature extraction where there is one."""
-    from cnnkit.config import TrainConfig
-    from cnnkit.engine.run import train
+    from cnnkit.options import TrainConfig
+    from cnnkit.recipe.run import train
 
     config = TrainConfig(backbone="resnet18", weights=str(weights), freeze="features", data=str(data), epochs=epochs, image_size=str(size),
                          optimizer="sgd", lr=1e-3, scheduler="step", step_size=7, patience=0, out=str(out), name=name,
@@ -54,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     from torchvision.models import resnet18
 
-    import cnnkit.transfer.features as features
+    import cnnkit.recipe.features as features
 
     extract = features.extract
 
@@ -74,7 +74,7 @@ def main() -> None:
         make_folder(root / "data", args.images, args.size)
         cached = run(root / "data", root / "runs", "cached", args.epochs, args.size, weights)
         real = features.can_cache
-        features.can_cache = lambda run: "switched off by the benchmark"
+        features.can_cache = lambda *args: "switched off by the benchmark"
         try:
             naive = run(root / "data", root / "runs", "naive", args.epochs, args.size, weights)
         finally:

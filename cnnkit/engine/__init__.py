@@ -1,1 +1,4 @@
-"""The training engine: a small loop of well-named steps, and what it writes to a run directory."""
+"""The training loop's building blocks: the trainer (one epoch, one evaluation), strategies and
+their launcher, precision, optimizer and schedules, metrics, early stopping, progress, signals,
+device, seeding, checkpoint I/O and plots. How they are put together into a run is
+:mod:`cnnkit.recipe`'s job."""

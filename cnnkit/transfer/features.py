@@ -12,15 +12,51 @@ where that does not reproduce the full forward pass, checked on a probe, is not 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import nn
 
-from cnnkit.console import note
+from cnnkit.engine.precision import Precision
 from cnnkit.transfer import surgery
+
+if TYPE_CHECKING:
+    from cnnkit.data.splits import AnySplit
+
+Call = tuple[str, nn.Module, tuple[Any, ...]]
+"""A leaf module's call: its name, the module, and the arguments it was called with."""
+
+
+class Reader(Protocol):
+    """How :func:`extract` reads images (the run's trainer is one): batch size, device, loader
+    workers, precision, and ``inputs`` turning uint8 images into the model's normalised input."""
+
+    batch_size: int
+    device: torch.device
+    workers: int
+    precision: Precision
+
+    def inputs(self, images: torch.Tensor) -> torch.Tensor: ...
+
+
+class ImageReader:
+    """Reads images as the run's trainer does (:meth:`cnnkit.engine.trainer.Trainer.inputs`):
+    ``(x - mean) / std`` on the 0..1 scale as one fused op, in the run's memory format, so the
+    features are those the full network would compute in training."""
+
+    def __init__(self, *, batch_size: int, device: torch.device, workers: int, precision: Precision,
+                 mean: Sequence[float], std: Sequence[float], channels_last: bool):
+        self.batch_size, self.device, self.workers, self.precision = batch_size, device, workers, precision
+        mean_t = torch.tensor(mean, device=device).view(1, -1, 1, 1)
+        std_t = torch.tensor(std, device=device).view(1, -1, 1, 1)
+        self.shift, self.scale_uint8 = -mean_t / std_t, 1.0 / std_t / 255
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    def inputs(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(self.shift, images.float(), self.scale_uint8).contiguous(memory_format=self.memory_format)
 
 
 @dataclass
@@ -36,7 +72,10 @@ class FeatureSplit:
     def to(self, device: torch.device) -> FeatureSplit:
         return FeatureSplit(self.images.to(device), self.labels.to(device))
 
-    def batches(self, indices: Iterable, device: torch.device, workers: int = 0, augment=None, seeds=None) -> Iterator:
+    def batches(self, indices: Iterable[torch.Tensor | slice], device: torch.device, workers: int = 0, augment: object = None,
+                seeds: object = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """``(features, labels)`` per batch of positions (``device``, ``workers``, ``augment`` and
+        ``seeds`` are the image splits' parameters: features are on their device, not augmented)."""
         for index in indices:
             if isinstance(index, torch.Tensor):
                 index = index.to(self.images.device)
@@ -51,14 +90,14 @@ class Tail(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(layers)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
             x = layer(x)
         return x
 
 
 @contextmanager
-def headless(model: nn.Module, head: str):
+def headless(model: nn.Module, head: str) -> Iterator[nn.Module]:
     """``model`` with its head swapped for the identity, so it returns the head's input."""
     layer = surgery.get_module(model, head)
     surgery.set_module(model, head, nn.Identity())
@@ -69,11 +108,11 @@ def headless(model: nn.Module, head: str):
 
 
 @contextmanager
-def stopping_before(model: nn.Module, name: str):
+def stopping_before(model: nn.Module, name: str) -> Iterator[Callable[[torch.Tensor], torch.Tensor]]:
     """``features(x)``: the input of ``model``'s module ``name`` (the rest of the network does not run)."""
     handle = surgery.get_module(model, name).register_forward_pre_hook(surgery.stop_before)
 
-    def features(x):
+    def features(x: torch.Tensor) -> torch.Tensor:
         try:
             model(x)
         except surgery.Reached as reached:
@@ -86,17 +125,20 @@ def stopping_before(model: nn.Module, name: str):
         handle.remove()
 
 
-def extract(model: nn.Module, head: str, split, trainer, limit: torch.Tensor | None = None, cut: str = "") -> FeatureSplit:
-    """The features of ``split`` (or of its samples ``limit``), in order, through the trainer's
-    normalisation and precision: the input of module ``cut``, or what the model gives without its head."""
+def extract(model: nn.Module, head: str, split: AnySplit, reader: Reader, limit: torch.Tensor | None = None,
+            cut: str = "") -> FeatureSplit:
+    """The features of ``split`` (or of its samples ``limit``), in order, read as ``reader`` reads
+    images (normalisation, precision): the input of module ``cut``, or what the model gives
+    without its head."""
     positions = limit if limit is not None else torch.arange(len(split))
-    chunks = positions.split(trainer.batch_size * 2)
+    chunks = positions.split(reader.batch_size * 2)
     parts, labels = [], []
     model.eval()
+    network: Callable[[torch.Tensor], torch.Tensor]
     with (stopping_before(model, cut) if cut else headless(model, head)) as network, torch.inference_mode():
-        for images, batch_labels in split.batches(chunks, trainer.device, trainer.workers):
-            with trainer.precision.autocast():
-                parts.append(network(trainer.inputs(images)).float())
+        for images, batch_labels in split.batches(chunks, reader.device, reader.workers):
+            with reader.precision.autocast():
+                parts.append(network(reader.inputs(images)).float())
             labels.append(batch_labels)
     return FeatureSplit(torch.cat(parts).clone(), torch.cat(labels).clone())
 
@@ -123,9 +165,9 @@ class Cut:
     tail: Tail
 
 
-def _calls(model: nn.Module, probe: torch.Tensor) -> tuple[list[tuple[str, nn.Module, object]], torch.Tensor]:
+def _calls(model: nn.Module, probe: torch.Tensor) -> tuple[list[Call], torch.Tensor]:
     """The leaf modules in the order ``model`` calls them (eval mode), with their inputs, and the output."""
-    calls = []
+    calls: list[Call] = []
     hooks = [module.register_forward_pre_hook(lambda m, args, name=name: calls.append((name, m, args)))
              for name, module in model.named_modules() if not any(True for _ in module.children())]
     model.eval()
@@ -138,7 +180,8 @@ def _calls(model: nn.Module, probe: torch.Tensor) -> tuple[list[tuple[str, nn.Mo
     return calls, output
 
 
-def _training_output(model: nn.Module, frozen, run, device: torch.device):
+def _training_output(model: nn.Module, frozen: list[tuple[str, nn.Module]], run: Callable[[], torch.Tensor],
+                     device: torch.device) -> torch.Tensor:
     """``run()`` with the model in its training-time modes, random draws from a fixed seed, and
     buffers (batch-norm statistics) and the run's random generators left as they were."""
     kept = {name: buffer.clone() for name, buffer in model.named_buffers()}
@@ -155,7 +198,7 @@ def _training_output(model: nn.Module, frozen, run, device: torch.device):
         model.eval()
 
 
-def find_cut(model: nn.Module, head: str, frozen, size: list[int], device: torch.device) -> Cut | str:
+def find_cut(model: nn.Module, head: str, frozen: list[tuple[str, nn.Module]], size: Sequence[int], device: torch.device) -> Cut | str:
     """Where features can be cached for ``model`` (see the module's notes), or why they cannot."""
     probe = torch.rand(2, *size, generator=torch.Generator().manual_seed(0)).to(device)
     calls, full = _calls(model, probe)
@@ -181,40 +224,3 @@ def find_cut(model: nn.Module, head: str, frozen, size: list[int], device: torch
     if not torch.allclose(trained, cached, atol=1e-5):
         return f"the network computes something else in training before '{name}' (random or batch-dependent operations outside modules)"
     return Cut(name, tail)
-
-
-def can_cache(run) -> str:
-    """Why the features cannot be cached for ``run`` ("" when the cheap conditions hold)."""
-    transfer, config = run.transfer, run.config
-    if transfer is None or not transfer.frozen or transfer.unfreeze_at:
-        return "not everything but the head is frozen"
-    trainable = {id(p) for p in run.model.parameters() if p.requires_grad}
-    if trainable != {id(p) for p in transfer.head_module().parameters()}:
-        return "more than the head trains"
-    if run.plan.augment.sample or run.plan.augment.mixers:
-        return "with --augment the training images can change from epoch to epoch"
-    if len(transfer.heads) > 1:
-        return "the model has several heads"
-    if run.strategy.world_size > 1 or config.compile:
-        return "it is done in single-process runs without --compile"
-    return ""
-
-
-def cache(run) -> None:
-    """Replace the run's splits by their features and train the rest of the network (the head, and
-    any dropout in front of it) on them."""
-    why = can_cache(run)
-    transfer = run.transfer
-    cut = find_cut(transfer.model, transfer.head, transfer.frozen, run.input_size, run.strategy.device) if not why else why
-    if isinstance(cut, str):
-        if cut not in ("more than the head trains", "not everything but the head is frozen"):
-            note(f"features are not cached ({cut}); the frozen backbone runs every epoch.")
-        return
-    trainer = run.trainer
-    parts = {name: extract(transfer.model, transfer.head, split, trainer, cut=cut.name) for name, split in run.data.splits().items()}
-    run.data = run.data.replace_splits(parts)
-    trainer.model = cut.tail
-    trainer.memory_format = torch.contiguous_format
-    after = "" if cut.name == transfer.head else f", from '{cut.name}' on (it behaves differently in training)"
-    note(f"features of the frozen backbone computed once ({parts['train'].images.shape[1]} per image); "
-         f"epochs train the head on them{after}.")

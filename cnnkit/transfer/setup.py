@@ -3,18 +3,23 @@ thaws, and the parameter groups (a learning-rate multiplier for the backbone).""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from torch import nn
 
-from cnnkit.config import TrainConfig
 from cnnkit.console import note, warn
-from cnnkit.contracts import Preprocessing, Pretrained
-from cnnkit.engine.plan import from_plugin
+from cnnkit.contracts._models import Preprocessing, Pretrained
 from cnnkit.errors import UsageError
-from cnnkit.registry import Entry
+from cnnkit.options import TrainConfig
+from cnnkit.registry import Entry, guarded
 from cnnkit.transfer import surgery
+from cnnkit.values import Freeze, is_weights_file, parse_freeze
+
+if TYPE_CHECKING:
+    from cnnkit.data.splits import DataSplits
 
 
 def checkpoint_path(spec: str) -> Path | None:
@@ -38,39 +43,54 @@ def backbone_entry(config: TrainConfig) -> Entry | None:
 def load_pretrained(entry: Entry | None, config: TrainConfig, saved: dict | None = None) -> Pretrained:
     """The backbone before its head is replaced; for a resumed run (``saved``: its ``last.pt``),
     the architecture alone, without reading any pretrained weights."""
-    from cnnkit.transfer.pretrained import checkpoint_pretrained, is_file_spec, load_into, read_state_dict
-
     if saved is not None:
         return resumed_backbone(saved)
     path = checkpoint_path(config.backbone)
     if path is not None:
-        pretrained = checkpoint_pretrained(path)
-        if not config.pretrained:  # the same architecture and preprocessing, from a random initialisation
-            name, kwargs = pretrained.rebuild
-            from cnnkit.plugins import registry
+        return _from_checkpoint(path, config)
+    if entry is None:
+        raise UsageError(f"--backbone '{config.backbone}' is neither a model name (see 'cnnkit models') nor a cnnkit checkpoint.")
+    return _from_entry(entry, config)
 
-            fresh = registry("models").get(name).create(**kwargs)
-            prep = pretrained.preprocessing
-            return Pretrained(fresh, Preprocessing(prep.input_size, (), ()), f"{name} (random initialisation)", pretrained.rebuild)
-        if config.weights:
-            raise UsageError("--weights does not apply to a cnnkit run as --backbone: its weights are the run's.")
-        return pretrained
+
+def _from_checkpoint(path: Path, config: TrainConfig) -> Pretrained:
+    """A cnnkit run's weights as the backbone (or, with ``--no-pretrained``, its architecture and
+    preprocessing from a random initialisation)."""
+    from cnnkit.transfer.pretrained import checkpoint_pretrained
+
+    pretrained = checkpoint_pretrained(path)
+    if not config.pretrained and pretrained.rebuild is not None:
+        from cnnkit.plugins import registry
+
+        name, kwargs = pretrained.rebuild
+        fresh = registry("models").get(name).create(**kwargs)
+        prep = pretrained.preprocessing
+        return Pretrained(fresh, Preprocessing(prep.input_size, (), ()), f"{name} (random initialisation)", pretrained.rebuild)
+    if config.weights:
+        raise UsageError("--weights does not apply to a cnnkit run as --backbone: its weights are the run's.")
+    return pretrained
+
+
+def _from_entry(entry: Entry, config: TrainConfig) -> Pretrained:
+    """A registered model's pretrained weights (its loader's, or a ``--weights`` file for a model
+    without a loader), or a random initialisation with ``--no-pretrained``."""
+    from cnnkit.transfer.pretrained import load_into, read_state_dict
+
+    size = tuple(entry.metadata.get("input_size", (3, 224, 224)))
     if not config.pretrained:  # the data's own statistics, as 'cnnkit train' uses
-        size = tuple(entry.metadata.get("input_size", (3, 224, 224)))
-        model = from_plugin(entry, lambda: entry.create(num_classes=1000, in_channels=size[0]))
+        model = guarded(entry, lambda: entry.create(num_classes=1000, in_channels=size[0]))
         return Pretrained(model, Preprocessing(size, (), ()), f"{entry.name} (random initialisation)")
     loader = entry.metadata.get("pretrained")
-    if loader is None:
-        if is_file_spec(config.weights):
-            size = tuple(entry.metadata.get("input_size", (3, 224, 224)))
-            state = read_state_dict(Path(config.weights))
-            head = [k for k in state if k.endswith(".weight")][-1]
-            model = from_plugin(entry, lambda: entry.create(num_classes=int(state[head].shape[0]), in_channels=size[0]))
-            load_into(model, state, f"'{config.weights}'")
-            return Pretrained(model, Preprocessing(size, (), ()), f"{entry.name} from {config.weights}")
+    if loader is not None:
+        return guarded(entry, lambda: loader(config.weights))
+    if not is_weights_file(config.weights):
         raise UsageError(f"Model '{entry.name}' has no pretrained weights; pass --weights FILE, a cnnkit run as --backbone, "
                          "or --no-pretrained.")
-    return from_plugin(entry, lambda: loader(config.weights))
+    state = read_state_dict(Path(config.weights))
+    head = [k for k in state if k.endswith(".weight")][-1]
+    model = guarded(entry, lambda: entry.create(num_classes=int(state[head].shape[0]), in_channels=size[0]))
+    load_into(model, state, f"'{config.weights}'")
+    return Pretrained(model, Preprocessing(size, (), ()), f"{entry.name} from {config.weights}")
 
 
 def resumed_backbone(saved: dict) -> Pretrained:
@@ -80,7 +100,7 @@ def resumed_backbone(saved: dict) -> Pretrained:
 
     name, kwargs = saved["model"]["name"], dict(saved["model"]["kwargs"])
     entry = registry("models").get(name)
-    model = from_plugin(entry, lambda: entry.create(**kwargs))
+    model = guarded(entry, lambda: entry.create(**kwargs))
     kept = (saved.get("transfer") or {}).get("preprocessing")
     if kept:  # as the backbone gave it: the data are read as in the run's first epoch
         preprocessing = Preprocessing(tuple(kept["input_size"]), tuple(kept["mean"]), tuple(kept["std"]),
@@ -112,14 +132,17 @@ class Transfer:
     """The backbone's rate factor ``--freeze auto`` chose (None: ``--backbone-lr-mult``'s default)."""
     truncate: dict | None = None
     """Where the backbone was cut (``--freeze auto``, small + different data), as checkpoints record it."""
-    freeze: str = "features"
+    freeze: Freeze = Freeze("features")
+    """What stays frozen: ``--freeze``, or what the rule (``auto``) or a resumed run's record decided."""
 
     @classmethod
-    def build(cls, pretrained: Pretrained, num_classes: int, config: TrainConfig, data=None, input_size=None,
-              saved: dict | None = None) -> Transfer:
-        """The backbone with its new head, frozen as ``config`` says (``--freeze auto``: as the
-        rule decides). A resumed run (``saved``: its ``last.pt``) takes the decisions and every
-        weight from ``last.pt``."""
+    def build(cls, pretrained: Pretrained, num_classes: int, config: TrainConfig, data: DataSplits | None = None,
+              input_size: Sequence[int] | None = None, saved: dict | None = None, *, freeze: Freeze | None = None) -> Transfer:
+        """The backbone with its new head, frozen as ``freeze`` says (``--freeze auto``: as the
+        rule decides; None: ``config.freeze``). A resumed run (``saved``: its ``last.pt``) takes
+        the decisions from ``last.pt``, and then its weights (the caller loads them)."""
+        if freeze is None:
+            freeze = parse_freeze(config.freeze, pretrained=config.pretrained)
         model = pretrained.model
         heads = surgery.new_heads(model, num_classes)
         inherited = getattr(model, "cnnkit_truncate", None)  # a cnnkit run cut by --freeze auto, as --backbone
@@ -128,40 +151,35 @@ class Transfer:
         name, kwargs = pretrained.rebuild or (config.backbone, {"in_channels": pretrained.preprocessing.input_size[0]})
         transfer = cls(model, pretrained.preprocessing, pretrained.source, heads[0], name, kwargs, unfreeze_at=config.unfreeze_at)
         transfer.heads = heads
-        size = list(input_size or pretrained.preprocessing.input_size)
         if input_size is not None:
             check_input_size(model, config.backbone, input_size, pretrained.preprocessing.input_size)
-        transfer.decide(config, data, size, saved)
+        transfer.decide(config, freeze, data, list(input_size or pretrained.preprocessing.input_size), saved)
         transfer.cut(inherited if saved is None else None, num_classes)
         transfer.frozen = surgery.frozen_modules(transfer.model, transfer.heads, transfer.freeze)
         surgery.freeze(transfer.frozen)
         if config.unfreeze_at and not transfer.frozen:
-            chose = f" (--freeze auto chose {transfer.freeze})" if config.freeze == "auto" else ""
+            chose = f" (--freeze auto chose {transfer.freeze})" if freeze.auto else ""
             raise UsageError(f"--unfreeze-at needs something frozen first{chose}: pass --freeze features or --freeze N.")
-        if saved is not None:
-            from cnnkit.engine.state import load_weights
-
-            load_weights(transfer.model, saved, config)
-        else:
-            transfer.warn_unused(config)
+        if saved is None:
+            transfer.warn_unused(config, chosen_by_rule=freeze.auto)
         return transfer
 
-    def decide(self, config: TrainConfig, data, size: list[int], saved: dict | None) -> None:
-        """What freezes: ``--freeze``, the rule's decision for ``auto``, or a resumed run's record."""
-        self.freeze = config.freeze or ("features" if config.pretrained else "none")
+    def decide(self, config: TrainConfig, freeze: Freeze, data: DataSplits | None, size: list[int], saved: dict | None) -> None:
+        """What freezes: ``freeze``, the rule's decision for ``auto``, or a resumed run's record."""
+        self.freeze = freeze
         record = saved.get("transfer") if saved is not None else None
         if isinstance(record, dict):
             self.truncate = record.get("truncate")
-            if self.freeze == "auto":
-                self.freeze, self.backbone_lr_mult = record["freeze"], record.get("backbone_lr_mult")
-        elif saved is not None and self.freeze == "auto":
+            if freeze.auto:
+                self.freeze, self.backbone_lr_mult = parse_freeze(record["freeze"]), record.get("backbone_lr_mult")
+        elif saved is not None and freeze.auto:
             raise UsageError("This run's last.pt does not record what --freeze auto decided (it was written by an older "
                              "cnnkit); start a new run.")
-        elif self.freeze == "auto":
+        elif freeze.auto:
             from cnnkit.transfer.auto import decide
 
             decision = decide(self, data, config, size)
-            self.freeze, self.backbone_lr_mult, self.truncate = decision.freeze, decision.backbone_lr_mult, decision.truncate
+            self.freeze, self.backbone_lr_mult, self.truncate = parse_freeze(decision.freeze), decision.backbone_lr_mult, decision.truncate
 
     def cut(self, inherited: dict | None, num_classes: int) -> None:
         """Cut the backbone where the rule decided (or the resumed run recorded); a backbone cut
@@ -178,7 +196,7 @@ class Transfer:
         prep = self.preprocessing
         preprocessing = {"input_size": list(prep.input_size), "mean": list(prep.mean), "std": list(prep.std),
                          "interpolation": prep.interpolation, "crop_fraction": prep.crop_fraction}
-        return {"freeze": self.freeze, "backbone_lr_mult": self.backbone_lr_mult, "truncate": self.truncate,
+        return {"freeze": str(self.freeze), "backbone_lr_mult": self.backbone_lr_mult, "truncate": self.truncate,
                 "preprocessing": preprocessing}
 
     def lr_mult(self, config: TrainConfig) -> float:
@@ -190,16 +208,17 @@ class Transfer:
             return self.backbone_lr_mult
         return 0.1 if config.unfreeze_at else 1.0
 
-    def warn_unused(self, config: TrainConfig) -> None:
+    def warn_unused(self, config: TrainConfig, *, chosen_by_rule: bool = False) -> None:
         """Warnings for options without effect in this run: ``--unfreeze-at`` after the last epoch
-        (a resume with more epochs would reach it), ``--backbone-lr-mult`` when only the head trains."""
+        (a resume with more epochs would reach it), ``--backbone-lr-mult`` when only the head trains
+        (``chosen_by_rule``: because ``--freeze auto`` chose so)."""
         if config.unfreeze_at > config.epochs:
             warn(f"--unfreeze-at {config.unfreeze_at} comes after the last epoch (--epochs {config.epochs}): nothing thaws in "
                  f"this run (a --resume with --epochs {config.unfreeze_at} or more would thaw it).")
         head = {id(p) for p in self.head_module().parameters()}
         only_head = all(id(p) in head for p in self.model.parameters() if p.requires_grad)
         if config.backbone_lr_mult is not None and only_head and not config.unfreeze_at:
-            chose = " (--freeze auto chose so)" if config.freeze == "auto" else ""
+            chose = " (--freeze auto chose so)" if chosen_by_rule else ""
             warn(f"--backbone-lr-mult {config.backbone_lr_mult:g} has no effect: only the new head trains{chose} and nothing "
                  "thaws; drop it, or train backbone layers with --freeze N or --unfreeze-at EPOCH.")
 
@@ -215,8 +234,8 @@ class Transfer:
     def describe(self) -> str:
         trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
         total = sum(p.numel() for p in self.model.parameters())
-        frozen = f"{len(self.frozen)} stage(s) frozen ({', '.join(n for n, _ in self.frozen[:4])}{', ...' if len(self.frozen) > 4 else ''})" \
-            if self.frozen else "nothing frozen"
+        names = ", ".join(n for n, _ in self.frozen[:4]) + (", ..." if len(self.frozen) > 4 else "")
+        frozen = f"{len(self.frozen)} stage(s) frozen ({names})" if self.frozen else "nothing frozen"
         thaw = f", all trainable from epoch {self.unfreeze_at}" if self.unfreeze_at else ""
         head = f"new head '{self.head}' on the output of '{self.truncate['tap']}' (the layers with weights after it removed)" \
             if self.truncate else f"new head '{self.head}'"
@@ -259,7 +278,7 @@ class _Params(nn.Module):
         return iter(self._named)
 
 
-def check_input_size(model: nn.Module, backbone: str, size: list[int], native: tuple[int, ...]) -> None:
+def check_input_size(model: nn.Module, backbone: str, size: Sequence[int], native: tuple[int, ...]) -> None:
     """A usage error, not a crash mid-run, when the backbone cannot take ``size`` images."""
     import torch
 
@@ -275,38 +294,34 @@ def check_input_size(model: nn.Module, backbone: str, size: list[int], native: t
         model.train()
 
 
-def check_options(config: TrainConfig) -> None:
-    """Usage errors for transfer options that are malformed or contradict each other."""
-    if config.freeze not in ("", "none", "features", "auto") and not (config.freeze.isascii() and config.freeze.isdigit()):
-        raise UsageError(f"--freeze '{config.freeze}' must be features, none, auto or a number of stages.")
-    check_contradictions(config)
-    if config.similar is not None and config.freeze != "auto":
+def check_options(config: TrainConfig) -> Freeze:
+    """``--freeze`` parsed, after usage errors for transfer options that are malformed or
+    contradict each other."""
+    freeze = parse_freeze(config.freeze, pretrained=config.pretrained)
+    check_contradictions(config, freeze)
+    if config.similar is not None and not freeze.auto:
         raise UsageError("--similar/--different only apply to --freeze auto.")
     if config.resume and Path(config.backbone).is_absolute():
-        return  # a checkpoint the run started from: last.pt holds its weights now, whether it is still there or not
+        return freeze  # a checkpoint the run started from: last.pt holds its weights now, whether it is still there or not
     if checkpoint_path(config.backbone) is None and config.backbone.endswith(".pt") and not Path(config.backbone).exists():
         raise UsageError(f"--backbone '{config.backbone}' does not exist.")
     if checkpoint_path(config.backbone) is None and (config.backbone.endswith(".pt") or Path(config.backbone).exists()):
         raise UsageError(f"--backbone '{config.backbone}' is not a cnnkit checkpoint (a .pt file, or a run directory "
                          "with best.pt), nor a model name (see 'cnnkit models').")
+    return freeze
 
 
-def freezes_nothing(freeze: str) -> bool:
-    """``--freeze`` unset, ``none`` or 0 stages."""
-    return freeze in ("", "none") or (freeze.isascii() and freeze.isdigit() and int(freeze) == 0)
-
-
-def check_contradictions(config: TrainConfig) -> None:
+def check_contradictions(config: TrainConfig, freeze: Freeze) -> None:
     """Options that cannot all hold: refused, naming the way out (exit 2)."""
     if not config.pretrained and config.weights:
         raise UsageError(f"--weights {config.weights} and --no-pretrained contradict each other: --weights loads pretrained "
                          "weights, --no-pretrained starts from a random initialisation; drop one.")
-    if not config.pretrained and not freezes_nothing(config.freeze):
+    if not config.pretrained and not freeze.freezes_nothing:
         raise UsageError(f"--no-pretrained --freeze {config.freeze} would freeze randomly initialised layers (a head on frozen "
                          "random features); pass --freeze none (the default with --no-pretrained), or drop --no-pretrained.")
     if not config.pretrained and config.unfreeze_at:
         raise UsageError("--unfreeze-at thaws pretrained layers, but with --no-pretrained nothing is frozen; drop --unfreeze-at.")
-    if config.freeze and freezes_nothing(config.freeze) and config.unfreeze_at:
+    if freeze.freezes_nothing and config.unfreeze_at:
         raise UsageError("--unfreeze-at needs something frozen first: pass --freeze features or --freeze N.")
     if config.backbone_lr_mult == 0:
         raise UsageError("--backbone-lr-mult 0 would compute the backbone's gradients and never apply them; to keep the "

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from cnnkit.config import TrainConfig
 from cnnkit.errors import UsageError
+from cnnkit.options import TrainConfig
 
 
 def frozen_network(backbone: str, freeze: str, num_classes: int, input_size: str):

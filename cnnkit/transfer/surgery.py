@@ -10,6 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 from cnnkit.errors import CnnkitError, UsageError
+from cnnkit.values import Freeze
 
 
 def find_head(model: nn.Module, classes: int | None = None) -> str:
@@ -38,10 +39,13 @@ def set_module(model: nn.Module, name: str, module: nn.Module) -> None:
 def replace_head(model: nn.Module, name: str, num_classes: int) -> nn.Module:
     """A freshly initialised layer for ``num_classes`` in place of the head; returns it."""
     old = get_module(model, name)
+    new: nn.Module
     if isinstance(old, nn.Linear):
         new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
-    else:
+    elif isinstance(old, nn.Conv2d):
         new = nn.Conv2d(old.in_channels, num_classes, 1, bias=old.bias is not None)
+    else:
+        raise CnnkitError(f"The classifier '{name}' is a {type(old).__name__}, not a Linear or 1x1 convolution to replace.")
     set_module(model, name, new)
     return new
 
@@ -52,9 +56,10 @@ def new_heads(model: nn.Module, num_classes: int) -> list[str]:
     models, and adds one to backbones pretrained without), others get the layer :func:`find_head`
     finds."""
     cfg = getattr(model, "pretrained_cfg", None)
-    if hasattr(model, "reset_classifier") and isinstance(cfg, dict) and cfg.get("classifier"):
+    reset = getattr(model, "reset_classifier", None)
+    if callable(reset) and isinstance(cfg, dict) and cfg.get("classifier"):
         names = [cfg["classifier"]] if isinstance(cfg["classifier"], str) else list(cfg["classifier"])
-        model.reset_classifier(num_classes)
+        reset(num_classes)
         present = [n for n in names if _exists(model, n)]
         if present:
             return present
@@ -100,14 +105,14 @@ def stages(model: nn.Module, heads: list[str] | str) -> list[tuple[str, nn.Modul
     return found
 
 
-def frozen_modules(model: nn.Module, heads: list[str] | str, freeze: str) -> list[tuple[str, nn.Module]]:
-    """The blocks ``freeze`` (``features``, ``none`` or a count of stages) leaves frozen."""
+def frozen_modules(model: nn.Module, heads: list[str] | str, freeze: Freeze) -> list[tuple[str, nn.Module]]:
+    """The blocks ``freeze`` (``features``, ``none`` or a count of stages; ``auto`` decided) leaves frozen."""
     blocks = stages(model, heads)
-    if freeze in ("", "none"):
+    if freeze.mode == "none":
         return []
-    if freeze == "features":
+    if freeze.mode == "features":
         return blocks
-    count = int(freeze)
+    count = freeze.stages
     if count > len(blocks):
         raise UsageError(f"--freeze {count}: this backbone has {len(blocks)} stages ({', '.join(n for n, _ in blocks)}); "
                          f"use at most {len(blocks)}, or 'features'.")
@@ -151,7 +156,7 @@ def truncate(model: nn.Module, spec: dict, num_classes: int) -> nn.Module:
     for name in spec["removed"]:
         set_module(model, name, nn.Identity())
     fit_head(model, spec, num_classes)
-    model.cnnkit_truncate = dict(spec)
+    model.cnnkit_truncate = dict(spec)  # type: ignore[assignment]  # torch types module attributes as tensors or modules only
     return model
 
 
@@ -204,25 +209,36 @@ def earlier_cut(model: nn.Module, heads: list[str], size) -> tuple[dict | None, 
     if len(blocks) < 3 or len(heads) != 1:
         return None, f"it has only {len(blocks)} stage(s)" if len(heads) == 1 else "it has several heads"
     count = max(1, round(EARLIER * len(blocks)))
-    tap, head = blocks[count - 1], heads[0]
+    tap = blocks[count - 1]
     probe = torch.rand(2, *size, generator=torch.Generator().manual_seed(0))
     trial = copy.deepcopy(model).eval()
     try:
-        with torch.no_grad():
-            later = _after(trial, tap, probe)
-            removed = [n for n in [*blocks[count:], *later] if n != head and not any(n.startswith(r + ".") for r in blocks[count:])]
-            spec = {"tap": tap, "removed": list(dict.fromkeys(removed)), "head": head, "width": 0}
-            for name in spec["removed"]:
-                set_module(trial, name, nn.Identity())
-            reaching = _input_of(trial, head, probe)
-            spec["width"] = int(reaching.shape[-1] if isinstance(get_module(trial, head), nn.Linear) else reaching.shape[1])
-            outputs = truncate(trial, spec, 2)(probe)
+        spec, reaching, outputs = cut_trial(trial, blocks, count, heads[0], probe)
     except (RuntimeError, ValueError, TypeError, AssertionError, IndexError, CnnkitError) as exc:
         lines = str(exc).strip().splitlines()
         return None, f"it cannot be cut after its stage '{tap}' ({lines[0] if lines else type(exc).__name__})"
     if outputs.ndim != 2 or not torch.isfinite(outputs).all() or torch.equal(reaching[0], reaching[1]):
         return None, f"what reaches the head from its stage '{tap}' does not depend on the image"
     return spec, f"the output of stage {count} of {len(blocks)} ('{tap}'), the layers with weights after it removed"
+
+
+def cut_trial(trial: nn.Module, blocks: list[str], count: int, head: str, probe):
+    """``trial`` (a copy) cut after its stage ``blocks[count - 1]`` and run on ``probe``: the cut's
+    spec, what reaches the head, and the outputs of a two-class head."""
+    import torch
+
+    tap, later_blocks = blocks[count - 1], blocks[count:]
+    with torch.no_grad():
+        later = _after(trial, tap, probe)
+        removed = [n for n in [*later_blocks, *later] if n != head and not any(n.startswith(r + ".") for r in later_blocks)]
+        cut_away = list(dict.fromkeys(removed))
+        for name in cut_away:
+            set_module(trial, name, nn.Identity())
+        reaching = _input_of(trial, head, probe)
+        width = int(reaching.shape[-1] if isinstance(get_module(trial, head), nn.Linear) else reaching.shape[1])
+        spec = {"tap": tap, "removed": cut_away, "head": head, "width": width}
+        outputs = truncate(trial, spec, 2)(probe)
+    return spec, reaching, outputs
 
 
 def _input_of(model: nn.Module, name: str, x):

@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from cnnkit.config import FIELD_NAMES, TrainConfig
 from cnnkit.errors import UsageError
+from cnnkit.options import FIELD_NAMES, TrainConfig
 from cnnkit.registry import suggest
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from cnnkit.engine.run import TrainingRun
+    from cnnkit.recipe.parts import RunParts
 
 FIXED = {"epochs": 1, "scheduler": "none", "strategy": "single", "quiet": True}
 """Options a session sets itself: one process, no schedule (the caller sets the rate), no output."""
@@ -28,14 +28,14 @@ class TrainingSession:
     """A model, its optimizer and its training data as ``cnnkit train`` builds them; :meth:`step`
     takes one training step as the trainer does. :meth:`close` when done (also after a failure)."""
 
-    def __init__(self, run: TrainingRun):
-        self._run = run
-        self._trainer = run.trainer
-        self.model: nn.Module = run.strategy.unwrap(run.model)
-        self.optimizer: torch.optim.Optimizer = run.trainer.optimizer
-        self.classes: list[str] = list(run.data.classes)
-        self.model_name: str = run.model_name
-        self.data_name: str = run.config.data
+    def __init__(self, parts: RunParts):
+        self._parts = parts
+        self._trainer = parts.trainer
+        self.model: nn.Module = parts.strategy.unwrap(parts.model)
+        self.optimizer: torch.optim.Optimizer = parts.trainer.optimizer
+        self.classes: list[str] = list(parts.data.classes)
+        self.model_name: str = parts.model_name
+        self.data_name: str = parts.config.data
         self._stream = self._batches()
         self._trainer.model.train()
         self._closed = False
@@ -43,7 +43,7 @@ class TrainingSession:
     def _batches(self) -> Iterator[tuple[Any, Any]]:
         """Training batches epoch after epoch, reshuffled, as the trainer draws them."""
         while True:
-            for images, labels, _ in self._trainer.batches(self._run.data.train):
+            for images, labels, _ in self._trainer.batches(self._parts.data.train):
                 yield images, labels
 
     def step(self) -> float:
@@ -64,7 +64,7 @@ class TrainingSession:
         """Tear the strategy down (once; later calls do nothing)."""
         if not self._closed:
             self._closed = True
-            self._run.strategy.teardown()
+            self._parts.strategy.teardown()
 
     def __enter__(self) -> TrainingSession:
         return self
@@ -78,6 +78,24 @@ def prepare_training(**options: Any) -> TrainingSession:
     names, e.g. ``model="resnet20", batch_size=32, lr=1e-3``; the others as ``train``'s
     defaults), checked as ``train`` checks them. It runs in one process (strategy ``single``),
     without a schedule, a run directory or progress output."""
+    _check_options(options)
+    from cnnkit.recipe.build import build_parts
+    from cnnkit.recipe.plan import make_plan
+    from cnnkit.recipe.run import create_strategy
+
+    config = TrainConfig(**{**options, **FIXED})
+    plan = make_plan(config)
+    strategy = create_strategy(plan.strategy, config)
+    strategy.setup()
+    try:
+        return TrainingSession(build_parts(config, plan, strategy, bars=False, saved=_resumed(config)))
+    except BaseException:
+        strategy.teardown()
+        raise
+
+
+def _check_options(options: dict[str, Any]) -> None:
+    """Refuse names ``cnnkit train`` does not have, and options the session sets itself."""
     unknown = [name for name in options if name not in FIELD_NAMES]
     if unknown:
         hints = []
@@ -89,15 +107,16 @@ def prepare_training(**options: Any) -> TrainingSession:
     if fixed:
         raise UsageError(f"prepare_training sets {', '.join(fixed)} itself "
                          f"({', '.join(f'{n}={FIXED[n]!r}' for n in fixed)}); leave {'them' if len(fixed) > 1 else 'it'} out.")
-    from cnnkit.engine.plan import make_plan
-    from cnnkit.engine.run import TrainingRun, create_strategy
 
-    config = TrainConfig(**{**options, **FIXED})
-    plan = make_plan(config)
-    strategy = create_strategy(plan.strategy, config)
-    strategy.setup()
-    try:
-        return TrainingSession(TrainingRun(config, plan, strategy, bars=False).build())
-    except BaseException:
-        strategy.teardown()
-        raise
+
+def _resumed(config: TrainConfig) -> dict[str, Any] | None:
+    """The ``last.pt`` of a run named by ``resume``, when fine-tuning: the backbone is built as that
+    run's (``cnnkit train`` does the same); a session restores nothing else."""
+    if not (config.resume and config.backbone):
+        return None
+    from pathlib import Path
+
+    from cnnkit.recipe.rundir import RunDir
+    from cnnkit.recipe.state import read_last
+
+    return read_last(RunDir(Path(config.resume)), config.backbone, config.model)

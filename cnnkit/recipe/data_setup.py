@@ -7,30 +7,85 @@ centre crop of that share, resized to the model's input."""
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from cnnkit.config import TrainConfig
 from cnnkit.console import note, warn
-from cnnkit.contracts import DataRequest
+from cnnkit.contracts._data import DataRequest
+from cnnkit.contracts._models import Preprocessing
 from cnnkit.data.images import reads_as_weights
 from cnnkit.data.placement import place
-from cnnkit.data.splits import AnySplit, DataSplits, Split, StreamedSplit
-from cnnkit.data.streaming import forget_unreadable
-from cnnkit.engine.plan import Plan
+from cnnkit.data.splits import AnySplit, DataSplits, Split, StreamedSplit, channel_stats
+from cnnkit.data.streaming import auto_workers, forget_unreadable
+from cnnkit.engine.seeding import derive_seed
 from cnnkit.errors import UsageError
+from cnnkit.options import TrainConfig
+from cnnkit.recipe.plan import Plan
+
+if TYPE_CHECKING:
+    from cnnkit.augment.pipeline import BatchAugment, Resolved, SampleAugment
+    from cnnkit.contracts._strategies import Strategy
+    from cnnkit.data.sources import AnySource
 
 
-def load_data(plan: Plan, request: DataRequest, processes: int, config: TrainConfig, input_size: list[int],
+@dataclass(frozen=True)
+class DataSetup:
+    """A run's data, ready for the model: read at its input size, placed, normalisation measured
+    (or the pretrained weights'), and the augmentation split between the samples and the batch."""
+
+    data: DataSplits
+    """On the device (in-memory splits), training images as the augmentation wants them."""
+    fixed_size: DataSplits
+    """The splits as read at the model's input size, before augmentation may swap the training
+    images for their originals (an initializer's first batch, ``--freeze auto``'s probe)."""
+    input_size: tuple[int, int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    eval_crop: float
+    interpolation: str
+    workers: int
+    sample_augment: SampleAugment | None
+    batch_augment: BatchAugment | None
+
+
+def set_up_data(config: TrainConfig, plan: Plan, strategy: Strategy, native: Sequence[int],
+                preprocessing: Preprocessing | None) -> DataSetup:
+    """The data of a run whose model takes ``native`` (channels, height, width) images unless
+    ``--image-size`` says otherwise; ``preprocessing``: the pretrained weights' (their crop,
+    resampling and statistics), None for a model trained from scratch."""
+    channels, height, width = native[0], *(plan.image_size or native[1:])
+    input_size = (channels, height, width)
+    request = DataRequest(
+        image_size=(height, width), channels=channels, val_split=config.val_split, seed=config.seed, data_dir=config.data_dir,
+        crop_fraction=preprocessing.crop_fraction if preprocessing else 1.0,
+        interpolation=preprocessing.interpolation if preprocessing else "bilinear",
+    )
+    workers = auto_workers() if config.workers is None else config.workers
+    data = load_data(plan, request, strategy.world_size, config, input_size, workers)
+    if preprocessing is not None and preprocessing.mean:
+        mean, std = tuple(preprocessing.mean), tuple(preprocessing.std)  # the statistics the weights were trained with
+    elif data.mean is not None and data.std is not None:
+        mean, std = tuple(data.mean), tuple(data.std)
+    else:
+        measured = channel_stats(data.train, derive_seed(config.seed, "stats"), workers)
+        mean, std = tuple(measured[0]), tuple(measured[1])
+    augmented, sample, batch = prepare_augmentation(plan.augment, config, data, input_size)
+    return DataSetup(augmented.to(strategy.device), data, input_size, mean, std, eval_crop(plan.augment, request),
+                     request.interpolation, workers, sample, batch)
+
+
+def load_data(plan: Plan, request: DataRequest, processes: int, config: TrainConfig, input_size: Sequence[int],
               workers: int) -> DataSplits:
     """The dataset's splits, with what is read into memory read; a training split that an
     augmentation wants as original pictures stays streamed. The augmentation is tried first, so
     arguments it cannot use are refused before any data is read."""
     from cnnkit.augment.pipeline import dry_run
 
-    dry_run(plan.augment, config.augment, input_size[0], tuple(input_size[1:]), plan.augment.batchable)
+    dry_run(plan.augment, config.augment, input_size[0], (input_size[1], input_size[2]), plan.augment.batchable)
     forget_unreadable()
     request = replace(request, as_weights=reads_as_weights(config.backbone, config.pretrained))
     data: DataSplits = plan.dataset.create(request)  # the registry checks it is DataSplits
@@ -47,35 +102,42 @@ def load_data(plan: Plan, request: DataRequest, processes: int, config: TrainCon
     return data
 
 
-def prepare_augmentation(resolved, config: TrainConfig, data: DataSplits, input_size: list[int]):
+def prepare_augmentation(resolved: Resolved, config: TrainConfig, data: DataSplits,
+                         input_size: Sequence[int]) -> tuple[DataSplits, SampleAugment | None, BatchAugment | None]:
     """``(data, per-sample augmentation, batch augmentation)``: batched on the device when every
     per-sample operation has a batched version (in memory or streamed alike, so both paths see
     the same draws), else per sample where the images are read. Operations that want the original
     picture get the training files streamed whole."""
     from cnnkit.augment.pipeline import RESIZING, BatchAugment, SampleAugment
+    from cnnkit.data.sources import ArraySource, FileSource
 
-    size = tuple(input_size[1:])
-    if resolved.needs_originals and isinstance(data.train, StreamedSplit):
+    size = (input_size[1], input_size[2])
+    train = data.train
+    if resolved.needs_originals and isinstance(train, StreamedSplit) and isinstance(train.source, (FileSource, ArraySource)):
         note(f"streaming the training images at their stored size: {', '.join(n for n in resolved.names if n in RESIZING)} "
              "crops from the original picture.")
-        data = data.replace_splits({**data.splits(), "train": StreamedSplit(data.train.source.originals(), data.train.indices)})
+        data = data.replace_splits({**data.splits(), "train": StreamedSplit(train.source.originals(), train.indices)})
     fast = resolved.batchable
     sample = SampleAugment(resolved.sample, size) if resolved.sample and not fast else None
     batched = resolved.sample if fast else []
     batch = BatchAugment(batched, resolved.mixers, config.mix_prob, size) if batched or resolved.mixers else None
-    if resolved.mixers and config.mix_prob == 0:
-        warn("--mix-prob 0 never mixes; mixup and cutmix in --augment do nothing.")
-    if not resolved.mixers and config.mix_prob != TrainConfig.mix_prob:
-        warn(f"--mix-prob {config.mix_prob:g} has no effect: --augment has no mixup or cutmix.")
+    warn_mix_prob_unused(resolved, config.mix_prob)
     note_tiny_images(resolved, data.native, input_size)
     return data, sample, batch
+
+
+def warn_mix_prob_unused(resolved: Resolved, mix_prob: float) -> None:
+    if resolved.mixers and mix_prob == 0:
+        warn("--mix-prob 0 never mixes; mixup and cutmix in --augment do nothing.")
+    if not resolved.mixers and mix_prob != TrainConfig.mix_prob:
+        warn(f"--mix-prob {mix_prob:g} has no effect: --augment has no mixup or cutmix.")
 
 
 TINY = 32
 """Images smaller than this on a side are tiny for presets made for ImageNet photos."""
 
 
-def note_tiny_images(resolved, stored: tuple[int, int, int] | None, input_size: list[int]) -> None:
+def note_tiny_images(resolved: Resolved, stored: tuple[int, int, int] | None, input_size: Sequence[int]) -> None:
     """One line per preset made for large pictures when the images (as stored, or as the model
     takes them) are tiny."""
     height, width = stored[1:] if stored is not None and min(stored[1:]) < min(input_size[1:]) else input_size[1:]
@@ -86,7 +148,7 @@ def note_tiny_images(resolved, stored: tuple[int, int, int] | None, input_size: 
              "(for small images try cifar, autoaugment-cifar10 or trivialaugment).")
 
 
-def eval_crop(resolved, request: DataRequest) -> float:
+def eval_crop(resolved: Resolved, request: DataRequest) -> float:
     """The centre share of each picture that validation, test, ``evaluate`` and ``predict`` read:
     the pretrained weights' own crop when fine-tuning, else what the augmentation implies."""
     if request.crop_fraction != 1:
@@ -94,7 +156,7 @@ def eval_crop(resolved, request: DataRequest) -> float:
     return resolved.eval_crop[0]
 
 
-def evaluated_at_training_scale(data: DataSplits, resolved, request: DataRequest) -> DataSplits:
+def evaluated_at_training_scale(data: DataSplits, resolved: Resolved, request: DataRequest) -> DataSplits:
     """``data`` with validation and test images read as the centre crop of the share training
     crops show (see :func:`eval_crop`); unchanged when that is the whole picture."""
     crop, why = resolved.eval_crop
@@ -113,22 +175,23 @@ def centre_cropped(split: AnySplit, crop: float, request: DataRequest) -> Stream
     size the dataset gives them."""
     from cnnkit.data.sources import ArraySource, FileSource
 
-    size, channels = tuple(request.image_size), request.channels
+    size, channels = request.image_size, request.channels
     if isinstance(split, Split):
-        source = ArraySource(split.images.cpu().numpy(), split.labels.cpu(), size, channels, "image", crop, request.interpolation)
-        return StreamedSplit(source, torch.arange(len(split)))
+        arrays = ArraySource(split.images.cpu().numpy(), split.labels.cpu(), size, channels, "image", crop, request.interpolation)
+        return StreamedSplit(arrays, torch.arange(len(split)))
     if isinstance(split.source, (FileSource, ArraySource)) and split.source.size is not None:
-        source = copy.copy(split.source)
-        source.crop = crop
-        return StreamedSplit(source, split.indices)
+        cropped = copy.copy(split.source)
+        cropped.crop = crop
+        return StreamedSplit(cropped, split.indices)
     return StreamedSplit(CentreCropped(split.source, crop, size, channels, request.interpolation), split.indices)
 
 
 class CentreCropped:
     """Another image source read as the centre ``crop`` of each of its images, resized to ``size``."""
 
-    def __init__(self, source, crop: float, size: tuple[int, int], channels: int, resample: str = "bilinear"):
-        self.source, self.crop, self.size, self.channels, self.resample = source, crop, tuple(size), channels, resample
+    def __init__(self, source: AnySource, crop: float, size: tuple[int, int], channels: int, resample: str = "bilinear"):
+        self.source, self.crop, self.channels, self.resample = source, crop, channels, resample
+        self.size = (size[0], size[1])
 
     @property
     def labels(self) -> torch.Tensor:
@@ -150,7 +213,7 @@ class CentreCropped:
         return self.source.name(index) if hasattr(self.source, "name") else f"image {index}"
 
 
-def note_adaptation(stored: tuple[int, int, int] | None, wanted: list[int], model: str) -> None:
+def note_adaptation(stored: tuple[int, int, int] | None, wanted: Sequence[int], model: str) -> None:
     """One line when the images are resized or change channels to fit the model."""
     if stored is None:
         return

@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cnnkit.config import FIELD_NAMES, RESUME_MUST_MATCH, TrainConfig, read_config_file
+from cnnkit.config import read_config_file
 from cnnkit.errors import UsageError
+from cnnkit.options import FIELD_NAMES, RESUME_MUST_MATCH, TrainConfig
 
 NOT_WITH_RESUME = ("name", "out")
 UNRESOLVED = {"strategy": "auto", "precision": "auto", "device": "auto", "nproc_per_node": 0}
@@ -25,15 +26,29 @@ def flag(name: str) -> str:
 def resume_config(run: str | Path, given: dict[str, Any]) -> TrainConfig:
     """The options for resuming ``run``: its saved ones, with the harmless ones in ``given`` applied."""
     run = Path(run)
+    check_run_directory(run)
+    saved = read_config_file(run / "config.json")
+    given = {key: value for key, value in given.items() if key not in UNRESOLVED or UNRESOLVED[key] != value}
+    check_unchanged(run, saved, given)
+    options = {key: value for key, value in saved.items() if key in FIELD_NAMES}
+    options.update({key: value for key, value in given.items() if key != "resume"})
+    options.update(name=run.name, out=str(run.parent), resume=str(run))
+    return TrainConfig(**options)
+
+
+def check_run_directory(run: Path) -> None:
+    """Refuse a ``--resume`` that is not a run directory with its config.json and last.pt."""
     if not run.is_dir():
         what = "is not a folder" if run.exists() else "does not exist"
         raise UsageError(f"--resume '{run}' {what}; pass a run directory such as runs/NAME.")
-    if not (run / "config.json").is_file() or not (run / "last.pt").is_file():
-        missing = "config.json" if not (run / "config.json").is_file() else "last.pt"
-        raise UsageError(f"--resume '{run}' has no {missing}; it is not a cnnkit run directory (or it never started).")
-    saved = read_config_file(run / "config.json")
-    given = {key: value for key, value in given.items() if key not in UNRESOLVED or UNRESOLVED[key] != value}
-    own = {"name": run.name, "out": str(run.parent)}
+    for missing in ("config.json", "last.pt"):
+        if not (run / missing).is_file():
+            raise UsageError(f"--resume '{run}' has no {missing}; it is not a cnnkit run directory (or it never started).")
+
+
+def check_unchanged(run: Path, saved: dict[str, Any], given: dict[str, Any]) -> None:
+    """Refuse options given again that would move the run (``--name``, ``--out``) or change its
+    trajectory (:data:`cnnkit.config.RESUME_MUST_MATCH`), naming each."""
     same_place = {"name": lambda value: value == run.name, "out": lambda value: Path(value).resolve() == run.parent.resolve()}
     misplaced = [flag(key) for key in NOT_WITH_RESUME if key in given and not same_place[key](str(given[key]))]
     if misplaced:
@@ -45,7 +60,3 @@ def resume_config(run: str | Path, given: dict[str, Any]) -> TrainConfig:
             f"Cannot resume '{run}' with changed {', '.join(flag(key) for key in changed)} ({details}): "
             "the result would not match the uninterrupted run. Start a new run instead."
         )
-    options = {key: value for key, value in saved.items() if key in FIELD_NAMES}
-    options.update({key: value for key, value in given.items() if key != "resume"})
-    options.update(own, resume=str(run))
-    return TrainConfig(**options)

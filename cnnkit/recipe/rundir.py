@@ -101,7 +101,8 @@ class RunDir:
                         f"delete '{self.lock_file}'."
                     ) from None
                 if len(holder) == 2 and _is_cnnkit_process(holder[0]):
-                    raise UsageError(f"'{self.path}' is being trained by process {holder[0]}; wait for it to end or stop it first.") from None
+                    raise UsageError(f"'{self.path}' is being trained by process {holder[0]}; "
+                                     "wait for it to end or stop it first.") from None
                 self.lock_file.unlink(missing_ok=True)  # left by a process that died
                 continue
             except OSError as exc:

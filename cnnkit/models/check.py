@@ -1,4 +1,5 @@
-"""Building a registered model and checking it takes the run's input, before any training.
+"""Building a registered model and checking it takes the run's input, before any training
+(``cnnkit train`` and ``cnnkit summary`` build models so).
 
 A model that cannot take the input size gets one error naming the layer where it fails, the
 feature map that reached it, and the sizes the model is made for, instead of a shape mismatch
@@ -7,6 +8,9 @@ from deep inside PyTorch.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -14,7 +18,24 @@ from cnnkit.errors import CnnkitError, UsageError
 from cnnkit.registry import Entry
 
 
-def build_model(entry: Entry, kwargs: dict[str, int], input_size: list[int]) -> nn.Module:
+def checked_input_size(entry: Entry) -> tuple[int, int, int]:
+    """A model entry's ``input_size`` metadata (channels, height, width), or an error naming the
+    model and the plugin at fault."""
+    size = entry.metadata.get("input_size", (3, 224, 224))
+    if not (isinstance(size, (tuple, list)) and len(size) == 3 and all(_positive_whole(v) for v in size)):
+        raise CnnkitError(
+            f"model '{entry.name}' of plugin '{entry.plugin}' declares input_size {size!r}; it must be three "
+            "positive whole numbers (channels, height, width). Tell the plugin's author."
+        )
+    channels, height, width = size
+    return channels, height, width
+
+
+def _positive_whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def build_model(entry: Entry, kwargs: dict[str, Any], input_size: Sequence[int]) -> nn.Module:
     """The entry's model (the registry checks it is a module), checked to map a batch of
     ``input_size`` images to one score per class, so a plugin's mistake or an unsuitable size is
     named here."""
@@ -28,7 +49,7 @@ def build_model(entry: Entry, kwargs: dict[str, int], input_size: list[int]) -> 
     except (RuntimeError, ValueError, AssertionError) as exc:  # what PyTorch raises for shapes that do not fit
         native = entry.metadata.get("input_size")
         if native is not None and tuple(native[1:]) != tuple(input_size[1:]) and trace.current is not None:
-            raise too_small_or_wrong(entry, input_size, trace, exc) from exc
+            raise too_small_or_wrong(entry, input_size, trace.current, exc) from exc
         raise CnnkitError(
             f"model '{entry.name}' of plugin '{entry.plugin}' failed on a batch of shape {tuple(probe.shape)}: "
             f"{type(exc).__name__}: {first_line(exc)} (run with --debug for the traceback)"
@@ -81,12 +102,14 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def too_small_or_wrong(entry: Entry, input_size: list[int], trace: LayerTrace, exc: Exception) -> UsageError:
-    """The size the user asked for does not fit the model: where it fails, and what it is made for."""
+def too_small_or_wrong(entry: Entry, input_size: Sequence[int], current: tuple[str, nn.Module, tuple[int, ...]],
+                       exc: Exception) -> UsageError:
+    """The size the user asked for does not fit the model: where it fails (``current``: the layer
+    running, and the shape of its input), and what it is made for."""
     _, height, width = input_size
     native = entry.metadata["input_size"]
     made_for = f"; it is made for {native[1]}x{native[2]}. Choose that size (or leave the size out to resize to it)"
-    layer, module, shape = trace.current
+    layer, module, shape = current
     if len(shape) == 4:
         reaching = f"the feature map is {shape[-2]}x{shape[-1]} when it reaches"
     else:

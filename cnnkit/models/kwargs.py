@@ -188,9 +188,11 @@ def describe_mismatch(param: inspect.Parameter, value: Any) -> str | None:
 
 
 NOUNS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
+Expectation = tuple[Callable[[Any], bool], str]
+"""``(fits, noun)``: whether a value fits an annotation, and what the annotation asks for."""
 
 
-def _expectation(annotation: Any) -> tuple[Callable[[Any], bool], str] | None:
+def _expectation(annotation: Any) -> Expectation | None:
     """``(fits, noun)`` for an annotation this module can check, else None."""
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if annotation in NOUNS:
@@ -200,15 +202,20 @@ def _expectation(annotation: Any) -> tuple[Callable[[Any], bool], str] | None:
     if origin is typing.Literal:
         return (lambda value: any(_same(value, arg) for arg in args)), "one of " + ", ".join(repr(arg) for arg in args)
     if origin is typing.Union or type(annotation).__name__ == "UnionType":
-        members = [arg for arg in args if arg is not type(None)]
-        found = [_expectation(member) for member in members]
-        parts = [part for part in found if part is not None]
-        if len(parts) < len(found):
-            return None
-        optional = len(members) < len(args)
-        nouns = [noun for _, noun in parts] + (["None"] if optional else [])
-        return (lambda value: (optional and value is None) or any(fits(value) for fits, _ in parts)), " or ".join(nouns)
+        return _union(args)
     return None
+
+
+def _union(args: tuple) -> Expectation | None:
+    """``Union[...]`` and ``X | Y``: fits when a member fits (None when a member is unchecked)."""
+    members = [arg for arg in args if arg is not type(None)]
+    found = [_expectation(member) for member in members]
+    parts = [part for part in found if part is not None]
+    if len(parts) < len(found):
+        return None
+    optional = len(members) < len(args)
+    nouns = [noun for _, noun in parts] + (["None"] if optional else [])
+    return (lambda value: (optional and value is None) or any(fits(value) for fits, _ in parts)), " or ".join(nouns)
 
 
 def _same(value: Any, choice: Any) -> bool:
@@ -216,20 +223,31 @@ def _same(value: Any, choice: Any) -> bool:
     return type(value) is type(choice) and value == choice
 
 
-def _sequence(origin: Any, args: tuple) -> tuple[Callable[[Any], bool], str]:
+def _sequence(origin: Any, args: tuple) -> Expectation:
     """A tuple or list, each item checked where the annotation says what the items are
     (``tuple[int, ...]``, ``list[bool]``, ``tuple[int, int]``)."""
-    sized = origin is tuple and bool(args) and args[-1] is not Ellipsis
     items = [_expectation(arg) for arg in args if arg is not Ellipsis]
     parts = [part for part in items if part is not None]
     if not parts or len(parts) < len(items):
-        return (lambda value: isinstance(value, (tuple, list))), "a tuple"
-    if sized:
-        nouns = ", ".join(noun for _, noun in parts)
-        return (lambda value: isinstance(value, (tuple, list)) and len(value) == len(parts)
-                and all(fits(item) for (fits, _), item in zip(parts, value))), f"a tuple of {len(parts)} ({nouns})"
+        return _is_sequence, "a tuple"
+    if origin is tuple and args[-1] is not Ellipsis:
+        return _tuple_of(parts)
     fits, noun = parts[0]
-    return (lambda value: isinstance(value, (tuple, list)) and all(fits(item) for item in value)), f"a tuple of {_plural(noun)}"
+    return (lambda value: _is_sequence(value) and all(fits(item) for item in value)), f"a tuple of {_plural(noun)}"
+
+
+def _is_sequence(value: Any) -> bool:
+    return isinstance(value, (tuple, list))
+
+
+def _tuple_of(parts: list[Expectation]) -> Expectation:
+    """A tuple of a fixed length, item by item (``tuple[int, int]``)."""
+    nouns = ", ".join(noun for _, noun in parts)
+
+    def fits(value: Any) -> bool:
+        return _is_sequence(value) and len(value) == len(parts) and all(check(item) for (check, _), item in zip(parts, value))
+
+    return fits, f"a tuple of {len(parts)} ({nouns})"
 
 
 def _plural(noun: str) -> str:
