@@ -25,14 +25,12 @@ from __future__ import annotations
 
 import pluggy
 
-from cnnkit.contracts import (
-    AugmentationRegister,
-    CommandRegister,
-    DatasetRegister,
-    InitializerRegister,
-    ModelRegister,
-    StrategyRegister,
-)
+from cnnkit.contracts._augmentations import AugmentationRegister
+from cnnkit.contracts._commands import CommandRegister
+from cnnkit.contracts._data import DatasetRegister
+from cnnkit.contracts._initializers import InitializerRegister
+from cnnkit.contracts._models import ModelRegister
+from cnnkit.contracts._strategies import StrategyRegister
 
 hookspec = pluggy.HookspecMarker("cnnkit")
 

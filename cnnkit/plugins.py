@@ -5,20 +5,12 @@ declares a ``CNNKIT_API`` range that excludes ``cnnkit.contracts.API_VERSION``, 
 hook, raises while registering, or registers a name another plugin already has is recorded with
 its error and skipped; the rest of cnnkit keeps working.
 
-Hooks are called through pluggy's own hook caller, so ``tryfirst``/``trylast`` order and wrappers
-work as pluggy documents. What cnnkit registers with pluggy is, for each plugin, a proxy whose
-implementations call the plugin's with its failures caught: a plugin that raises is reported and
-its entries of that kind are dropped, and the call goes on to the next implementation. Plugins
-are registered in reverse precedence (pluggy calls the last registered first), so plain
-implementations run built-ins first, then third-party plugins in entry-point name order; as the
-first registration of a name wins, built-ins keep their names unless a plugin uses ``tryfirst``.
-
-Environment switches:
-
-- ``CNNKIT_NO_PLUGINS=1`` loads no third-party plugins (recovery from a broken install);
-- ``CNNKIT_PLUGINS=a,b`` loads only those third-party plugins, ``CNNKIT_DISABLE_PLUGINS=a,b``
-  all but those (by entry-point or distribution name; an unknown name is warned about);
-- ``CNNKIT_STRICT_PLUGINS=1`` turns any plugin failure into a fatal error (for plugin authors).
+Hooks are called through pluggy's own hook caller, each plugin behind a proxy that catches its
+failures (``cnnkit.plugin_calls``). Plugins are registered in reverse precedence (pluggy calls the
+last registered first), so plain implementations run built-ins first, then third-party plugins in
+entry-point name order; as the first registration of a name wins, built-ins keep their names
+unless a plugin uses ``tryfirst``. Which installed plugins load is up to the environment switches
+of ``cnnkit.plugin_selection`` (``CNNKIT_NO_PLUGINS``, ``CNNKIT_PLUGINS``, ...).
 """
 
 from __future__ import annotations
@@ -26,26 +18,30 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
-import os
 import sys
-import types
-from collections.abc import Callable, Generator, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from importlib import metadata
-from typing import Any, cast
+from typing import Any
 
 import pluggy
 
-from cnnkit import __version__, console, hookimpl, hookspecs
-from cnnkit.contracts import API_VERSION, Registration
+from cnnkit import __version__, console, hookspecs
+from cnnkit.contracts._api import API_VERSION
 from cnnkit.errors import PluginError
-from cnnkit.registry import KIND_NOUNS, DuplicateNameError, Entry, Registry, make_entry, suggest
+from cnnkit.plugin_calls import HookCall, PluginCalls
+from cnnkit.plugin_selection import (
+    ENTRY_POINT_GROUP,
+    NO_PLUGINS_ENV,
+    STRICT_ENV,
+    PluginInfo,
+    disabled_note,
+    entry_point_info,
+    env_flag,
+    mark_left_out,
+    no_plugins_note,
+)
+from cnnkit.registry import KIND_NOUNS, DuplicateNameError, Registry, note_unloaded_plugins_with, suggest
 
-ENTRY_POINT_GROUP = "cnnkit"
-NO_PLUGINS_ENV = "CNNKIT_NO_PLUGINS"
-STRICT_ENV = "CNNKIT_STRICT_PLUGINS"
-ONLY_ENV = "CNNKIT_PLUGINS"
-DISABLE_ENV = "CNNKIT_DISABLE_PLUGINS"
 API_ATTRIBUTE = "CNNKIT_API"
 KINDS = tuple(KIND_NOUNS)
 
@@ -57,64 +53,6 @@ BUILTIN_PLUGINS = (
     "cnnkit.builtins.initializers",
     "cnnkit.builtins.strategies",
 )
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
-
-
-def env_names(name: str) -> list[str]:
-    """The comma-separated names in environment variable ``name``."""
-    return [part.strip() for part in os.environ.get(name, "").split(",") if part.strip()]
-
-
-@dataclass
-class PluginInfo:
-    name: str
-    module: str
-    version: str
-    distribution: str | None
-    errors: list[str] = field(default_factory=list)
-    registers: dict[str, list[str]] = field(default_factory=dict)
-    loaded: bool = False
-    """Registered with the plugin manager, so its hooks are asked to fill the registries."""
-    api: str | None = None
-    """The ``CNNKIT_API`` range the plugin declares (None: it declares none)."""
-    disabled: str | None = None
-    """Why it was not loaded although installed: the environment variable that left it out."""
-
-    @property
-    def builtin(self) -> bool:
-        return self.distribution is None
-
-    def names(self) -> set[str]:
-        """The names ``CNNKIT_PLUGINS`` and ``CNNKIT_DISABLE_PLUGINS`` know it by."""
-        return {self.name.lower(), (self.distribution or self.name).lower()}
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "module": self.module,
-            "version": self.version,
-            "builtin": self.builtin,
-            "distribution": self.distribution,
-            "api": self.api,
-            "ok": not self.errors,
-            "errors": list(self.errors),
-            "registers": {kind: list(names) for kind, names in self.registers.items()},
-            "disabled": self.disabled,
-        }
-
-
-@dataclass
-class HookCall:
-    """One call of a ``register_<kind>`` hook: the entries in the order they were registered, the
-    plugins running (innermost last: whose ``register`` call it is) and those that failed."""
-
-    kind: str
-    entries: list[tuple[PluginInfo, Entry]] = field(default_factory=list)
-    running: list[PluginInfo] = field(default_factory=list)
-    failed: set[str] = field(default_factory=set)
 
 
 class PluginHost:
@@ -134,7 +72,7 @@ class PluginHost:
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         self._registries: dict[str, Registry] = {}
-        self._calls: dict[str, HookCall] = {}
+        self._calls = PluginCalls(self._fail)
         self._loaded = False
 
     def load(self) -> None:
@@ -147,8 +85,8 @@ class PluginHost:
             self._add(info, functools.partial(importlib.import_module, module_name), ready)
         if self.entry_points:
             found = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: (ep.name, ep.value))
-            infos = [(self._info(ep), ep) for ep in found]
-            self._select([info for info, _ in infos])
+            infos = [(entry_point_info(ep), ep) for ep in found]
+            mark_left_out([info for info, _ in infos], self.warn)
             for info, ep in infos:
                 self._add(info, ep.load, ready)
         self._add_extra(ready)
@@ -159,28 +97,9 @@ class PluginHost:
     def _add_extra(self, ready: list[tuple[PluginInfo, object]]) -> None:
         """Plugins given by other means than entry points, after them (``cnnkit.testing``)."""
 
-    @staticmethod
-    def _info(ep: metadata.EntryPoint) -> PluginInfo:
-        dist = getattr(ep, "dist", None)
-        return PluginInfo(ep.name, ep.value, dist.version if dist else "?", dist.metadata["Name"] if dist else ep.value)
-
-    def _select(self, infos: list[PluginInfo]) -> None:
-        """Mark the plugins ``CNNKIT_PLUGINS`` leaves out or ``CNNKIT_DISABLE_PLUGINS`` names."""
-        only, disabled = env_names(ONLY_ENV), env_names(DISABLE_ENV)
-        known = {name for info in infos for name in info.names()}
-        for variable, names in ((ONLY_ENV, only), (DISABLE_ENV, disabled)):
-            for name in names:
-                if name.lower() not in known:
-                    self.warn(unknown_plugin_name(variable, name, infos))
-        wanted = {name.lower() for name in only}
-        unwanted = {name.lower() for name in disabled}
-        for info in infos:
-            if only and not info.names() & wanted:
-                info.disabled = f"not in {ONLY_ENV}"
-            elif info.names() & unwanted:
-                info.disabled = f"in {DISABLE_ENV}"
-
     def _add(self, info: PluginInfo, load: Callable[[], Any], ready: list[tuple[PluginInfo, object]]) -> None:
+        """Record the plugin ``info`` and, unless its entry-point name is taken or it is left out,
+        load it and append it to ``ready`` with its proxy if it is fit to register."""
         key = info.name
         if key in self.plugins:
             taken = self.plugins[key]
@@ -193,15 +112,22 @@ class PluginHost:
             )
             return
         self.plugins[key] = info
-        if info.disabled:
-            return
+        if not info.disabled:
+            proxy = self._proxy_or_reported(info, load)
+            if proxy is not None:
+                ready.append((info, proxy))
+
+    def _proxy_or_reported(self, info: PluginInfo, load: Callable[[], Any]) -> object | None:
+        """The proxy to register for the plugin ``load()`` gives, or None once it is reported
+        unfit: it fails to load, its API range excludes cnnkit's, pluggy refuses an
+        implementation, or it implements a hook cnnkit does not have."""
         plugin = self._loaded_or_reported(info, load)
         if plugin is None or not self._api_fits(info, plugin):
-            return
+            return None
         if self._loaded_or_reported(info, lambda: self.pm.register(plugin, name=info.name)) is None:
-            return  # pluggy validates every implementation
+            return None  # pluggy validates every implementation
         callers = self.pm.get_hookcallers(plugin) or []
-        proxy = self._proxy(info, plugin, callers)
+        proxy = self._calls.proxy(info, plugin, callers)
         self.pm.unregister(plugin)
         unknown = [caller.name for caller in callers if not caller.has_spec()]
         known = [f"register_{kind}" for kind in KINDS]
@@ -209,8 +135,7 @@ class PluginHost:
             close = suggest(name, known)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             self._fail(info, f"implements unknown hook '{name}'{hint}; the plugin is skipped")
-        if not unknown:
-            ready.append((info, proxy))
+        return None if unknown else proxy
 
     def _loaded_or_reported(self, info: PluginInfo, load: Callable[[], Any]) -> Any:
         """``load()``, or None after reporting that the plugin failed to load."""
@@ -245,93 +170,6 @@ class PluginHost:
                          "the plugin is skipped (install a version of it made for this cnnkit)")
         return False
 
-    def _proxy(self, info: PluginInfo, plugin: object, callers: list[pluggy.HookCaller]) -> object:
-        """What is registered with pluggy for ``plugin``: its implementations, each behind a shim
-        that attributes registrations to it and catches its failures, with pluggy's options."""
-        proxy = types.SimpleNamespace()
-        for caller in callers:
-            for impl in caller.get_hookimpls():
-                if impl.plugin is not plugin:
-                    continue
-                kind = caller.name.removeprefix("register_")
-                shim = self._wrapper_shim(info, kind, impl) if impl.wrapper or impl.hookwrapper else self._shim(info, kind, impl)
-                marker = hookimpl(wrapper=impl.wrapper, hookwrapper=impl.hookwrapper, tryfirst=impl.tryfirst,
-                                  trylast=impl.trylast)
-                setattr(proxy, caller.name, marker(shim))
-        return proxy
-
-    @staticmethod
-    def _arguments(impl: pluggy.HookImpl, register: object) -> tuple[list[object], dict[str, object]]:
-        """``register`` passed as pluggy passes it: positionally or by keyword, or not at all."""
-        args = [register] if "register" in impl.argnames else []
-        kwargs = {"register": register} if "register" in impl.kwargnames else {}
-        return args, kwargs
-
-    def _shim(self, info: PluginInfo, kind: str, impl: pluggy.HookImpl) -> Callable[[object], Registration]:
-        def run(register: object) -> Registration:
-            call = self._calls[kind]
-            start = len(call.entries)
-            args, kwargs = self._arguments(impl, register)
-            error = self._attributed(info, call, lambda: impl.function(*args, **kwargs))
-            return Registration(info.name, tuple(entry.name for _, entry in call.entries[start:]), error)
-
-        return run
-
-    def _wrapper_shim(self, info: PluginInfo, kind: str, impl: pluggy.HookImpl) -> Callable[[object], Generator[None, Any, Any]]:
-        """A wrapper's shim: a generator that runs the wrapper's code before and after its ``yield``
-        attributed to it, its failures caught, and yields exactly once itself whatever it does."""
-
-        def run(register: object) -> Generator[None, Any, Any]:
-            call = self._calls[kind]
-            args, kwargs = self._arguments(impl, register)
-            inner: list[Generator[None, Any, Any]] = []
-
-            def start() -> None:
-                generator = cast(Generator[None, Any, Any], impl.function(*args, **kwargs))
-                try:
-                    next(generator)
-                except StopIteration:
-                    raise RuntimeError(f"its wrapper of register_{kind} returned without yielding") from None
-                inner.append(generator)
-
-            started = not self._attributed(info, call, start)
-            outcome = yield
-            if not started:
-                return outcome
-            result = [outcome]
-
-            def finish() -> None:
-                try:
-                    inner[0].send(outcome)
-                except StopIteration as stop:
-                    result[0] = stop.value if impl.wrapper else outcome
-                    return
-                inner[0].close()
-                raise RuntimeError(f"its wrapper of register_{kind} yielded twice")
-
-            self._attributed(info, call, finish)
-            return result[0]
-
-        return run
-
-    def _attributed(self, info: PluginInfo, call: HookCall, run: Callable[[], object]) -> str:
-        """Run plugin code whose ``register`` calls are ``info``'s; on failure report it, drop its
-        entries of this kind and return the error (else "")."""
-        call.running.append(info)
-        try:
-            with contextlib.redirect_stdout(sys.stderr):
-                run()
-        except KeyboardInterrupt:
-            raise
-        except BaseException as exc:
-            message = f"raised while registering {call.kind}: {type(exc).__name__}: {exc}"
-            call.failed.add(info.name)
-            self._fail(info, message)
-            return message
-        finally:
-            call.running.pop()
-        return ""
-
     def _fail(self, info: PluginInfo, message: str) -> None:
         message = " ".join(message.split())  # one line, whatever the exception's text
         info.errors.append(message)
@@ -341,19 +179,6 @@ class PluginHost:
             raise PluginError(f"{text} ({STRICT_ENV} is set)")
         self.warn(f"{text}. See 'cnnkit plugins'; {NO_PLUGINS_ENV}=1 loads no third-party plugins.")
 
-    def _register(self, kind: str) -> Callable[..., None]:
-        """The ``register`` the ``register_<kind>`` hook receives (typed by the kind's ``Register``
-        protocol in ``cnnkit.contracts``); entries are kept once every implementation has run."""
-
-        def register(name: str, factory: object, *, help: str = "", **metadata: Any) -> None:
-            call = self._calls.get(kind)
-            if call is None or not call.running:
-                raise RuntimeError(f"register() for {kind} was called outside the register_{kind} hook")
-            info = call.running[-1]
-            call.entries.append((info, make_entry(kind, name, factory, info.name, help, metadata)))
-
-        return register
-
     def registry(self, kind: str) -> Registry:
         """The registry for ``kind``, asking every plugin to fill it on first use."""
         if kind not in KIND_NOUNS:
@@ -362,11 +187,8 @@ class PluginHost:
             self.load()
             registry = Registry(kind)
             self._registries[kind] = registry
-            call = self._calls[kind] = HookCall(kind)
-            try:
-                getattr(self.pm.hook, f"register_{kind}")(register=self._register(kind))
-            finally:
-                del self._calls[kind]
+            with self._calls.call(kind) as call:
+                getattr(self.pm.hook, f"register_{kind}")(register=self._calls.register_function(kind))
             self._keep(call, registry)
         return self._registries[kind]
 
@@ -391,55 +213,15 @@ class PluginHost:
             self.registry(kind)
 
 
-def unknown_plugin_name(variable: str, name: str, infos: Iterable[PluginInfo]) -> str:
-    """One line for a name in ``CNNKIT_PLUGINS``/``CNNKIT_DISABLE_PLUGINS`` that no installed plugin has."""
-    names = sorted({info.name for info in infos})
-    close = suggest(name, names + sorted({info.distribution or "" for info in infos} - {""}))
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
-    builtin = " (built-in plugins are always loaded)" if name.lower().startswith("builtins.") else ""
-    installed = f"installed: {', '.join(names)}" if names else "no third-party plugin is installed"
-    return f"{variable} names '{name}', which is not an installed plugin{hint}{builtin}; {installed}."
-
-
-def installed_plugins() -> dict[str, str]:
-    """Entry-point name -> distribution of each installed third-party plugin; loads none of them."""
-    installed: dict[str, str] = {}
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        dist = getattr(ep, "dist", None)
-        installed.setdefault(ep.name, dist.metadata["Name"] if dist else ep.value)
-    return installed
-
-
-def _short(distribution: str) -> str:
-    return distribution.lower().removeprefix("cnnkit-").removeprefix("cnnkit_")
-
-
 def unloaded_plugins_note(name: str) -> str:
     """For an unknown name: which installed plugin that was left unloaded (``CNNKIT_NO_PLUGINS``,
     ``CNNKIT_PLUGINS``, ``CNNKIT_DISABLE_PLUGINS``) may provide ``name``. Otherwise empty."""
     if not env_flag(NO_PLUGINS_ENV) or (_host is not None and _host.entry_points):
-        return _disabled_note(name)
-    installed = installed_plugins()
-    if not installed:
-        return f" ({NO_PLUGINS_ENV} is set; no third-party plugin is installed.)"
-    likely = [ep for ep, dist in installed.items() if name.lower() in (ep.lower(), _short(dist))]
-    if likely:
-        shown = " and ".join(f"'{ep}' ({installed[ep]})" for ep in likely)
-        return (f" {NO_PLUGINS_ENV} is set, so third-party plugins were not loaded; the installed plugin {shown} "
-                f"may provide '{name}': unset {NO_PLUGINS_ENV} to use it.")
-    shown = ", ".join(f"'{ep}' ({dist})" for ep, dist in sorted(installed.items()))
-    many = len(installed) > 1
-    return f" ({NO_PLUGINS_ENV} is set: the installed third-party plugin{'s' * many} {shown} {'were' if many else 'was'} not loaded.)"
+        return disabled_note(name, _host.plugins.values()) if _host is not None else ""
+    return no_plugins_note(name)
 
 
-def _disabled_note(name: str) -> str:
-    if _host is None:
-        return ""
-    likely = [info for info in _host.plugins.values()
-              if info.disabled and name.lower() in (info.name.lower(), _short(info.distribution or ""))]
-    return "".join(f" The installed plugin '{info.name}' ({info.distribution}) may provide '{name}'; it was not loaded "
-                   f"({info.disabled})." for info in likely)
-
+note_unloaded_plugins_with(unloaded_plugins_note)
 
 _host: PluginHost | None = None
 

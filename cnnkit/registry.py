@@ -26,7 +26,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnkit.contracts import REGISTERS, Reference
+from cnnkit.contracts._api import REGISTERS
+from cnnkit.contracts._data import DataSplitsLike
+from cnnkit.contracts._models import Pretrained
+from cnnkit.contracts._registration import Reference
+from cnnkit.contracts._strategies import Strategy
 from cnnkit.errors import CnnkitError, UsageError
 
 KIND_NOUNS = {
@@ -62,14 +66,10 @@ def _not_module(made: object) -> str:
 
 
 def _not_splits(made: object) -> str:
-    from cnnkit.data.splits import DataSplits
-
-    return "" if isinstance(made, DataSplits) else "not cnnkit.contracts.DataSplits"
+    return "" if isinstance(made, DataSplitsLike) else "not cnnkit.contracts.DataSplits"
 
 
 def _not_strategy(made: object) -> str:
-    from cnnkit.contracts import Strategy
-
     return "" if isinstance(made, Strategy) else "which lacks members of cnnkit.contracts.Strategy"
 
 
@@ -88,8 +88,6 @@ def _not_text(made: object) -> str:
 
 
 def _not_pretrained(made: object) -> str:
-    from cnnkit.contracts import Pretrained
-
     return "" if isinstance(made, Pretrained) else "not cnnkit.contracts.Pretrained"
 
 
@@ -216,14 +214,8 @@ def make_entry(kind: str, name: object, factory: object, plugin: str, help: obje
 def checked_metadata(kind: str, name: str, given: Mapping[str, Any]) -> dict[str, Any]:
     """``given`` without the keys left at None, its references made callables; an unknown key or
     a value that cannot work raises, naming the entry (and the valid keys)."""
-    noun, valid = KIND_NOUNS[kind], metadata_keys(kind)
-    unknown = [key for key in given if key not in valid]
-    if unknown:
-        close = suggest(unknown[0], list(valid))
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        takes = f"{', '.join(valid)} (and help)" if valid else "none besides help"
-        shown = ", ".join(f"'{key}'" for key in unknown)
-        raise TypeError(f"unknown metadata {shown} for {noun} '{name}'{hint}; a {noun} takes {takes}")
+    noun = KIND_NOUNS[kind]
+    refuse_unknown_keys(kind, name, given)
     values = {key: value for key, value in given.items() if value is not None}
     for key in CALLABLE_METADATA.get(kind, {}):
         if key in values:
@@ -231,14 +223,32 @@ def checked_metadata(kind: str, name: str, given: Mapping[str, Any]) -> dict[str
     if kind == "models" and name.endswith("/*") and not ("lister" in values and "describe" in values):
         raise ValueError(f"family '{name}' needs lister= and describe= callables")
     if kind == "augmentations":
-        stage = values.get("stage", "sample")
-        if stage not in STAGES:
-            raise ValueError(f"stage of augmentation '{name}' must be one of {', '.join(STAGES)}, got {stage!r}")
-        if stage == "preset" and not isinstance(values.get("spec"), str):
-            raise ValueError(f"preset '{name}' needs spec= (its operations, e.g. 'hflip, rotation(10)')")
-        if "eval_crop" in values and not isinstance(values.get("eval_crop_source"), str):
-            raise ValueError(f"eval_crop of augmentation '{name}' needs eval_crop_source= (where the number comes from)")
+        check_augmentation_metadata(name, values)
     return values
+
+
+def refuse_unknown_keys(kind: str, name: str, given: Mapping[str, Any]) -> None:
+    """A ``TypeError`` naming the keys of ``given`` that the kind's ``Register`` protocol does not take."""
+    noun, valid = KIND_NOUNS[kind], metadata_keys(kind)
+    unknown = [key for key in given if key not in valid]
+    if not unknown:
+        return
+    close = suggest(unknown[0], list(valid))
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    takes = f"{', '.join(valid)} (and help)" if valid else "none besides help"
+    shown = ", ".join(f"'{key}'" for key in unknown)
+    raise TypeError(f"unknown metadata {shown} for {noun} '{name}'{hint}; a {noun} takes {takes}")
+
+
+def check_augmentation_metadata(name: str, values: Mapping[str, Any]) -> None:
+    """A ``ValueError`` for an augmentation's stage, preset spec or eval crop that cannot work."""
+    stage = values.get("stage", "sample")
+    if stage not in STAGES:
+        raise ValueError(f"stage of augmentation '{name}' must be one of {', '.join(STAGES)}, got {stage!r}")
+    if stage == "preset" and not isinstance(values.get("spec"), str):
+        raise ValueError(f"preset '{name}' needs spec= (its operations, e.g. 'hflip, rotation(10)')")
+    if "eval_crop" in values and not isinstance(values.get("eval_crop_source"), str):
+        raise ValueError(f"eval_crop of augmentation '{name}' needs eval_crop_source= (where the number comes from)")
 
 
 def bound(entry: Entry) -> Entry:
@@ -273,6 +283,22 @@ def suggest(name: str, choices: list[str], n: int = 3, cutoff: float = 0.6, spre
     return [choice for negative, choice in scored[:n] if -negative >= best - spread]
 
 
+def _no_unloaded_plugins(name: str) -> str:
+    return ""
+
+
+_unloaded_plugins_note: Callable[[str], str] = _no_unloaded_plugins
+"""For an unknown name: which installed plugin, left unloaded, may provide it (else ""). Which
+plugins were left unloaded is known to the plugin host, a layer up: ``cnnkit.plugins`` sets this
+with :func:`note_unloaded_plugins_with` when it is imported, before it builds any registry."""
+
+
+def note_unloaded_plugins_with(note: Callable[[str], str]) -> None:
+    """Make :func:`unknown_name_message` end with ``note(name)`` for the names plugins register."""
+    global _unloaded_plugins_note
+    _unloaded_plugins_note = note
+
+
 def unknown_name_message(noun: str, name: str, choices: list[str], list_hint: str) -> str:
     """``Unknown model 'x'. Did you mean 'y'?`` plus where to see every choice, on one line; for
     what plugins register, also whether third-party plugins were left unloaded."""
@@ -283,9 +309,7 @@ def unknown_name_message(noun: str, name: str, choices: list[str], list_hint: st
     else:
         message = f"Unknown {noun} '{name}'. {list_hint}"
     if noun in KIND_NOUNS.values():
-        from cnnkit.plugins import unloaded_plugins_note
-
-        message += unloaded_plugins_note(name)
+        message += _unloaded_plugins_note(name)
     return message
 
 

@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from cnnkit import plugins as _plugins
-from cnnkit.plugins import ENTRY_POINT_GROUP, PluginHost, PluginInfo
+from cnnkit.plugin_selection import ENTRY_POINT_GROUP, PluginInfo, entry_point_info
+from cnnkit.plugins import PluginHost
 
 __all__ = ["CliResult", "plugin_host", "run_cli", "tiny_image_folder"]
 
@@ -73,7 +74,7 @@ def _describe(plugin: object) -> PluginInfo:
         module = f"{owner.__module__}.{owner.__qualname__}"
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         if ep.value == module:
-            return PluginHost._info(ep)
+            return entry_point_info(ep)
     version = str(getattr(plugin, "__version__", "0"))
     return PluginInfo(module, module, version, module)
 

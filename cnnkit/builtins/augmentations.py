@@ -17,7 +17,8 @@ PROB = P("p", "float", 0.5, min=0, max=1, help="probability per image")
 OPERATIONS = {
     # name: (help, params, batched?)
     "random-crop": ("Random crop, after padding each side (reflect)", (
-        SIZE, P("padding", "int", 4, min=0, max=1024), P("pad_mode", "choice", "reflect", choices=("constant", "edge", "reflect", "symmetric"))), True),
+        SIZE, P("padding", "int", 4, min=0, max=1024),
+        P("pad_mode", "choice", "reflect", choices=("constant", "edge", "reflect", "symmetric"))), True),
     "random-resized-crop": ("Random area and aspect crop resized to size (Inception-style)", (
         SIZE, P("scale", "pair", (0.08, 1.0), min=0.001, max=1), P("ratio", "pair", (0.75, 1.333), min=0.01, max=100)), False),
     "center-crop": ("Centre crop", (SIZE,), False),
@@ -60,7 +61,8 @@ BATCHED_WHEN = {"random-crop": crop_batchable}
 MIXERS = {
     "mixup": ("Mixup (Zhang et al. 2018): blend image pairs and their labels; training accuracy counts the dominant label",
               (P("alpha", "float", 0.2, min=0.001),)),
-    "cutmix": ("CutMix (Yun et al. 2019): paste a box from another image, labels weighted by area; training accuracy counts the dominant label",
+    "cutmix": ("CutMix (Yun et al. 2019): paste a box from another image, labels weighted by area; "
+               "training accuracy counts the dominant label",
                (P("alpha", "float", 1.0, min=0.001),)),
 }
 

@@ -55,7 +55,7 @@ def register_library(register: ModelRegister) -> None:
     try:
         library = torchvision_models()
     except Exception as exc:  # a broken torchvision install must not take cnnkit's own models with it
-        from cnnkit.console import warn
+        from cnnkit.contracts import warn
 
         warn(f"torchvision's models are not listed: {type(exc).__name__}: {exc}")
         library = {}

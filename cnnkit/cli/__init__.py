@@ -10,7 +10,8 @@ import click
 from cnnkit import __version__
 from cnnkit.engine.launch import launched_by_cnnkit, record_worker_error
 from cnnkit.errors import CnnkitError
-from cnnkit.plugins import env_flag, get_host, registry
+from cnnkit.plugin_selection import env_flag
+from cnnkit.plugins import get_host, registry
 from cnnkit.registry import unknown_name_message
 
 DEBUG_ENV = "CNNKIT_DEBUG"

@@ -38,9 +38,9 @@ def preview(spec: str, image: str, data: str, size: int | None, grid: str, seed:
     """Write a PNG grid: the original and augmented variants, each captioned (mixup and cutmix:
     the label weights of the pair, A the first image and B the second)."""
     from cnnkit.augment.pipeline import resolve
-    from cnnkit.augment.preview import render, sample_images, variants
     from cnnkit.engine.checkpoint import data_folder, refuse_inside_data, refuse_overwrite
     from cnnkit.errors import UsageError
+    from cnnkit.inference.preview import render, sample_images, variants
     from cnnkit.plugins import registry
 
     if out.suffix.lower() != ".png":

@@ -19,7 +19,8 @@ def data() -> None:
 @click.argument("path")
 @click.option("--val-split", type=checked("val_split"), default=0.2, show_default=True,
               help="As for 'cnnkit train': the fraction held out when there is no val/ folder.")
-@click.option("--seed", type=checked("seed"), default=0, show_default=True, help="As for 'cnnkit train' (which images the split holds out).")
+@click.option("--seed", type=checked("seed"), default=0, show_default=True,
+              help="As for 'cnnkit train' (which images the split holds out).")
 @click.option("--memory-budget", type=checked("memory_budget"), default=2.0, show_default=True, help="As for 'cnnkit train'.")
 @click.option("--data-dir", type=checked("data_dir"), default="",
               help="As for 'cnnkit train': where built-in datasets keep their files.")

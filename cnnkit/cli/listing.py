@@ -5,13 +5,15 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import json
+from collections.abc import Sequence
 
 import click
 
 from cnnkit.plugins import registry
 
 
-def format_table(rows: list[tuple[str, ...]], headers: tuple[str, ...]) -> str:
+def format_table(rows: Sequence[tuple[object, ...]], headers: tuple[str, ...]) -> str:
+    """``rows`` under ``headers`` in left-aligned columns, each cell as its text."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
     lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [headers, *rows]]
     return "\n".join(lines)
@@ -32,13 +34,14 @@ def unloaded_note(pattern: str) -> str:
     """For a pattern nothing matches: the installed plugins left unloaded (``CNNKIT_NO_PLUGINS``,
     ``CNNKIT_PLUGINS``, ``CNNKIT_DISABLE_PLUGINS``) that may provide it, as for an unknown name.
     A wildcard is matched against the plugins' names (``'lenet*'`` finds the plugin ``lenet5``)."""
-    from cnnkit.plugins import installed_plugins, unloaded_plugins_note
+    from cnnkit.plugin_selection import installed_plugins, short_name
+    from cnnkit.plugins import unloaded_plugins_note
 
     if not any(char in pattern for char in "*?["):
         return unloaded_plugins_note(pattern)
     names = []
     for entry_point, distribution in sorted(installed_plugins().items()):
-        short = distribution.lower().removeprefix("cnnkit-").removeprefix("cnnkit_")
+        short = short_name(distribution)
         names += [name for name in (entry_point.lower(), short) if fnmatch.fnmatchcase(name, pattern.lower())][:1]
     return unloaded_plugins_note(names[0] if names else pattern)
 

@@ -6,8 +6,9 @@ import json
 
 import click
 
-from cnnkit.contracts import API_VERSION
-from cnnkit.plugins import DISABLE_ENV, NO_PLUGINS_ENV, ONLY_ENV, PluginInfo, get_host
+from cnnkit.contracts._api import API_VERSION
+from cnnkit.plugin_selection import DISABLE_ENV, NO_PLUGINS_ENV, ONLY_ENV, PluginInfo
+from cnnkit.plugins import get_host
 from cnnkit.scaffold.command import new
 
 

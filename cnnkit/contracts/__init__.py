@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cnnkit.console import note, warn
+from cnnkit.contracts._api import API_VERSION, REGISTERS
 from cnnkit.contracts._augmentations import (
     BATCH_STAGE,
     PRESET_STAGE,
@@ -61,22 +62,8 @@ if TYPE_CHECKING:
     from cnnkit.data.images import UnreadableImage
     from cnnkit.data.public import IMAGE_EXTENSIONS, image_files, new_dataset, probe_image, stratified_split
     from cnnkit.data.splits import DataSplits, Split, StreamedSplit
-    from cnnkit.engine.session import prepare_training
     from cnnkit.engine.strategies import DistributedStrategy, SingleProcessStrategy, shard_steps
-
-API_VERSION = "1.0"
-"""The version of this contract. Minor versions add to it; a major version changes or removes."""
-
-REGISTERS: dict[str, type] = {
-    "models": ModelRegister,
-    "datasets": DatasetRegister,
-    "augmentations": AugmentationRegister,
-    "initializers": InitializerRegister,
-    "strategies": StrategyRegister,
-    "commands": CommandRegister,
-}
-"""Each kind's ``Register`` protocol: its keyword parameters besides ``help`` are the metadata
-that kind's entries may carry (any other key is refused)."""
+    from cnnkit.recipe.session import prepare_training
 
 _LAZY = {
     "Split": "cnnkit.data.splits",
@@ -91,7 +78,7 @@ _LAZY = {
     "new_dataset": "cnnkit.data.public",
     "probe_image": "cnnkit.data.public",
     "stratified_split": "cnnkit.data.public",
-    "prepare_training": "cnnkit.engine.session",
+    "prepare_training": "cnnkit.recipe.session",
 }
 
 if not TYPE_CHECKING:  # type checkers see the real imports above; a misspelt name stays an error for them

@@ -1,15 +1,20 @@
-"""The dataset contract: ``factory(request: DataRequest) -> DataSplits``."""
+"""The dataset contract: ``factory(request: DataRequest) -> DataSplits``.
+
+``DataSplits`` (with ``Split`` and ``StreamedSplit``) is the container a factory builds; it needs
+torch, so it lives in ``cnnkit.data`` and the facade ``cnnkit.contracts`` exports it lazily. This
+module describes it as protocols (:class:`DataSplitsLike`, :class:`SplitLike`), which is all the
+contract needs to type a factory and all the registry needs to check what one returned.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import numpy
     import torch
-
-    from cnnkit.data.splits import DataSplits
 
 
 @dataclass(frozen=True)
@@ -63,11 +68,60 @@ class ImageSource(Protocol):
         """How messages name sample ``index`` (its file path)."""
 
 
+class SplitLike(Protocol):
+    """One split of a dataset, as ``Split`` (in memory) and ``StreamedSplit`` (read per batch) are."""
+
+    @property
+    def labels(self) -> torch.Tensor:
+        """int64 ``(N,)``: the class index of every sample."""
+
+    def __len__(self) -> int: ...
+
+
+@runtime_checkable
+class DataSplitsLike(Protocol):
+    """What a dataset factory returns, as a protocol: the fields of ``cnnkit.contracts.DataSplits``
+    (the class a factory builds), described without importing it. The registry refuses a result
+    that lacks one of them."""
+
+    @property
+    def train(self) -> SplitLike: ...
+
+    @property
+    def val(self) -> SplitLike: ...
+
+    @property
+    def test(self) -> SplitLike | None: ...
+
+    @property
+    def classes(self) -> Sequence[str]:
+        """The class names, by class index."""
+
+    @property
+    def source(self) -> str:
+        """A line describing the data, shown when training starts."""
+
+    @property
+    def native(self) -> tuple[int, int, int] | None:
+        """(channels, height, width) as stored, or None for data served at any size by design."""
+
+    @property
+    def mean(self) -> Sequence[float] | None:
+        """Published per-channel mean on the 0..1 scale; None: cnnkit measures it."""
+
+    @property
+    def std(self) -> Sequence[float] | None: ...
+
+    @property
+    def skipped(self) -> Sequence[tuple[str, str]]:
+        """(file, reason) for every file left out because it could not be read."""
+
+
 class DatasetFactory(Protocol):
     """Reads a dataset at the size the model takes; called once per run (and per command that
     reads data)."""
 
-    def __call__(self, request: DataRequest, /) -> DataSplits: ...
+    def __call__(self, request: DataRequest, /) -> DataSplitsLike: ...
 
 
 class DatasetRegister(Protocol):

@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from cnnkit import __version__
-from cnnkit.contracts import API_VERSION
+from cnnkit.contracts._api import API_VERSION
 from cnnkit.errors import UsageError
 
 
