@@ -1,6 +1,7 @@
 """The built-in operations: torchvision v2 transforms for the per-sample stage (and the policies),
 hand-written batched versions of the common geometric and colour ones (per-image randomness, on
-the training device) and label mixing on batches.
+the training device; their colour arithmetic is :mod:`cnnkit.augment.colour`) and label mixing
+on batches. ``cnnkit.builtins.augmentations`` registers every factory here by name.
 
 Per-sample functions take and return one uint8 ``(C, H, W)`` tensor; randomness comes from torch's
 global generator, which the pipeline seeds per sample. Batched functions follow
@@ -10,16 +11,12 @@ global generator, which the pipeline seeds per sample. Batched functions follow
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-IMAGENET_EIGVAL = (0.2175, 0.0188, 0.0045)
-IMAGENET_EIGVEC = ((-0.5675, 0.7192, 0.4009), (-0.5808, -0.0045, -0.8140), (-0.5836, -0.6948, 0.4203))
-"""Eigenvalues and eigenvectors of the RGB covariance of ImageNet pixels (0..1 scale), as used by
-fb.resnet.torch and timm for AlexNet's PCA lighting noise."""
+from cnnkit.augment import colour
 
 
 def v2():
@@ -149,7 +146,7 @@ def pca_lighting(std=0.1):
     def apply(image: torch.Tensor) -> torch.Tensor:
         check_rgb(image.shape[-3])
         alpha = torch.randn(3) * std
-        return _lighting(image.float()[None] / 255, alpha[None].to(image.device))[0].mul_(255).round_().to(torch.uint8)
+        return colour.lighting(image.float()[None] / 255, alpha[None].to(image.device))[0].mul_(255).round_().to(torch.uint8)
 
     return apply
 
@@ -218,73 +215,14 @@ def batched_vflip(p=0.5):
     return _flip(p, -2)
 
 
-def _gray(images: torch.Tensor) -> torch.Tensor:
-    """Luma as torchvision's ``rgb_to_grayscale`` computes it (same weights, same order of operations)."""
-    if images.shape[1] == 1:
-        return images
-    r, g, b = images.unbind(1)
-    return r.mul(0.2989).add_(g, alpha=0.587).add_(b, alpha=0.114).unsqueeze(1)
-
-
-def _blend(images: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    """torchvision's blend with a factor per image: ``factor * images + (1 - factor) * other``, clamped
-    (``addcmul_`` rounds as torchvision's ``add_(other, alpha=...)`` does)."""
-    return images.mul(factor).addcmul_(other, 1 - factor).clamp_(0, 1)
-
-
-def adjust_brightness(images: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    return images.mul(factor.view(-1, 1, 1, 1)).clamp_(0, 1)
-
-
-def adjust_contrast(images: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    mean = _gray(images).mean(dim=(1, 2, 3), keepdim=True)
-    return _blend(images, mean, factor.view(-1, 1, 1, 1))
-
-
-def adjust_saturation(images: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    if images.shape[1] == 1:  # as torchvision (and PIL): grayscale has no saturation
-        return images
-    return _blend(images, _gray(images), factor.view(-1, 1, 1, 1))
-
-
-def adjust_hue(images: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """Hue rotated by ``shift`` turns per image, through torchvision's own HSV conversion."""
-    if images.shape[1] == 1:
-        return images
-    try:
-        from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_hsv
-    except ImportError:  # torchvision moved its private helpers: one image at a time through the public function
-        from torchvision.transforms.v2.functional import adjust_hue as one
-
-        return torch.stack([one(image, value) for image, value in zip(images, shift.tolist())])
-    h, s, v = _rgb_to_hsv(images).unbind(1)
-    h = h.add(shift.view(-1, 1, 1)).remainder_(1.0)
-    return _hsv_to_rgb(torch.stack((h, s, v), 1))
-
-
-def jitter(images: torch.Tensor, adjustments: list[tuple[Callable, torch.Tensor]], order: torch.Tensor) -> torch.Tensor:
-    """``images`` through ``adjustments`` (function, factor per image), each image in its own
-    order (``order[i]`` a permutation of the adjustments' indices), clamped after each step."""
-    if order.shape[1] == 1:
-        function, factor = adjustments[0]
-        return function(images, factor)
-    images = images.clone()
-    for position in range(order.shape[1]):
-        for index, (function, factor) in enumerate(adjustments):
-            chosen = torch.nonzero(order[:, position] == index).flatten()
-            if chosen.numel():
-                images[chosen] = function(images[chosen], factor[chosen])
-    return images
-
-
 def batched_color_jitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.0):
     """torchvision's ``ColorJitter`` per image: brightness, contrast and saturation factors drawn
     from [max(0, 1 - x), 1 + x], a hue shift from [-hue, hue], applied in an order drawn per image
     and clamped after each, as torchvision's functional ``adjust_*`` do."""
-    ranges = [(adjust_brightness, max(0, 1 - brightness), 1 + brightness, brightness),
-              (adjust_contrast, max(0, 1 - contrast), 1 + contrast, contrast),
-              (adjust_saturation, max(0, 1 - saturation), 1 + saturation, saturation),
-              (adjust_hue, -hue, hue, hue)]
+    ranges = [(colour.adjust_brightness, max(0, 1 - brightness), 1 + brightness, brightness),
+              (colour.adjust_contrast, max(0, 1 - contrast), 1 + contrast, contrast),
+              (colour.adjust_saturation, max(0, 1 - saturation), 1 + saturation, saturation),
+              (colour.adjust_hue, -hue, hue, hue)]
     enabled = [(function, low, high) for function, low, high, amount in ranges if amount]
 
     def apply(images, targets, generator):
@@ -293,7 +231,7 @@ def batched_color_jitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.0):
         n, device = images.shape[0], images.device
         adjustments = [(function, _uniform(n, low, high, generator, device)) for function, low, high in enabled]
         order = torch.rand((n, len(enabled)), generator=generator, device=device).argsort(dim=1)
-        return jitter(images, adjustments, order), targets
+        return colour.jitter(images, adjustments, order), targets
 
     return apply
 
@@ -305,7 +243,7 @@ def batched_brightness(amount=0.2):
 def batched_grayscale(p=0.1):
     def apply(images, targets, generator):
         chosen = _rand(images.shape[0], generator, images.device) < p
-        return torch.where(chosen[:, None, None, None], _gray(images).expand_as(images), images), targets
+        return torch.where(chosen[:, None, None, None], colour.gray(images).expand_as(images), images), targets
 
     return apply
 
@@ -352,19 +290,11 @@ def batched_random_erasing(p=0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3)):
     return apply
 
 
-def _lighting(images: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """``images`` (N, 3, H, W) in 0..1 plus ``eigvec @ (alpha * eigval)`` per image."""
-    eigval = torch.tensor(IMAGENET_EIGVAL, device=images.device)
-    eigvec = torch.tensor(IMAGENET_EIGVEC, device=images.device)
-    shift = (alpha * eigval) @ eigvec.T
-    return (images + shift.view(-1, 3, 1, 1)).clamp_(0, 1)
-
-
 def batched_pca_lighting(std=0.1):
     def apply(images, targets, generator):
         check_rgb(images.shape[1])
         alpha = torch.randn((images.shape[0], 3), generator=generator, device=images.device) * std
-        return _lighting(images, alpha), targets
+        return colour.lighting(images, alpha), targets
 
     return apply
 
@@ -395,7 +325,8 @@ def cutmix(alpha=1.0):
     def apply(images, targets, generator):
         h, w = images.shape[-2:]
         cut = math.sqrt(1.0 - _beta(alpha, generator))
-        cy, cx = (int(v) for v in torch.randint(0, 2**31, (2,), generator=generator, device=generator.device) % torch.tensor([h, w], device=generator.device))
+        drawn = torch.randint(0, 2**31, (2,), generator=generator, device=generator.device)
+        cy, cx = (int(v) for v in drawn % torch.tensor([h, w], device=generator.device))
         y1, y2 = max(cy - int(h * cut) // 2, 0), min(cy + int(h * cut) // 2, h)
         x1, x2 = max(cx - int(w * cut) // 2, 0), min(cx + int(w * cut) // 2, w)
         mixed = images.clone()

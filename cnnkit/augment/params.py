@@ -4,7 +4,7 @@ did-you-mean, and showing the parameters in help."""
 from __future__ import annotations
 
 from cnnkit.augment.spec import Call, spec_error
-from cnnkit.contracts import AugmentParam
+from cnnkit.contracts._augmentations import AugmentParam
 from cnnkit.registry import unknown_name_message
 
 KINDS = ("int", "float", "pair", "bool", "choice")

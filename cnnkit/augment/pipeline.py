@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import torch
 
 from cnnkit.augment.params import bind
-from cnnkit.augment.spec import parse, spec_error
-from cnnkit.contracts import BATCH_STAGE, SAMPLE_STAGE
+from cnnkit.augment.spec import Call, parse, spec_error
+from cnnkit.contracts._augmentations import BATCH_STAGE, PRESET_STAGE, SAMPLE_STAGE
 from cnnkit.errors import CnnkitError, UsageError
 from cnnkit.registry import Entry, unknown_name_message
 
@@ -43,6 +43,15 @@ class Step:
     def describe(self) -> str:
         call = f"{self.entry.name}({', '.join(f'{k}={v!r}' for k, v in self.params.items())})"
         return f"{call} of preset {self.preset}" if self.preset else call
+
+    def create(self) -> Callable:
+        """The operation, from the entry's factory and these arguments (checked by the registry:
+        a failure or a product that is not a function names the entry and plugin)."""
+        return self.entry.create(**self.params)
+
+    def create_batched(self) -> Callable:
+        """The batched version of the operation, from the entry's ``batched`` factory."""
+        return self.entry.metadata["batched"](**self.params)
 
 
 @dataclass
@@ -84,12 +93,11 @@ class Resolved:
             if name == "random-resized-crop":
                 return None
             if name == "resize":
-                side, resized = float(step.params["size"]), True
+                side, resized = shorter_side(step.params["size"]), True
             elif name in CROPS:
                 if self.needs_originals and not resized:
                     return None  # a crop of the stored picture, whose size is not known here
-                size = step.params["size"]
-                kept = min(float(min(size) if isinstance(size, (list, tuple)) else size), side)
+                kept = min(shorter_side(step.params["size"]), side)
                 shown, side = shown * kept / side, kept
         return shown
 
@@ -105,6 +113,15 @@ class Resolved:
         return round(shown, 4), "the share of each picture that training crops show"
 
 
+def shorter_side(size: object) -> float:
+    """The shorter side a ``size`` argument asks for: one number, or (height, width)."""
+    if isinstance(size, (list, tuple)):
+        return float(min(size))
+    if isinstance(size, (int, float)):
+        return float(size)
+    raise TypeError(f"size must be a number or (height, width), got {size!r}")
+
+
 def expand_preset(spec: str, size: tuple[int, int]) -> str:
     side = min(size)
     return spec.format(pad=max(1, round(side / 8)), big=round(side * 256 / 224))
@@ -112,7 +129,8 @@ def expand_preset(spec: str, size: tuple[int, int]) -> str:
 
 def resolve(spec: str, registry, size: tuple[int, int]) -> Resolved:
     """``spec``'s operations for a model input of ``size`` (height, width)."""
-    resolved = Resolved(size=tuple(size))
+    height, width = size
+    resolved = Resolved(size=(height, width))
     for call in parse(spec):
         if call.name not in registry:
             hint = "Run 'cnnkit augmentations' to list them."
@@ -120,42 +138,45 @@ def resolve(spec: str, registry, size: tuple[int, int]) -> Resolved:
             raise spec_error(spec, call.position, message)
         entry = registry.get(call.name)
         stage = entry.metadata.get("stage", SAMPLE_STAGE)
-        if stage == "preset":
-            if call.args or call.kwargs:
-                raise spec_error(spec, call.position, f"preset {call.name} takes no arguments; write its operations instead: "
-                                 f"{expand_preset(entry.metadata['spec'], size)}")
-            expanded = expand_preset(entry.metadata["spec"], size)
-            inner = resolve(expanded, registry, size)
-            if resolved.mixers and inner.sample:
-                raise spec_error(spec, call.position, f"{call.name} comes after {resolved.mixers[-1].entry.name}; "
-                                 "put mixup and cutmix last (they mix whole batches and their labels)")
-            for step in inner.sample + inner.mixers:
-                step.preset, step.preset_spec = step.preset or call.name, step.preset_spec or expanded
-            resolved.sample += inner.sample
-            resolved.mixers += inner.mixers
-            resolved.made_for.update(inner.made_for)
-            if entry.metadata.get("made_for"):
-                resolved.made_for[call.name] = entry.metadata["made_for"]
-            if entry.metadata.get("eval_crop"):
-                resolved.declared_eval_crop = (entry.metadata["eval_crop"], entry.metadata["eval_crop_source"])
+        if stage == PRESET_STAGE:
+            add_preset(resolved, spec, call, entry, registry)
             continue
         params = bind(call, tuple(entry.metadata.get("params", ())), spec)
         if "size" in params and params["size"] is None:
-            params["size"] = list(size) if entry.name != "resize" else min(size)
+            params["size"] = [height, width] if entry.name != "resize" else min(height, width)
         if stage == BATCH_STAGE:
             resolved.mixers.append(Step(entry, params))
-        elif resolved.mixers:
-            raise spec_error(spec, call.position, f"{call.name} comes after {resolved.mixers[-1].entry.name}; "
-                             "put mixup and cutmix last (they mix whole batches and their labels)")
         else:
+            _mixers_last(resolved, spec, call)
             resolved.sample.append(Step(entry, params))
     return resolved
 
 
-def _create(step: Step, factory: Callable) -> Callable:
-    """``factory`` (the entry's ``create`` or its ``batched`` metadata, both checked by the
-    registry: failures and a product that is not a function name the entry and plugin)."""
-    return factory(**step.params)
+def add_preset(resolved: Resolved, spec: str, call: Call, entry: Entry, registry) -> None:
+    """The operations of preset ``entry`` (written as ``call`` in ``spec``) added to ``resolved``."""
+    if call.args or call.kwargs:
+        raise spec_error(spec, call.position, f"preset {call.name} takes no arguments; write its operations instead: "
+                         f"{expand_preset(entry.metadata['spec'], resolved.size)}")
+    expanded = expand_preset(entry.metadata["spec"], resolved.size)
+    inner = resolve(expanded, registry, resolved.size)
+    if inner.sample:
+        _mixers_last(resolved, spec, call)
+    for step in inner.sample + inner.mixers:
+        step.preset, step.preset_spec = step.preset or call.name, step.preset_spec or expanded
+    resolved.sample += inner.sample
+    resolved.mixers += inner.mixers
+    resolved.made_for.update(inner.made_for)
+    if entry.metadata.get("made_for"):
+        resolved.made_for[call.name] = entry.metadata["made_for"]
+    if entry.metadata.get("eval_crop"):
+        resolved.declared_eval_crop = (entry.metadata["eval_crop"], entry.metadata["eval_crop_source"])
+
+
+def _mixers_last(resolved: Resolved, spec: str, call: Call) -> None:
+    """Refuse a per-sample operation written after mixup or cutmix."""
+    if resolved.mixers:
+        raise spec_error(spec, call.position, f"{call.name} comes after {resolved.mixers[-1].entry.name}; "
+                         "put mixup and cutmix last (they mix whole batches and their labels)")
 
 
 class SampleAugment:
@@ -165,8 +186,9 @@ class SampleAugment:
 
     def __init__(self, steps: list[Step], size: tuple[int, int]):
         self.steps = steps
-        self.functions = [_create(step, step.entry.create) for step in steps]
-        self.size = tuple(size)
+        self.functions = [step.create() for step in steps]
+        height, width = size
+        self.size = (height, width)
 
     def __call__(self, image: torch.Tensor, seed: int) -> torch.Tensor:
         with torch.random.fork_rng(devices=[]):
@@ -188,10 +210,10 @@ class BatchAugment:
     with ``size``, batches end at that size (resized on the shorter side and centre-cropped)."""
 
     def __init__(self, steps: list[Step], mixers: list[Step], mix_prob: float, size: tuple[int, int] | None = None):
-        self.functions = [_create(step, step.entry.metadata["batched"]) for step in steps]
-        self.mixers = [_create(step, step.entry.create) for step in mixers]
+        self.functions = [step.create_batched() for step in steps]
+        self.mixers = [step.create() for step in mixers]
         self.mix_prob = mix_prob
-        self.size = tuple(size) if size is not None else None
+        self.size = (size[0], size[1]) if size is not None else None
 
     @property
     def mixes(self) -> bool:
@@ -217,9 +239,9 @@ def stand_in_size(resolved: Resolved, size: tuple[int, int]) -> tuple[int, int]:
     where folders stream the stored pictures to the operations before the first resize (see
     ``needs_originals``), those pictures' size is known only as each is read (an operation refuses
     one too small then), so the input grown to fit the crops those operations take."""
-    if not resolved.needs_originals:
-        return tuple(size)
     height, width = size
+    if not resolved.needs_originals:
+        return height, width
     for step in resolved.sample:
         if step.entry.name in RESIZING:
             break
@@ -241,16 +263,16 @@ def dry_run(resolved: Resolved, spec: str, channels: int, size: tuple[int, int],
     for step in resolved.sample:
         with _refusal(step, image.shape if not batched else batch.shape[1:]):
             if batched:
-                batch, targets = _create(step, step.entry.metadata["batched"])(batch, targets, generator)
+                batch, targets = step.create_batched()(batch, targets, generator)
             else:
-                function = _create(step, step.entry.create)
+                function = step.create()
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(0)
                     image = function(image)
     batch = torch.full((2, channels, *size), 0.5)
     for step in resolved.mixers:
         with _refusal(step, batch.shape[1:]):
-            _create(step, step.entry.create)(batch, targets, generator)
+            step.create()(batch, targets, generator)
 
 
 class AugmentRefused(UsageError):
@@ -269,12 +291,12 @@ def refusal(step: Step, shape, exc: Exception, kind: type[UsageError] = UsageErr
     images it was given (a plugin that broke its contract: its own error, as it is)."""
     if isinstance(exc, CnnkitError) and exc.__cause__ is None:
         return exc
-    if isinstance(exc, CnnkitError):
-        exc = exc.__cause__  # the operation's own words, without from_plugin's wrapping
-    lines = str(exc).strip().splitlines()
+    # the operation's own words, without the registry's wrapping (see cnnkit.registry.guarded)
+    cause = exc.__cause__ if isinstance(exc, CnnkitError) and exc.__cause__ is not None else exc
+    lines = str(cause).strip().splitlines()
     expansion = f" (preset {step.preset} is: {step.preset_spec})" if step.preset else ""
     return kind(f"--augment: {step.describe()} cannot run on {'x'.join(str(n) for n in shape)} images: "
-                f"{lines[0] if lines else type(exc).__name__}{expansion}")
+                f"{lines[0] if lines else type(cause).__name__}{expansion}")
 
 
 @contextmanager

@@ -55,22 +55,29 @@ def _closing(spec: str, start: int) -> int:
     raise spec_error(spec, start, "this parenthesis is never closed")
 
 
+def _literal(node: ast.expr) -> object:
+    """The value an argument writes; a bare word is text."""
+    return node.id if isinstance(node, ast.Name) else ast.literal_eval(node)
+
+
 def _arguments(spec: str, start: int, end: int, name: str) -> tuple[list[object], dict[str, object]]:
     inner = spec[start + 1:end]
     try:
         tree = ast.parse(f"f({inner})", mode="eval").body
     except (SyntaxError, RecursionError, MemoryError):
+        tree = None
+    if not isinstance(tree, ast.Call):
         raise spec_error(spec, start, f"the arguments of {name}({inner}) are not valid; write them as in Python, "
                          "e.g. name(1, key=0.5)") from None
-    value = lambda node: node.id if isinstance(node, ast.Name) else ast.literal_eval(node)  # noqa: E731  bare words are text
     try:
-        args = [value(a) for a in tree.args]
-        kwargs = {k.arg: value(k.value) for k in tree.keywords}
+        args = [_literal(a) for a in tree.args]
+        values = [_literal(k.value) for k in tree.keywords]
     except (ValueError, TypeError, RecursionError, MemoryError):
         raise spec_error(spec, start, f"the arguments of {name}({inner}) must be plain values (numbers, text, "
                          "tuples, True/False)") from None
     if any(k.arg is None for k in tree.keywords) or any(isinstance(a, ast.Starred) for a in tree.args):
         raise spec_error(spec, start, f"{name}(...) takes plain values, not * or **")
+    kwargs = {k.arg: v for k, v in zip(tree.keywords, values) if k.arg is not None}
     if len(kwargs) != len(tree.keywords):
         raise spec_error(spec, start, f"{name}(...) names a parameter twice")
     return args, kwargs

@@ -13,11 +13,22 @@ from collections import Counter, defaultdict
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import TypedDict
 
-from cnnkit.data.folder import list_folder
+from cnnkit.data.folder import Layout, list_folder
 from cnnkit.data.images import UnreadableImage, decode, forget_rescaled, probe
 from cnnkit.errors import UsageError
+
+
+class Leak(TypedDict):
+    splits: list[str]
+    files: list[str]
+
+
+class Conflict(TypedDict):
+    classes: list[str]
+    files: list[str]
+    same_file: bool
 
 
 @dataclass
@@ -33,9 +44,9 @@ class Report:
     modes: dict[str, int] = field(default_factory=dict)
     unreadable: list[dict[str, str]] = field(default_factory=list)
     duplicates: list[list[str]] = field(default_factory=list)
-    leaks: list[dict[str, object]] = field(default_factory=list)
+    leaks: list[Leak] = field(default_factory=list)
     """Duplicate groups whose copies land in different splits."""
-    conflicts: list[dict[str, object]] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
     """Duplicate groups whose copies are in different classes (``same_file``: all one file, reached
     through links): a folder with any is not trainable; a built-in dataset is trained as published."""
     links: list[dict[str, str]] = field(default_factory=list)
@@ -91,10 +102,6 @@ def check_folder(root: Path, val_split: float = 0.2, seed: int = 0, memory_budge
     """Inspect ``root`` as ``cnnkit train --data root`` would read it; ``given``: ``root`` as the
     user wrote it (``./digits``), which the report repeats so its ``--data`` advice reads the
     same folder (``digits`` alone would be the built-in dataset)."""
-    import torch
-
-    from cnnkit.data.splits import split_indices
-
     report = Report(given or str(root))
     if not root.is_dir():
         raise UsageError(f"'{root}' {'is not a folder' if root.exists() else 'does not exist'}; pass an image folder.")
@@ -113,6 +120,19 @@ def check_folder(root: Path, val_split: float = 0.2, seed: int = 0, memory_budge
         if splits else "class folders, no split folders"
     )
     report.problems += [difference[0].lower() + difference[1:] for difference in layout.differences()]
+    found = inspect_all(layout, report)
+    if len(report.classes) < 2:
+        report.problems.append(f"'{layout.folders['train']}' has {len(report.classes)} class folder(s); a classifier needs at least 2")
+    if "val" not in splits and found.get("train"):
+        split_off_validation(report, found, val_split, seed)
+    tally(report, found, {split: f"{split}/" for split in splits}, layout.listing.refused)
+    find_duplicates(report, found)
+    report.plan = describe_plan(report, splits, val_split, memory_budget)
+    return report
+
+
+def inspect_all(layout: Layout, report: Report) -> dict[str, list[Sample]]:
+    """The readable images of every split, hashed; their sizes and modes go into ``report``."""
     modes: Counter = Counter()
     widths: list[int] = []
     heights: list[int] = []
@@ -124,26 +144,27 @@ def check_folder(root: Path, val_split: float = 0.2, seed: int = 0, memory_budge
                 if inspect(path, report, modes, widths, heights):
                     samples.append(Sample(path, label, hash_file(path)))
         found[split] = samples
-
-    if len(report.classes) < 2:
-        report.problems.append(f"'{layout.folders['train']}' has {len(report.classes)} class folder(s); a classifier needs at least 2")
-    if "val" not in splits and found.get("train"):
-        if not 0 < val_split < 1:
-            report.problems.append(f"there is no val/ folder, so --val-split must be between 0 and 1 (got {val_split})")
-        else:
-            labels = torch.tensor([s.label for s in found["train"]])
-            train_idx, val_idx = split_indices(labels, val_split, torch.Generator().manual_seed(seed))
-            everything = found["train"]
-            found["train"] = [everything[i] for i in train_idx.tolist()]
-            found["val"] = [everything[i] for i in val_idx.tolist()]
-            if not found["val"]:
-                report.problems.append("too few images to split off a validation set; add images or a val/ folder")
-    tally(report, found, {split: f"{split}/" for split in splits}, layout.listing.refused)
     report.sizes = {"width": spread(widths), "height": spread(heights)}
     report.modes = dict(modes.most_common())
-    find_duplicates(report, found)
-    report.plan = describe_plan(report, splits, val_split, memory_budget)
-    return report
+    return found
+
+
+def split_off_validation(report: Report, found: dict[str, list[Sample]], val_split: float, seed: int) -> None:
+    """``found``'s training images split into train and val as training splits them (no val/ folder)."""
+    import torch
+
+    from cnnkit.data.splits import split_indices
+
+    if not 0 < val_split < 1:
+        report.problems.append(f"there is no val/ folder, so --val-split must be between 0 and 1 (got {val_split})")
+        return
+    labels = torch.tensor([s.label for s in found["train"]])
+    train_idx, val_idx = split_indices(labels, val_split, torch.Generator().manual_seed(seed))
+    everything = found["train"]
+    found["train"] = [everything[i] for i in train_idx.tolist()]
+    found["val"] = [everything[i] for i in val_idx.tolist()]
+    if not found["val"]:
+        report.problems.append("too few images to split off a validation set; add images or a val/ folder")
 
 
 def tally(report: Report, found: dict[str, list[Sample]], own: dict[str, str],
@@ -155,8 +176,8 @@ def tally(report: Report, found: dict[str, list[Sample]], own: dict[str, str],
         per_class = Counter(s.label for s in samples)
         report.counts[split] = {name: per_class[i] for i, name in enumerate(report.classes)}
     train_counts = list(report.counts.get("train", {}).values())
-    for split, per_class in report.counts.items():
-        for name, count in per_class.items():
+    for split, counts in report.counts.items():
+        for name, count in counts.items():
             if count == 0 and (split == "train" or split in own) and (split, name) not in excused:
                 where = "training" if split == "train" else own[split]
                 report.problems.append(f"class '{name}' has no readable {where} images")
@@ -204,11 +225,11 @@ CONFLICT_EXAMPLES = 3
 """Label conflicts named per pair of classes in data check's text (all are in its ``--json``)."""
 
 
-def conflict_lines(conflicts: list[dict[str, object]]) -> list[str]:
+def conflict_lines(conflicts: list[Conflict]) -> list[str]:
     """The label conflicts, one line per set of classes: how many images, and a few of them."""
     by_classes: dict[tuple[str, ...], list[list[str]]] = defaultdict(list)
     for conflict in conflicts:
-        by_classes[tuple(cast(list, conflict["classes"]))].append(cast(list, conflict["files"]))
+        by_classes[tuple(conflict["classes"])].append(conflict["files"])
     lines = [f"label conflicts ({len(conflicts)} image(s) in two classes at once):"]
     for classes, group in sorted(by_classes.items(), key=lambda item: (-len(item[1]), item[0])):
         shown = "; ".join(" = ".join(files) for files in group[:CONFLICT_EXAMPLES])
@@ -237,14 +258,35 @@ def describe_plan(report: Report, splits: dict[str, Path], val_split: float, mem
 
 def format_report(report: Report) -> str:
     lines = [f"{report.root}: {report.layout or 'layout not recognised'}"]
-    if report.classes:
-        splits = list(report.counts)
-        width = max(len(c) for c in report.classes + ["class"])
-        lines.append("  " + "class".ljust(width) + "".join(f"{s:>8}" for s in splits))
-        for name in report.classes:
-            lines.append("  " + name.ljust(width) + "".join(f"{report.counts[s][name]:>8}" for s in splits))
-        if report.imbalance is not None:
-            lines.append(f"imbalance (largest / smallest training class): {report.imbalance:g}")
+    lines += class_table(report) + image_lines(report) + finding_lines(report)
+    if report.plan:
+        lines.append(f"--data {shlex.quote(report.root)}:")
+        lines += [f"  {line}" for line in report.plan]
+    if report.problems:
+        lines.append("not trainable:")
+        lines += [f"  {problem}" for problem in report.problems]
+    else:
+        lines.append("trainable")
+    return "\n".join(lines)
+
+
+def class_table(report: Report) -> list[str]:
+    """Images per class (rows) and split (columns), and the imbalance."""
+    if not report.classes:
+        return []
+    splits = list(report.counts)
+    width = max(len(c) for c in report.classes + ["class"])
+    lines = ["  " + "class".ljust(width) + "".join(f"{s:>8}" for s in splits)]
+    for name in report.classes:
+        lines.append("  " + name.ljust(width) + "".join(f"{report.counts[s][name]:>8}" for s in splits))
+    if report.imbalance is not None:
+        lines.append(f"imbalance (largest / smallest training class): {report.imbalance:g}")
+    return lines
+
+
+def image_lines(report: Report) -> list[str]:
+    """The images' sizes and modes, and the files that could not be read."""
+    lines = []
     if report.sizes.get("width"):
         w, h = report.sizes["width"], report.sizes["height"]
         lines.append(f"sizes (min / median / max): width {w[0]} / {w[1]} / {w[2]}, height {h[0]} / {h[1]} / {h[2]}")
@@ -252,6 +294,12 @@ def format_report(report: Report) -> str:
     if report.unreadable:
         lines.append(f"unreadable ({len(report.unreadable)}):")
         lines += [f"  {item['file']}: {item['reason']}" for item in report.unreadable]
+    return lines
+
+
+def finding_lines(report: Report) -> list[str]:
+    """Duplicates, leaks, label conflicts and the links training does not follow."""
+    lines = []
     if report.duplicates:
         lines.append(f"exact duplicates ({len(report.duplicates)} group(s)):")
         lines += ["  " + " = ".join(group) for group in report.duplicates]
@@ -262,12 +310,4 @@ def format_report(report: Report) -> str:
     if report.links:
         lines.append(f"links not followed ({len(report.links)}), as training does not follow them:")
         lines += [f"  {item['link']} -> {item['target']}: {item['reason']}" for item in report.links]
-    if report.plan:
-        lines.append(f"--data {shlex.quote(report.root)}:")
-        lines += [f"  {line}" for line in report.plan]
-    if report.problems:
-        lines.append("not trainable:")
-        lines += [f"  {problem}" for problem in report.problems]
-    else:
-        lines.append("trainable")
-    return "\n".join(lines)
+    return lines

@@ -58,7 +58,7 @@ def check_named(name: str, val_split: float = 0.2, seed: int = 0, data_dir: str 
 
 def known_samples(name: str, report: Report, val_split: float, seed: int, data_dir: str):
     """A torchvision dataset's images, named by their index in its training or test set."""
-    from cnnkit.contracts import DataRequest
+    from cnnkit.contracts._data import DataRequest
     from cnnkit.data.named import KNOWN, read_known
 
     shape = KNOWN[name].shape
@@ -77,13 +77,14 @@ def known_samples(name: str, report: Report, val_split: float, seed: int, data_d
 
 def digits_samples(report: Report):
     """The shipped digits at their stored 8x8, named by their position in each split."""
-    from cnnkit.contracts import DataRequest
+    from cnnkit.contracts._data import DataRequest
     from cnnkit.data.digits import load_digits
+    from cnnkit.data.splits import Split
 
     data = load_digits(DataRequest(image_size=(8, 8), channels=1))
     report.classes = list(data.classes)
-    found = {split: samples(part.images.numpy(), part.labels, range(len(part)), f"{split} image")
-             for split, part in data.splits().items()}
+    parts = {split: part if isinstance(part, Split) else part.materialize() for split, part in data.splits().items()}
+    found = {split: samples(part.images.numpy(), part.labels, range(len(part)), f"{split} image") for split, part in parts.items()}
     return (1, 8, 8), found
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cnnkit.contracts import DataRequest
+from cnnkit.contracts._data import DataRequest
 from cnnkit.data.splits import DataSplits, Split
 
 CLASSES = [str(d) for d in range(10)]
@@ -34,7 +34,7 @@ def load_digits(request: DataRequest | None = None) -> DataSplits:
     if request.crop_fraction != 1:  # the centre share evaluation reads, as files and stored arrays are read
         from cnnkit.data.images import fit_array
 
-        x = torch.from_numpy(np.stack([fit_array(image, tuple(image_size), channels, request.crop_fraction, request.interpolation)
+        x = torch.from_numpy(np.stack([fit_array(image, image_size, channels, request.crop_fraction, request.interpolation)
                                        for image in x.numpy()]))
     everything = Split(x, torch.from_numpy(labels.astype(np.int64)))
     parts = {name: everything.subset(torch.from_numpy(split == code)) for name, code in SPLIT_CODES.items()}

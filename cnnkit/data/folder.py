@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from cnnkit.console import note, warn
-from cnnkit.contracts import DataRequest
+from cnnkit.contracts._data import DataRequest
 from cnnkit.data.images import UnreadableImage, forget_rescaled, probe, stored_channels
 from cnnkit.data.listing import IMAGE_EXTENSIONS, Listing, Place, inside, one_folder, visible_folders
 from cnnkit.data.sources import FileSource
@@ -138,8 +138,8 @@ def find_splits(root: Path) -> dict[str, Path]:
                 if child.name != split:
                     note(f"using '{child}' as the {split} split.")
     if found and "train" not in found:
-        names = ", ".join(f"'{path.name}'" for path in found.values())
-        raise UsageError(f"'{root}' has {names} but no train folder; add ROOT/train/<class>/ (or drop the split folders).")
+        listed = ", ".join(f"'{path.name}'" for path in found.values())
+        raise UsageError(f"'{root}' has {listed} but no train folder; add ROOT/train/<class>/ (or drop the split folders).")
     check_split_links(root, found)
     others = [p.name for p in visible_folders(root) if p not in found.values() and images_in(p, root)[0]] if found else []
     if others:
@@ -219,7 +219,7 @@ def load_folder(root: str | Path, request: DataRequest) -> DataSplits:
         raise UsageError(f"Data folder '{root}' {what}; {LAYOUT_HINT}.")
     forget_rescaled()
     layout = checked_layout(root)
-    size, channels = tuple(request.image_size), request.channels
+    size, channels = request.image_size, request.channels
     skipped: list[tuple[str, str]] = []
     shapes: Counter = Counter()
 

@@ -227,16 +227,16 @@ def crop_offset(resized: int, wanted: int) -> int:
     return int(round((resized - wanted) / 2.0)) if resized >= wanted else -((wanted - resized) // 2)
 
 
-def fit_array(array: np.ndarray, size: tuple[int, int], channels: int, crop: float = 1.0, resample: str = "bilinear",
+def fit_array(array: np.ndarray, size: tuple[int, int] | None, channels: int, crop: float = 1.0, resample: str = "bilinear",
               as_weights: bool = False) -> np.ndarray:
-    """A stored uint8 image ``(C, H, W)`` (C is 1 or 3) fitted like a decoded file."""
-    size = tuple(size) if size is not None else tuple(array.shape[1:])
-    if array.shape == (channels, *size) and crop == 1:
+    """A stored uint8 image ``(C, H, W)`` (C is 1 or 3) fitted like a decoded file (``size`` None: its own)."""
+    height, width = size if size is not None else array.shape[1:]
+    if array.shape == (channels, height, width) and crop == 1:
         return array
-    if array.shape[0] == 1 and array.shape[1:] == tuple(size) and crop == 1:
+    if array.shape[0] == 1 and array.shape[1:] == (height, width) and crop == 1:
         return np.repeat(array, channels, axis=0)
     img = _pil().fromarray(array[0] if array.shape[0] == 1 else np.ascontiguousarray(array.transpose(1, 2, 0)))
-    return fit(img, size, channels, crop, resample, as_weights=as_weights)
+    return fit(img, (height, width), channels, crop, resample, as_weights=as_weights)
 
 
 def flatten_alpha(img):

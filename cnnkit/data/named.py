@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from cnnkit.console import note
-from cnnkit.contracts import DataRequest
+from cnnkit.contracts._data import DataRequest
+from cnnkit.data.cache import cache_dir
 from cnnkit.data.sources import ArraySource
 from cnnkit.data.splits import DataSplits, Split, StreamedSplit, split_indices
 from cnnkit.errors import CnnkitError, UsageError
@@ -72,8 +73,6 @@ KNOWN = {
 def data_root(data_dir: str) -> Path:
     if data_dir:
         return Path(data_dir).expanduser()
-    from cnnkit.models.library import cache_dir
-
     return Path(os.environ.get(DATA_ENV) or cache_dir() / "data")
 
 
@@ -107,7 +106,7 @@ def download_failure(exc: BaseException) -> str:
     """One line for why a download failed (torchvision's messages span several lines)."""
     from urllib.error import URLError
 
-    seen = exc
+    seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, URLError):
             return f"could not be downloaded ({seen.reason})"
@@ -224,9 +223,10 @@ def load_named(name: str, request: DataRequest) -> DataSplits:
     arrays = read_known(name, request)
     (train_images, train_labels), (test_images, test_labels) = arrays.train, arrays.test
     mean, std = statistics(KNOWN[name], request.channels)
+    channels, height, width = (int(d) for d in train_images.shape[1:])
     return DataSplits(
         part(train_images, train_labels, arrays.train_idx, request, name),
         part(train_images, train_labels, arrays.val_idx, request, name),
         part(test_images, test_labels, None, request, name),
-        arrays.classes, name, native=tuple(int(d) for d in train_images.shape[1:]), mean=mean, std=std,
+        arrays.classes, name, native=(channels, height, width), mean=mean, std=std,
     )

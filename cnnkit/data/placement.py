@@ -22,20 +22,19 @@ def place(data: DataSplits, mode: str, budget_gib: float, workers: int, streamed
     and their decoded size is within ``budget_gib``; left streaming otherwise. The splits named
     in ``streamed`` stay streamed whatever the mode (augmentations that want original pictures)."""
     parts = data.splits()
-    kept = streamed
-    streamed = {name: split for name, split in parts.items()
-                if isinstance(split, StreamedSplit) and split.fixed_size and name not in kept}
-    if not streamed:
+    readable = {name: split for name, split in parts.items()
+                if isinstance(split, StreamedSplit) and split.fixed_size and name not in streamed}
+    if not readable:
         if mode == "no":
             note(f"--data-in-memory no: {data.source} comes in memory from its dataset, so it stays there.")
         return data
-    size = sum(split.nbytes for split in streamed.values())
-    count = sum(len(split) for split in streamed.values())
+    size = sum(split.nbytes for split in readable.values())
+    count = sum(len(split) for split in readable.values())
     budget = budget_gib * GIB
     if mode == "yes" or (mode == "auto" and size <= budget):
         if size > budget:
             warn(f"decoding {count} images into memory takes {human(size)}, more than --memory-budget {budget_gib:g} GiB.")
-        return data.replace_splits({name: split.materialize(workers) if name in streamed else split for name, split in parts.items()})
+        return data.replace_splits({**parts, **{name: split.materialize(workers) for name, split in readable.items()}})
     why = f"{human(size)} decoded, more than --memory-budget {budget_gib:g} GiB" if mode == "auto" else "--data-in-memory no"
     note(f"streaming {count} images from {data.source} batch by batch ({why}).")
     return data

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import cast
 
 import torch
 
 from cnnkit.console import note, warn
-from cnnkit.contracts import DataRequest, ImageSource
+from cnnkit.contracts._data import DataRequest
 from cnnkit.data.folder import IMAGE_EXTENSIONS
 from cnnkit.data.images import forget_rescaled, probe, stored_channels
 from cnnkit.data.sources import FileSource
@@ -40,7 +39,7 @@ def image_files(paths: Sequence[str | Path], labels: Sequence[int] | torch.Tenso
         raise ValueError(f"{len(paths)} paths but {len(label_tensor)} labels")
     source = FileSource([Path(p) for p in paths], label_tensor, request.image_size, request.channels,
                         request.crop_fraction, request.interpolation, request.as_weights)
-    return StreamedSplit(cast(ImageSource, source), torch.arange(len(label_tensor)))  # sized: its shape is never None
+    return StreamedSplit(source, torch.arange(len(label_tensor)))
 
 
 def stratified_split(labels: torch.Tensor, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

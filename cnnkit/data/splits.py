@@ -3,7 +3,8 @@
 - :class:`Split`: uint8 images ``(N, C, H, W)`` held in memory (on the training device once
   training starts), indexed batch by batch. The fastest path, for data that fits.
 - :class:`StreamedSplit`: samples of an :class:`~cnnkit.contracts.ImageSource` (files, or
-  arrays at another size) read per batch through a ``DataLoader``. For data that does not fit.
+  arrays at another size) read per batch through a ``DataLoader`` (:mod:`cnnkit.data.streaming`).
+  For data that does not fit.
 
 Both serve ``batches(index_lists, device)``, so the training loop never knows which it has, and
 both read each sample with the same function, so they give the same bytes.
@@ -13,15 +14,17 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Union
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import torch
 
-if TYPE_CHECKING:
-    from cnnkit.contracts import ImageSource
+from cnnkit.data.streaming import read_all, stream
 
-Index = Union[torch.Tensor, slice]
+if TYPE_CHECKING:
+    from cnnkit.data.sources import AnySource
+
+Index = torch.Tensor | slice
 SampleTransform = Callable[[torch.Tensor, int], torch.Tensor]
 """A per-sample augmentation: (uint8 image, seed) -> uint8 image."""
 
@@ -64,6 +67,8 @@ class Split:
                 index = index.to(self.images.device, non_blocking=True)
             images = self.images[index]
             if augment is not None:
+                if batch_seeds is None:
+                    raise ValueError("augment needs seeds: one tensor per batch")
                 images = torch.stack([augment(image, int(seed)) for image, seed in zip(images, batch_seeds.tolist())])
             yield images, self.labels[index]
 
@@ -72,7 +77,9 @@ class Split:
 class StreamedSplit:
     """The samples ``indices`` of ``source``, read when a batch asks for them."""
 
-    source: ImageSource
+    source: AnySource
+    """An :class:`~cnnkit.contracts.ImageSource`, or (for augmentations that crop from the
+    original picture) cnnkit's :class:`~cnnkit.data.sources.WholeFiles`."""
     indices: torch.Tensor
 
     def __len__(self) -> int:
@@ -83,14 +90,22 @@ class StreamedSplit:
         return self.source.labels[self.indices]
 
     @property
-    def nbytes(self) -> int:
-        channels, height, width = self.source.sample_shape
-        return len(self) * channels * height * width
-
-    @property
     def fixed_size(self) -> bool:
         """Whether every sample has one shape (so the split can be read into one tensor)."""
         return self.source.sample_shape is not None
+
+    @property
+    def sample_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of every sample; only a split of fixed size has one."""
+        shape = self.source.sample_shape
+        if shape is None:
+            raise ValueError("the samples of this split have no one shape (whole pictures, each at its own size)")
+        return shape
+
+    @property
+    def nbytes(self) -> int:
+        channels, height, width = self.sample_shape
+        return len(self) * channels * height * width
 
     def subset(self, index: torch.Tensor) -> StreamedSplit:
         return StreamedSplit(self.source, self.indices[index])
@@ -98,18 +113,16 @@ class StreamedSplit:
     def batches(self, indices: Iterable[Index], device: torch.device, workers: int = 0,
                 augment: SampleTransform | None = None, seeds: Iterable[torch.Tensor] | None = None,
                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        from cnnkit.data.streaming import stream
-
-        return stream(self, indices, device, workers, augment, seeds)
+        """``(images, labels)`` for each batch of positions in this split, read on ``device``
+        (see :func:`cnnkit.data.streaming.stream`)."""
+        yield from stream(self.source, [self.indices[index] for index in indices], device, workers, augment, seeds)
 
     def materialize(self, workers: int = 0) -> Split:
         """Every sample read into memory (samples that fail to read are dropped, with a warning)."""
-        from cnnkit.data.streaming import read_all
-
-        return read_all(self, workers)
+        return Split(*read_all(self.source, self.indices, self.sample_shape, workers))
 
 
-AnySplit = Union[Split, StreamedSplit]
+AnySplit = Split | StreamedSplit
 
 
 @dataclass
@@ -141,8 +154,6 @@ class DataSplits:
         return self.replace_splits(moved)
 
     def replace_splits(self, parts: dict[str, AnySplit]) -> DataSplits:
-        from dataclasses import replace
-
         return replace(self, train=parts["train"], val=parts["val"], test=parts.get("test"))
 
 
@@ -156,13 +167,16 @@ def channel_stats(split: AnySplit, seed: int, workers: int = 0) -> tuple[list[fl
     either form of the split gives the same figures. Measured on the CPU, in float64."""
     n = len(split)
     chosen = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:STATS_IMAGES].sort().values
-    total = squares = None
+    total: torch.Tensor | None = None
+    squares: torch.Tensor | None = None
     count = 0
     for images, _ in split.batches(chosen.split(256), torch.device("cpu"), workers):
         x = images.cpu().to(torch.float64).div_(255)
         sums, sq = x.sum(dim=(0, 2, 3)), x.square().sum(dim=(0, 2, 3))
-        total, squares = (sums, sq) if total is None else (total + sums, squares + sq)
+        total, squares = (sums, sq) if total is None or squares is None else (total + sums, squares + sq)
         count += x.shape[0] * x.shape[2] * x.shape[3]
+    if total is None or squares is None:
+        raise ValueError("channel statistics need at least one image")
     mean = total / count
     var = (squares - count * mean.square()) / max(count - 1, 1)
     return mean.tolist(), var.clamp_min(0).sqrt().clamp_min(1e-6).tolist()
@@ -175,10 +189,7 @@ def split_indices(labels: torch.Tensor, val_fraction: float, generator: torch.Ge
         idx = torch.nonzero(labels == label).flatten()
         idx = idx[torch.randperm(len(idx), generator=generator)]
         n_val = int(round(len(idx) * val_fraction))
-        if len(idx) > 1:
-            n_val = min(max(n_val, 1), len(idx) - 1)
-        else:
-            n_val = 0
+        n_val = min(max(n_val, 1), len(idx) - 1) if len(idx) > 1 else 0
         val_parts.append(idx[:n_val])
         train_parts.append(idx[n_val:])
     return torch.cat(train_parts).sort().values, torch.cat(val_parts).sort().values

@@ -15,11 +15,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from cnnkit.console import warn
 from cnnkit.data.images import UnreadableImage
-from cnnkit.data.splits import Index, Split
 from cnnkit.errors import CnnkitError
 
 if TYPE_CHECKING:
-    from cnnkit.data.splits import StreamedSplit
+    from cnnkit.data.sources import AnySource
 
 _warned: set[str] = set()
 """Samples that failed to read in this process (``"name: reason"``), each warned about once."""
@@ -73,7 +72,6 @@ def _collate(items):
     return (torch.stack(images) if images else None), ok, failures
 
 
-
 def report(failures: list[str]) -> None:
     for failure in failures:
         if failure not in _warned:
@@ -81,55 +79,58 @@ def report(failures: list[str]) -> None:
             warn(f"skipping unreadable image {failure}")
 
 
-def _loader(split: StreamedSplit, batches: list[list], workers: int, pin: bool, augment=None) -> DataLoader:
+def _loader(source: AnySource, batches: list[list], workers: int, pin: bool, augment=None) -> DataLoader:
     """Reading is not random, so the loader gets its own generator: left to itself it draws its
     workers' seed from torch's global one, and streaming would change dropout and initialisation."""
     return DataLoader(
-        _Samples(split.source, augment), batch_sampler=batches, num_workers=workers, collate_fn=_collate, pin_memory=pin,
+        _Samples(source, augment), batch_sampler=batches, num_workers=workers, collate_fn=_collate, pin_memory=pin,
         generator=torch.Generator(),
     )
 
 
-def _source_batches(split: StreamedSplit, indices: Iterable[Index]) -> list[torch.Tensor]:
-    return [split.indices[index] for index in indices]
-
-
-def stream(split: StreamedSplit, indices: Iterable[Index], device: torch.device, workers: int, augment=None,
-           seeds: Iterable[torch.Tensor] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """``(images, labels)`` on ``device`` for each batch of positions in ``split``, each image
-    through ``augment`` with its seed when given; pinned memory and asynchronous copies on CUDA."""
-    batches = _source_batches(split, indices)
-    pin = device.type == "cuda"
+def _requests(batches: list[torch.Tensor], augment, seeds: Iterable[torch.Tensor] | None) -> list[list]:
+    """What the loader asks its dataset for: sample indices, or (index, seed) pairs to augment."""
     if augment is None:
-        requests = [b.tolist() for b in batches]
-    else:
-        requests = [list(zip(b.tolist(), s.tolist())) for b, s in zip(batches, seeds)]
-    for wanted, (images, ok, failures) in zip(batches, _loader(split, requests, workers, pin, augment)):
+        return [b.tolist() for b in batches]
+    if seeds is None:
+        raise ValueError("augment needs seeds: one tensor per batch")
+    return [list(zip(b.tolist(), s.tolist())) for b, s in zip(batches, seeds)]
+
+
+def stream(source: AnySource, batches: list[torch.Tensor], device: torch.device, workers: int, augment=None,
+           seeds: Iterable[torch.Tensor] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``(images, labels)`` on ``device`` for each batch of ``source``'s sample indices, each
+    image through ``augment`` with its seed when given; pinned memory and asynchronous copies on CUDA."""
+    pin = device.type == "cuda"
+    requests = _requests(batches, augment, seeds)
+    for wanted, (images, ok, failures) in zip(batches, _loader(source, requests, workers, pin, augment)):
         report(failures)
         if images is None:
             raise CnnkitError(f"No image of a batch could be read ({'; '.join(failures[:3])}); see the warnings, "
                               "then remove or replace those files (or use a larger --batch-size).")
-        labels = split.source.labels[wanted]
+        labels = source.labels[wanted]
         if not ok.all():  # the first image read stands in for each that failed: same batch size, same steps
             images = images[torch.where(ok, torch.cumsum(ok.long(), 0) - 1, 0)]
             labels = torch.where(ok, labels, labels[ok][0])
         yield images.to(device, non_blocking=pin), labels.to(device, non_blocking=pin)
 
 
-def read_all(split: StreamedSplit, workers: int) -> Split:
-    """Every sample of ``split`` decoded into one uint8 tensor; unreadable ones dropped."""
-    chunks = _source_batches(split, torch.arange(len(split)).split(256))
-    images = torch.empty((len(split), *split.source.sample_shape), dtype=torch.uint8)
-    keep = torch.ones(len(split), dtype=torch.bool)
+def read_all(source: AnySource, indices: torch.Tensor, shape: tuple[int, int, int], workers: int,
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Samples ``indices`` of ``source`` (each of ``shape``) decoded into one uint8 tensor, with
+    their labels; unreadable ones dropped."""
+    chunks = [indices[part] for part in torch.arange(len(indices)).split(256)]
+    images = torch.empty((len(indices), *shape), dtype=torch.uint8)
+    keep = torch.ones(len(indices), dtype=torch.bool)
     start = 0
-    for wanted, (batch, ok, failures) in zip(chunks, _loader(split, [c.tolist() for c in chunks], workers, False)):
+    for wanted, (batch, ok, failures) in zip(chunks, _loader(source, [c.tolist() for c in chunks], workers, False)):
         report(failures)
         positions = torch.arange(start, start + len(wanted))
         if batch is not None:
             images[positions[ok]] = batch
         keep[positions[~ok]] = False
         start += len(wanted)
-    labels = split.labels
+    labels = source.labels[indices]
     if keep.all():
-        return Split(images, labels)
-    return Split(images[keep], labels[keep])
+        return images, labels
+    return images[keep], labels[keep]

@@ -20,6 +20,7 @@ from torch import nn
 
 NORMS = ("lrn", "batch", "none")
 GROUPS = (1, 2)
+BIASES_AT_ONE = ("conv2", "conv4", "conv5", "fc6", "fc7")
 
 
 class PerTower(nn.Module):
@@ -75,13 +76,13 @@ class AlexNet2012(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """The paper's initialisation: weights N(0, 0.01); biases 1 in conv2, conv4, conv5, fc6, fc7."""
-        f, c = self.features, self.classifier
-        for layer in (f.conv1, f.conv2, f.conv3, f.conv4, f.conv5, c.fc6, c.fc7, c.fc8):
-            nn.init.normal_(layer.weight, 0.0, 0.01)
-            nn.init.zeros_(layer.bias)
-        for layer in (f.conv2, f.conv4, f.conv5, c.fc6, c.fc7):
-            nn.init.ones_(layer.bias)
+        """The paper's initialisation: weights N(0, 0.01), drawn layer by layer in order; biases 1
+        in conv2, conv4, conv5, fc6 and fc7, else 0."""
+        for name, module in self.named_modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                nn.init.normal_(module.weight, 0.0, 0.01)
+                if module.bias is not None:
+                    nn.init.constant_(module.bias, 1.0 if name.rpartition(".")[2] in BIASES_AT_ONE else 0.0)
 
     def forward(self, x):
         return self.classifier(self.features(x).flatten(1))

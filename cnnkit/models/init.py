@@ -22,15 +22,16 @@ if TYPE_CHECKING:
     from cnnkit.data.splits import AnySplit
     from cnnkit.registry import Entry
 
-Scheme = Callable[[nn.Parameter], None]
+Scheme = Callable[[torch.Tensor], object]
+"""Re-initialises a weight in place (torch's ``nn.init`` functions also return it)."""
 
 
-def _lecun_normal(weight: nn.Parameter) -> None:
+def _lecun_normal(weight: torch.Tensor) -> None:
     fan_in, _ = nn.init._calculate_fan_in_and_fan_out(weight)
     nn.init.normal_(weight, 0.0, 1.0 / math.sqrt(fan_in))
 
 
-def _lecun_uniform(weight: nn.Parameter) -> None:
+def _lecun_uniform(weight: torch.Tensor) -> None:
     fan_in, _ = nn.init._calculate_fan_in_and_fan_out(weight)
     bound = math.sqrt(3.0 / fan_in)
     nn.init.uniform_(weight, -bound, bound)

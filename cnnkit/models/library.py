@@ -12,19 +12,18 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from functools import partial
 from importlib import metadata
-from pathlib import Path
 
-CACHE_ENV = "CNNKIT_CACHE"
+from cnnkit.contracts._registration import Reference
+from cnnkit.data.cache import cache_dir
+
 CACHE_FORMAT = 2
 """Bumped when what is cached changes, so an old cache file is not read."""
 WITHOUT_AUX = ("googlenet", "inception_v3")
 """Models whose auxiliary classifiers are on by default without weights; cnnkit trains one head."""
-
-
-def cache_dir() -> Path:
-    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cnnkit"
-    return Path(os.environ.get(CACHE_ENV) or default)
+TIMM_PRETRAINED = Reference("cnnkit.transfer.pretrained:timm_pretrained")
+"""timm's pretrained loader, imported only when fine-tuning asks for one (it belongs to transfer)."""
 
 
 def torchvision_models() -> dict[str, list[int]]:
@@ -74,12 +73,19 @@ def adapt_in_channels(model, in_channels: int):
     for parent in model.modules():
         for name, child in parent.named_children():
             if isinstance(child, nn.Conv2d) and child.in_channels == 3 and child.groups == 1:
+                padding = child.padding if isinstance(child.padding, str) else _pair(child.padding)
                 setattr(parent, name, nn.Conv2d(
-                    in_channels, child.out_channels, child.kernel_size, child.stride, child.padding,
-                    child.dilation, 1, child.bias is not None,
+                    in_channels, child.out_channels, _pair(child.kernel_size), _pair(child.stride), padding,
+                    _pair(child.dilation), 1, child.bias is not None,
                 ))
                 return model
     raise ValueError(f"found no 3-channel stem convolution to adapt to {in_channels} channels")
+
+
+def _pair(values: tuple[int, ...]) -> tuple[int, int]:
+    """A 2-d convolution's (height, width) setting, as its constructor takes it."""
+    height, width = values
+    return height, width
 
 
 def torchvision_model(name: str, *, num_classes: int = 1000, in_channels: int = 3, **kwargs):
@@ -102,13 +108,7 @@ def timm_metadata(name: str) -> dict:
     import timm
 
     size = timm.get_pretrained_cfg_value(name, "input_size") if hasattr(timm, "get_pretrained_cfg_value") else None
-
-    def pretrained(weights: str = ""):
-        from cnnkit.transfer.pretrained import timm_pretrained
-
-        return timm_pretrained(name, weights)
-
-    return {"input_size": tuple(size) if size else (3, 224, 224), "pretrained": pretrained}
+    return {"input_size": tuple(size) if size else (3, 224, 224), "pretrained": partial(TIMM_PRETRAINED, name)}
 
 
 def timm_model(name: str, *, num_classes: int = 1000, in_channels: int = 3, **kwargs):

@@ -79,7 +79,7 @@ class Bottleneck(nn.Module):
 
 class CifarResNet(nn.Module):
     def __init__(self, depth: int, num_classes: int = 10, in_channels: int = 3, shortcut: str = "A",
-                 block: type[nn.Module] = BasicBlock):
+                 block: type[BasicBlock | Bottleneck] = BasicBlock):
         super().__init__()
         per_block = 3 if block is Bottleneck else 2
         if (depth - 2) % (3 * per_block) or depth < 3 * per_block + 2:

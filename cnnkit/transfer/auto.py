@@ -105,7 +105,8 @@ def _quadrant(transfer, small: bool, similar: bool, config, size) -> tuple[Decis
         spec, where = surgery.earlier_cut(transfer.model, transfer.heads, size)
         if spec is None:
             return Decision("features"), f"a linear classifier on earlier activations is not possible here ({where}), so {top}"
-        return Decision("features", truncate=spec), f"a linear classifier on activations from earlier in the network: {where}; only the new head trains"
+        earlier = f"a linear classifier on activations from earlier in the network: {where}; only the new head trains"
+        return Decision("features", truncate=spec), earlier
     if similar:
         mult = config.backbone_lr_mult if config.backbone_lr_mult is not None else LOWER_RATE
         given = " (your --backbone-lr-mult)" if config.backbone_lr_mult is not None else ""

@@ -20,9 +20,11 @@ import os
 import re
 import warnings
 from pathlib import Path
+from typing import Any, cast
 
-from cnnkit.contracts import Preprocessing, Pretrained
+from cnnkit.contracts._models import Preprocessing, Pretrained
 from cnnkit.errors import CnnkitError, UsageError
+from cnnkit.models.library import WITHOUT_AUX
 from cnnkit.registry import unknown_name_message
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -36,6 +38,7 @@ def read_state_dict(path: Path) -> dict:
     """A state dict from ``path``, never unpickling objects; a cnnkit checkpoint gives its weights."""
     if not path.is_file():
         raise UsageError(f"--weights file '{path}' {'is not a file' if path.exists() else 'does not exist'}.")
+    state: object
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -165,51 +168,32 @@ def check_timm_cache(name: str) -> None:
             found = try_to_load_from_cache(repo, file, cache_dir=constants.HF_HUB_CACHE, revision=revision or None)
             if isinstance(found, str):
                 check_hub_blob(found)
-    if cfg.url:
+    if isinstance(cfg.url, str) and cfg.url:
         check_hash_in_name(os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(cfg.url)))
 
 
 def torchvision_pretrained(name: str, weights: str = "") -> Pretrained:
     """Images are fed as the weights were trained: RGB (grayscale data is repeated to 3 channels)."""
-    import torch
-    from torchvision.models import get_model, get_model_weights
+    from torchvision.models import get_model_weights
 
-    from cnnkit.models.library import WITHOUT_AUX
-
-    extra = {"aux_logits": False, "init_weights": False} if name in WITHOUT_AUX else {}
-    if name in WITHOUT_AUX:
-        extra["transform_input"] = True  # as torchvision builds them for their pretrained weights
     enum = get_model_weights(name)
     if is_file_spec(weights):
-        default = enum.DEFAULT
-        state = read_state_dict(Path(weights))
-        if extra:
-            state = {k: v for k, v in state.items() if not k.startswith("aux")}
-        model = get_model(name, weights=None, num_classes=len(default.meta["categories"]), **extra)
+        chosen = enum.DEFAULT
+        state = without_aux(name, read_state_dict(Path(weights)))
+        model = torchvision_architecture(name, chosen)
         load_into(model, state, f"'{weights}'")
-        chosen, source = default, f"torchvision {name} with weights from {weights}"
+        source = f"torchvision {name} with weights from {weights}"
     else:
         names = [w.name for w in enum]
         if weights and weights != "DEFAULT" and weights not in names:
             raise UsageError(unknown_name_message(f"weights for {name}", weights, names, f"Choose one of: DEFAULT, {', '.join(names)}."))
         chosen = enum.DEFAULT if weights in ("", "DEFAULT") else enum[weights]
-        model = get_model(name, weights=None, num_classes=len(chosen.meta["categories"]), **extra)
-        file = os.path.basename(chosen.url)
-        cache = os.path.join(torch.hub.get_dir(), "checkpoints")
-        cached = os.path.join(cache, file)
-        check_hash_in_name(cached)
-        try:
-            state = chosen.get_state_dict(progress=True, check_hash=True, weights_only=True)
-        except Exception as exc:
-            if os.path.isfile(cached):
-                raise CnnkitError(f"The cached weights '{cached}' cannot be read ({type(exc).__name__}); delete the file "
-                                  "to download it again, or pass --weights FILE.") from None
-            raise _offline_error(f"{name} ({chosen.name})", file, cache, exc) from None
-        if extra:
-            state = {k: v for k, v in state.items() if not k.startswith("aux")}
-        load_into(model, state, f"{name} {chosen.name}")
+        model = torchvision_architecture(name, chosen)
+        load_into(model, without_aux(name, published_state(name, chosen)), f"{name} {chosen.name}")
         source = f"torchvision {name} {chosen.name}"
-    rebuild = (name, {"in_channels": 3, "transform_input": True}) if name in WITHOUT_AUX else None  # rebuilt alike
+    rebuild: tuple[str, dict[str, object]] | None = None
+    if name in WITHOUT_AUX:
+        rebuild = (name, {"in_channels": 3, "transform_input": True})  # rebuilt as torchvision builds it for these weights
     transforms = chosen.transforms()
     crop, resize = transforms.crop_size[0], transforms.resize_size[0]
     preprocessing = Preprocessing(
@@ -217,6 +201,37 @@ def torchvision_pretrained(name: str, weights: str = "") -> Pretrained:
         interpolation=str(transforms.interpolation.value), crop_fraction=round(crop / resize, 4),
     )
     return Pretrained(model, preprocessing, source, rebuild)
+
+
+def torchvision_architecture(name: str, chosen):
+    """torchvision's network ``name`` without weights, with ``chosen`` weights' class count, built
+    as torchvision builds it for its pretrained weights (one head, the input transform on)."""
+    from torchvision.models import get_model
+
+    extra = {"aux_logits": False, "init_weights": False, "transform_input": True} if name in WITHOUT_AUX else {}
+    return get_model(name, weights=None, num_classes=len(chosen.meta["categories"]), **extra)
+
+
+def without_aux(name: str, state: dict) -> dict:
+    """``state`` without the auxiliary classifiers, which cnnkit builds these models without."""
+    return {k: v for k, v in state.items() if not k.startswith("aux")} if name in WITHOUT_AUX else state
+
+
+def published_state(name: str, chosen) -> dict:
+    """The state dict of torchvision's ``chosen`` weights, from the hub cache (checked) or downloaded."""
+    import torch
+
+    file = os.path.basename(chosen.url)
+    cache = os.path.join(torch.hub.get_dir(), "checkpoints")
+    cached = os.path.join(cache, file)
+    check_hash_in_name(cached)
+    try:
+        return chosen.get_state_dict(progress=True, check_hash=True, weights_only=True)
+    except Exception as exc:
+        if os.path.isfile(cached):
+            raise CnnkitError(f"The cached weights '{cached}' cannot be read ({type(exc).__name__}); delete the file "
+                              "to download it again, or pass --weights FILE.") from None
+        raise _offline_error(f"{name} ({chosen.name})", file, cache, exc) from None
 
 
 def timm_pretrained(name: str, weights: str = "") -> Pretrained:
@@ -240,12 +255,12 @@ def timm_pretrained(name: str, weights: str = "") -> Pretrained:
             raise _offline_error(f"timm/{name}", f"models--{repo}/snapshots/<revision>/model.safetensors (and refs/main)",
                                  constants.HF_HUB_CACHE, exc) from None
         source = f"timm {name} (pretrained)"
-    cfg = model.pretrained_cfg
-    size = tuple(cfg.get("input_size", (3, 224, 224)))
+    settings = cast("dict[str, Any]", model.pretrained_cfg)  # timm's models carry it as a dict
+    size = tuple(settings.get("input_size", (3, 224, 224)))
     preprocessing = Preprocessing(
-        input_size=(3, size[1], size[2]), mean=tuple(cfg.get("mean", IMAGENET_MEAN)),
-        std=tuple(cfg.get("std", IMAGENET_STD)), interpolation=str(cfg.get("interpolation", "bilinear")),
-        crop_fraction=float(cfg.get("crop_pct", 0.875)),
+        input_size=(3, size[1], size[2]), mean=tuple(settings.get("mean", IMAGENET_MEAN)),
+        std=tuple(settings.get("std", IMAGENET_STD)), interpolation=str(settings.get("interpolation", "bilinear")),
+        crop_fraction=float(settings.get("crop_pct", 0.875)),
     )
     return Pretrained(model, preprocessing, source)
 

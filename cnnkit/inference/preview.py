@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cnnkit.augment.pipeline import Resolved, SampleAugment, _create
+from cnnkit.augment.pipeline import Resolved, SampleAugment
 from cnnkit.engine.checkpoint import atomic_write
 from cnnkit.engine.seeding import derive_seed
 
@@ -19,7 +19,7 @@ CAPTION = 40
 
 def sample_images(image: str, data: str, size: tuple[int, int], seed: int) -> tuple[list[torch.Tensor], str]:
     """Two uint8 images to augment (the second is the partner for mixup and cutmix), and a title."""
-    from cnnkit.contracts import DataRequest
+    from cnnkit.contracts._data import DataRequest
 
     if image:
         from cnnkit.data.images import UnreadableImage, decode
@@ -43,7 +43,8 @@ def sample_images(image: str, data: str, size: tuple[int, int], seed: int) -> tu
     return images, f"{data}: {splits.classes[int(labels[first])]} and {splits.classes[int(labels[second])]}"
 
 
-def variants(resolved: Resolved, images: list[torch.Tensor], size: tuple[int, int], count: int, seed: int) -> list[tuple[torch.Tensor, str]]:
+def variants(resolved: Resolved, images: list[torch.Tensor], size: tuple[int, int], count: int,
+             seed: int) -> list[tuple[torch.Tensor, str]]:
     """The original and ``count - 1`` augmented variants, each with its caption."""
     from torchvision.transforms.v2 import functional as TF
 
@@ -52,7 +53,7 @@ def variants(resolved: Resolved, images: list[torch.Tensor], size: tuple[int, in
     if not resolved.needs_originals:  # as in training: the operations see images at the model's size
         images = fitted
     cells = [(fitted[0], "original")]
-    mixers = [(step.entry.name, _create(step, step.entry.create)) for step in resolved.mixers]
+    mixers = [(step.entry.name, step.create()) for step in resolved.mixers]
     for i in range(1, count):
         drawn = [sample(img, derive_seed(seed, "preview", i, k)) for k, img in enumerate(images)]
         caption = ", ".join(step.entry.name for step in resolved.sample) or "no per-image operation"
