@@ -46,7 +46,8 @@ def current_umask() -> int:
 
 def write_reason(exc: OSError) -> str:
     """Why a write failed, in plain words (the system's own for most errors)."""
-    return WRITE_ERRORS.get(exc.errno) or exc.strerror or str(exc)
+    known = WRITE_ERRORS.get(exc.errno) if exc.errno is not None else None
+    return known or exc.strerror or str(exc)
 
 
 def make_folder(path: Path) -> Path:

@@ -8,6 +8,7 @@ stops the other workers, and the failing rank's line becomes this process's erro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -17,10 +18,11 @@ import socket
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from cnnkit.console import note
-from cnnkit.contracts import StrategyOptions
+from cnnkit.contracts._strategies import StrategyOptions
 from cnnkit.errors import CnnkitError, UsageError
 
 if TYPE_CHECKING:
@@ -182,29 +184,15 @@ def launch_workers(argv: list[str], options: StrategyOptions) -> int:
     from cnnkit.engine.signals import Interrupted
 
     config = launch_config(options)
-    for name in list(logging.root.manager.loggerDict):
-        if name.startswith("torch.distributed"):  # its own log lines; failures are reported below
-            logging.getLogger(name).setLevel(logging.CRITICAL)
+    quiet_launcher_logs()
     if options.nnodes > 1:
         note(waiting_note(options))
         wait_for_endpoint(options)
-    saved_env = {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", LAUNCHED_ENV)}
-    os.environ[LAUNCHED_ENV] = "1"
-    if saved_env["OMP_NUM_THREADS"] is None:  # as torchrun does: share the cores, not oversubscribe them
-        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // config.nproc_per_node))
     try:
-        elastic_launch(config, sys.executable)("-m", "cnnkit", *argv)
+        with worker_environment(config.nproc_per_node):
+            elastic_launch(config, sys.executable)("-m", "cnnkit", *argv)
     except ChildFailedError as exc:
-        rank, failure = earliest_failure(exc.failures)
-        data = getattr(failure, "error_file_data", None) or {}
-        if "cnnkit_time_ms" in data:
-            message = str(data.get("message", ""))
-        elif failure.exitcode < 0:
-            message = f"killed by {signal.Signals(-failure.exitcode).name}"
-        else:
-            message = f"exit code {failure.exitcode}"
-        code = failure.exitcode if failure.exitcode > 0 else 1
-        raise WorkerFailed(f"rank {rank} failed: {message.strip() or f'exit code {failure.exitcode}'}", code) from None
+        raise worker_failed(exc.failures) from None
     except (RendezvousError, DistError) as exc:  # the launcher's own rendezvous or store, not a worker
         if options.nnodes == 1 and not options.rdzv_endpoint:
             raise
@@ -212,13 +200,47 @@ def launch_workers(argv: list[str], options: StrategyOptions) -> int:
     except SignalException as exc:  # Ctrl-C or SIGTERM reached this launcher; its workers are stopped
         signum = int(exc.sigval)
         raise Interrupted(signal.Signals(signum).name, 128 + signum) from None
+    return 0
+
+
+def quiet_launcher_logs() -> None:
+    """Silence torch.distributed's own log lines; cnnkit reports the failures itself."""
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("torch.distributed"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+@contextlib.contextmanager
+def worker_environment(nproc: int) -> Iterator[None]:
+    """The environment the workers inherit while they run: ``LAUNCHED_ENV``, and ``OMP_NUM_THREADS``
+    unless the user set it; both put back as they were afterwards."""
+    saved_env = {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", LAUNCHED_ENV)}
+    os.environ[LAUNCHED_ENV] = "1"
+    if saved_env["OMP_NUM_THREADS"] is None:  # as torchrun does: share the cores, not oversubscribe them
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
+    try:
+        yield
     finally:
         for name, value in saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-    return 0
+
+
+def worker_failed(failures: dict[int, ProcessFailure]) -> WorkerFailed:
+    """The launch's error: the root-cause worker's own one-line error when it recorded one, else
+    how it ended (a signal or an exit code)."""
+    rank, failure = earliest_failure(failures)
+    data = getattr(failure, "error_file_data", None) or {}
+    if "cnnkit_time_ms" in data:
+        message = str(data.get("message", ""))
+    elif failure.exitcode < 0:
+        message = f"killed by {signal.Signals(-failure.exitcode).name}"
+    else:
+        message = f"exit code {failure.exitcode}"
+    code = failure.exitcode if failure.exitcode > 0 else 1
+    return WorkerFailed(f"rank {rank} failed: {message.strip() or f'exit code {failure.exitcode}'}", code)
 
 
 def earliest_failure(failures: dict[int, ProcessFailure]) -> tuple[int, ProcessFailure]:

@@ -26,8 +26,10 @@ def param_groups(model: torch.nn.Module, weight_decay: float, include_frozen: bo
     for biases and normalisation parameters (every parameter of one dimension or fewer), nor for
     the names a model lists in ``no_weight_decay()``. Frozen parameters are left out unless
     ``include_frozen``."""
-    skip = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
-    decay, no_decay = [], []
+    listed = getattr(model, "no_weight_decay", None)
+    skip = set(listed()) if callable(listed) else set()
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, param in model.named_parameters():
         if not param.requires_grad and not include_frozen:
             continue

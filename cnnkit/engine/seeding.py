@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+from collections.abc import Mapping
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -40,11 +42,15 @@ def resolve_deterministic(flag: bool | None, device: torch.device) -> bool:
     return flag if flag is not None else device.type != "cuda"
 
 
-def rng_state(device: torch.device) -> dict[str, object]:
+NumpyState = tuple[str, np.ndarray, int, int, float]
+"""The global NumPy generator's state in its legacy form (MT19937, which the global one always is)."""
+
+
+def rng_state(device: torch.device) -> dict[str, Any]:
     """This process's global generators as plain data (tensors, lists, numbers)."""
-    kind, keys, position, has_gauss, cached = np.random.get_state()
+    kind, keys, position, has_gauss, cached = cast(NumpyState, np.random.get_state(legacy=True))
     version, internal, gauss = random.getstate()
-    state = {
+    state: dict[str, Any] = {
         "python": [version, list(internal), gauss],
         "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached],
         "torch": torch.get_rng_state(),
@@ -54,7 +60,8 @@ def rng_state(device: torch.device) -> dict[str, object]:
     return state
 
 
-def set_rng_state(state: dict[str, object], device: torch.device) -> None:
+def set_rng_state(state: Mapping[str, Any], device: torch.device) -> None:
+    """Restore what :func:`rng_state` captured (read back from a checkpoint)."""
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     kind, keys, position, has_gauss, cached = state["numpy"]

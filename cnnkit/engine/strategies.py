@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from cnnkit.console import warn
-from cnnkit.contracts import StrategyOptions
+from cnnkit.contracts._strategies import StrategyOptions
 from cnnkit.engine.device import select_device
 from cnnkit.errors import UsageError
 
@@ -128,7 +128,6 @@ class SingleProcessStrategy:
         pass
 
 
-
 class DataParallelStrategy(SingleProcessStrategy):
     """``nn.DataParallel``: one process scatters each batch over the visible GPUs."""
 
@@ -216,7 +215,7 @@ class DistributedStrategy:
         from torch.nn.parallel import DistributedDataParallel
 
         if self.options.sync_bn:
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[no-untyped-call]
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = model.to(self.device)
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         wrapped = DistributedDataParallel(model, device_ids=device_ids)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnkit.contracts import Strategy
+from cnnkit.contracts._strategies import Strategy
 from cnnkit.data.splits import AnySplit, SampleTransform
 from cnnkit.engine.metrics import RunningMetrics
 from cnnkit.engine.precision import Precision
@@ -19,7 +19,6 @@ from cnnkit.errors import CnnkitError
 
 if TYPE_CHECKING:
     from cnnkit.augment.pipeline import BatchAugment
-
 
 
 class NonFiniteLoss(CnnkitError):

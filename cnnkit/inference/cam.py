@@ -89,6 +89,13 @@ def feature_layer(model: nn.Module, sample: torch.Tensor) -> str:
     the module docstring); ``sample`` is one normalised input ``(1, C, H, W)``."""
     calls, counts = traced_calls(model, sample)
     maps = [c for c in calls if c.output.dim() == 4]
+    refuse_without_maps(calls, maps)
+    return map_maker(final_makers(maps), maps, counts).name
+
+
+def refuse_without_maps(calls: list[Call], maps: list[Call]) -> None:
+    """A model whose classifier reads no feature map has no layer to take a heat map at: one that
+    computes none, and one that turns its maps into tokens (a transformer)."""
     if not maps:
         raise UsageError("This model computes no feature map (N, C, H, W), so a class activation map has nothing to "
                          "show; --cam applies to CNNs.")
@@ -97,14 +104,24 @@ def feature_layer(model: nn.Module, sample: torch.Tensor) -> str:
         raise UsageError(f"This model turns its feature maps into tokens (after '{maps[-1].name}', as a transformer "
                          "does), so a map of a convolutional layer would not show where it looked; --cam applies "
                          "to CNNs (--cam-layer NAME takes a layer anyway).")
+
+
+def final_makers(maps: list[Call]) -> list[Call]:
+    """The calls that returned the last feature map with more than one position (else the last
+    map), as the classifier reads it: after the in-place steps applied to it."""
     final = ([c for c in maps if c.output.shape[-2:].numel() > 1] or maps)[-1].output
     makers = [c for c in maps if c.output is final]
     version = max(c.version for c in makers)
-    makers = [c for c in makers if c.version == version]  # the map as the classifier reads it, after in-place steps
-    once = [c for c in makers if counts[c.name] == 1] or makers  # a module run twice (a shared ReLU) is ambiguous
+    return [c for c in makers if c.version == version]
+
+
+def map_maker(makers: list[Call], maps: list[Call], counts: Counter) -> Call:
+    """Of the calls that returned the same map, the one that names it: of the modules that ran
+    once (a module run twice, a shared ReLU, is ambiguous), a block before a layer, then the
+    deepest, then the last to finish."""
+    once = [c for c in makers if counts[c.name] == 1] or makers
     order = {id(c): i for i, c in enumerate(maps)}
-    chosen = max([c for c in once if c.block] or once, key=lambda c: (c.depth, order[id(c)]))
-    return chosen.name
+    return max([c for c in once if c.block] or once, key=lambda c: (c.depth, order[id(c)]))
 
 
 SHOWN_LAYERS = 20

@@ -42,7 +42,7 @@ class Report:
 
 def read_split(trained: Trained, spec: str, split: str):
     """The split of the checkpoint's data (or of ``spec``), read as training read it."""
-    from cnnkit.contracts import DataRequest
+    from cnnkit.contracts._data import DataRequest
     from cnnkit.data.images import run_reads_as_weights
     from cnnkit.data.resolve import resolve_data
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import torch
 
-from cnnkit.data.folder import IMAGE_EXTENSIONS, images_in
+from cnnkit.data.folder import images_in
 from cnnkit.data.images import UnreadableImage, decode, run_reads_as_weights
+from cnnkit.data.listing import IMAGE_EXTENSIONS
 from cnnkit.errors import UsageError
 from cnnkit.inference.model import Trained
 
