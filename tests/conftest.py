@@ -1,3 +1,24 @@
+"""Fixtures shared by the test files: the in-process CLI runner, throwaway plugins, small image folders.
+
+Fast and full test suites
+-------------------------
+``make test`` (the CI and README command) runs every test; ``make test-fast`` runs
+``pytest -m "not slow"``, under a minute on 2 cores, for the edit-and-check loop.
+``@pytest.mark.slow`` (or a module's ``pytestmark``) marks the tests that take about half a
+second or more there, because they
+
+- start processes: ``python -m cnnkit``, torchrun, DDP workers, mypy, pip, generated packages;
+- wait on signals or timeouts: Ctrl-C, SIGTERM, kill -9, a rendezvous no one joins;
+- train for several epochs or real-sized models: the default digits run, resume-equals-uninterrupted,
+  fine-tuning runs, every augmentation preset, seed reproducibility.
+
+Every area keeps fast tests on tiny models and data, so a fast run still reaches the whole code.
+A new test that takes half a second or more gets the marker (``pytest -m "not slow" --durations=20``
+lists the slowest). On a busy machine torch's intra-op threads wait on each other and tiny-model
+tests take several times longer: ``OMP_NUM_THREADS=1 make test-fast`` keeps near the quiet time
+(the fast subset only; the DDP equality test in the full suite expects the default threads).
+"""
+
 from __future__ import annotations
 
 import io

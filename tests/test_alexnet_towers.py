@@ -13,11 +13,13 @@ def count(model):
     return sum(p.numel() for p in model.parameters())
 
 
+@pytest.mark.slow
 def test_parameter_counts_are_the_one_tower_and_the_papers_two_tower_numbers():
     assert count(AlexNet2012()) == 62_378_344
     assert count(AlexNet2012(groups=2)) == 60_965_224
 
 
+@pytest.mark.slow
 def test_two_towers_group_conv2_conv4_conv5_only():
     f = AlexNet2012(groups=2).features
     assert {name: layer.groups for name, layer in f.named_children() if isinstance(layer, nn.Conv2d)} == {
@@ -25,6 +27,7 @@ def test_two_towers_group_conv2_conv4_conv5_only():
     assert all(layer.groups == 1 for layer in AlexNet2012().modules() if isinstance(layer, nn.Conv2d))
 
 
+@pytest.mark.slow
 def test_each_towers_half_of_conv2_sees_only_its_own_half_of_conv1():
     conv2 = AlexNet2012(groups=2).features.conv2
     x = torch.rand(1, 96, 27, 27)
@@ -36,6 +39,7 @@ def test_each_towers_half_of_conv2_sees_only_its_own_half_of_conv1():
     assert not torch.equal(before[:, 128:], after[:, 128:])
 
 
+@pytest.mark.slow
 def test_response_normalisation_stays_within_each_tower():
     norm1 = AlexNet2012(groups=2).features.norm1
     lrn = nn.LocalResponseNorm(size=5, alpha=5e-4, beta=0.75, k=2.0)
@@ -45,8 +49,8 @@ def test_response_normalisation_stays_within_each_tower():
 
 
 def test_model_kwargs_groups_2_builds_the_two_towers_and_the_help_says_one_tower_by_default():
-    from cnnkit.values import parse_model_kwargs
     from cnnkit.plugins import registry
+    from cnnkit.values import parse_model_kwargs
 
     entry = registry("models").get("alexnet-2012")
     assert "one-tower variant" in entry.help and "groups=2" in entry.help and "as published" not in entry.help

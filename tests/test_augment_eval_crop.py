@@ -37,10 +37,10 @@ def by_hand(path, fraction=224 / 256, side=SIDE):
 
 
 def loaded(folder, augment, side=SIDE):
-    from cnnkit.config import TrainConfig
     from cnnkit.contracts import DataRequest
-    from cnnkit.engine.data_setup import load_data
-    from cnnkit.engine.plan import make_plan
+    from cnnkit.options import TrainConfig
+    from cnnkit.recipe.data_setup import load_data
+    from cnnkit.recipe.plan import make_plan
 
     config = TrainConfig(data=str(folder), model="resnet20", image_size=str(side), augment=augment)
     plan = make_plan(config)
@@ -76,7 +76,7 @@ def test_the_evaluation_crop_is_the_share_training_crops_show(spec, size, share)
 
 def test_pretrained_weights_keep_their_own_crop():
     from cnnkit.contracts import DataRequest
-    from cnnkit.engine.data_setup import eval_crop
+    from cnnkit.recipe.data_setup import eval_crop
 
     alexnet = resolve("alexnet-2012", registry("augmentations"), (224, 224))
     assert eval_crop(alexnet, DataRequest((224, 224), 3, crop_fraction=0.95)) == 0.95
@@ -86,7 +86,7 @@ def test_pretrained_weights_keep_their_own_crop():
 def test_in_memory_data_is_cropped_from_its_stored_images():
     from cnnkit.contracts import DataRequest
     from cnnkit.data.splits import Split
-    from cnnkit.engine.data_setup import centre_cropped
+    from cnnkit.recipe.data_setup import centre_cropped
 
     images = torch.randint(0, 256, (3, 3, 64, 64), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
     split = centre_cropped(Split(images, torch.arange(3)), 0.875, DataRequest((SIDE, SIDE), 3)).materialize()
@@ -95,6 +95,7 @@ def test_in_memory_data_is_cropped_from_its_stored_images():
     assert torch.equal(split.labels, torch.arange(3))
 
 
+@pytest.mark.slow
 def test_the_checkpoint_records_the_crop_and_evaluate_reads_the_test_split_as_training_did(run_cli, tmp_path):
     folder = photo_folder(tmp_path / "photos")
     result = run_cli("train", "--data", str(folder), "--model", "resnet20", "--image-size", str(SIDE), "--augment", "alexnet-2012",

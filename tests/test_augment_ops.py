@@ -156,6 +156,7 @@ def test_spec_errors_point_at_the_token(run_cli, spec, message):
     assert message in result.err and len(result.err.strip().splitlines()) == 1, result.err
 
 
+@pytest.mark.slow
 def test_custom_batch_augmentation_from_a_plugin_sees_soft_targets(run_cli, install_plugin, tmp_path):
     install_plugin("cnnkit-swap", """
         from cnnkit import hookimpl

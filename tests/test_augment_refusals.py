@@ -63,7 +63,7 @@ def test_each_operation_is_tried_on_the_images_the_one_before_gives_it(spec):
     ("cifar", (1, 8, 8), [1, 28, 28], []),
 ])
 def test_presets_made_for_imagenet_photos_are_noted_on_tiny_images(capsys, spec, stored, size, noted):
-    from cnnkit.engine.data_setup import note_tiny_images
+    from cnnkit.recipe.data_setup import note_tiny_images
 
     note_tiny_images(resolve(spec, registry("augmentations"), tuple(size[1:])), stored, size)
     lines = capsys.readouterr().err.splitlines()
@@ -79,9 +79,9 @@ def test_presets_made_for_imagenet_photos_are_noted_on_tiny_images(capsys, spec,
     ("hflip", 1.0, ""),
 ])
 def test_mix_prob_without_mixup_or_cutmix_is_warned_about(capsys, spec, mix_prob, warned):
-    from cnnkit.config import TrainConfig
     from cnnkit.data.splits import DataSplits, Split
-    from cnnkit.engine.data_setup import prepare_augmentation
+    from cnnkit.options import TrainConfig
+    from cnnkit.recipe.data_setup import prepare_augmentation
 
     split = Split(torch.zeros((4, 1, 8, 8), dtype=torch.uint8), torch.tensor([0, 1, 0, 1]))
     data = DataSplits(split, split, None, ["a", "b"], "test")
@@ -135,6 +135,7 @@ def test_crops_of_stored_pictures_are_checked_on_the_picture_they_get(spec):
         "larger than the 16x16 image" in str(caught.value) and "\n" not in str(caught.value)
 
 
+@pytest.mark.slow
 def test_a_refusal_in_a_loader_worker_is_still_one_line():
     """A DataLoader re-raises a worker's exception with the worker's traceback as its message."""
     from torch.utils.data import DataLoader

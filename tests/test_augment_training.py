@@ -17,6 +17,7 @@ def metrics(folder):
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.slow
 def test_every_preset_trains_end_to_end(run_cli, tmp_path, preset, image_folder):
     data = ["--data", str(image_folder), "--model", "resnet20", "--image-size", "16"] if preset in RGB_ONLY else []
     result = run_cli("train", "--augment", preset, "--epochs", "1", "--batch-size", "256", *data,
@@ -26,6 +27,7 @@ def test_every_preset_trains_end_to_end(run_cli, tmp_path, preset, image_folder)
     assert config["augment"] == preset
 
 
+@pytest.mark.slow
 def test_the_same_seed_gives_the_same_augmented_run_and_another_seed_another(run_cli, tmp_path):
     spec = "random-crop(padding=2), hflip, gaussian-noise(0.02), mixup(0.4)"
     for name, seed in (("a", "1"), ("b", "1"), ("c", "2")):
@@ -34,6 +36,7 @@ def test_the_same_seed_gives_the_same_augmented_run_and_another_seed_another(run
     assert metrics(tmp_path / "a") == metrics(tmp_path / "b") != metrics(tmp_path / "c")
 
 
+@pytest.mark.slow
 def test_per_sample_augmentation_gives_the_same_run_streamed_in_memory_and_with_workers(run_cli, tmp_path, image_folder):
     runs = {}
     for name, flags in {"memory": ["--data-in-memory", "yes"], "stream": ["--data-in-memory", "no"],
@@ -45,6 +48,7 @@ def test_per_sample_augmentation_gives_the_same_run_streamed_in_memory_and_with_
     assert runs["memory"] == runs["stream"] == runs["workers"]
 
 
+@pytest.mark.slow
 def test_evaluation_is_never_augmented(run_cli, tmp_path):
     """Validation and test metrics of a run with heavy augmentation match the saved best weights
     scored on the untouched test images."""
@@ -64,6 +68,7 @@ def test_evaluation_is_never_augmented(run_cli, tmp_path):
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.slow
 def test_preview_writes_a_grid_for_every_preset_on_a_photo_and_on_the_digits(run_cli, tmp_path, preset):
     photo = tmp_path / "photo.jpg"
     y, x = np.mgrid[0:120, 0:160]

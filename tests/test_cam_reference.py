@@ -44,6 +44,7 @@ def relative(a, b):
 
 @pytest.mark.parametrize(("name", "layer"), [("resnet18", "layer4.1"), ("resnet20", "stage3.2"),
                                              ("mobilenet_v3_small", "features.12"), ("densenet121", "features")])
+@pytest.mark.slow
 def test_hirescam_equals_grad_cam_for_globally_pooled_networks(name, layer):
     from cnnkit.inference.cam import class_activation, feature_layer
 
@@ -95,6 +96,7 @@ def test_for_a_network_that_flattens_the_map_is_the_classifiers_own_split_of_the
 
 @pytest.mark.parametrize(("name", "layer"), [("vgg11", "features"), ("efficientnet_b0", "features.8"), ("alexnet-2012", "features"),
                                              ("timm/resnet10t", "layer4.0"), ("mnist-cnn2", "8")])
+@pytest.mark.slow
 def test_the_layer_is_the_one_that_feeds_the_classifier(name, layer):
     """VGG and AlexNet: the last max pooling (pytorch-grad-cam's ``features[-1]``), not the
     adaptive pooling after it; timm's ResNet: its last block."""

@@ -89,6 +89,7 @@ def test_fine_tuning_pretrained_weights_reads_as_the_weights_and_training_from_s
     assert [(r.as_weights, r.crop_fraction, r.interpolation) for r in seen] == [(True, 0.875, "bilinear"), (False, 1.0, "bilinear")]
 
 
+@pytest.mark.slow
 def test_a_fine_tuned_run_records_how_to_read_its_images_again(run_cli, tmp_path, image_folder):
     import json
 
@@ -104,6 +105,7 @@ def test_a_fine_tuned_run_records_how_to_read_its_images_again(run_cli, tmp_path
     assert run_reads_as_weights({"model": "mnist-cnn", "backbone": "", "pretrained": True}) is False
 
 
+@pytest.mark.slow
 def test_predict_reads_a_fine_tuned_runs_jpegs_as_the_weights_do(run_cli, tmp_path):
     from torchvision.models import get_model
 

@@ -29,6 +29,7 @@ def test_shards_cover_each_global_batch_exactly_once_in_order():
         assert 23 - covered < world, "only a last batch smaller than the number of processes is dropped"
 
 
+@pytest.mark.slow
 def test_two_ddp_processes_end_with_the_weights_of_one_process_with_twice_the_batch(run_cli, tmp_path):
     ddp = run_cli("train", "--strategy", "ddp", "--nproc-per-node", "2", "--batch-size", "32", *FP32,
                   "--out", str(tmp_path), "--name", "ddp")
@@ -45,6 +46,7 @@ def test_two_ddp_processes_end_with_the_weights_of_one_process_with_twice_the_ba
     assert {p.name for p in tmp_path.iterdir()} == {"ddp", "one"}, "one run directory for the two processes"
 
 
+@pytest.mark.slow
 def test_a_crashing_rank_ends_the_job_with_its_error(run_cli, tmp_path, install_plugin):
     site = install_plugin("cnnkit-crashy", """
         import os
@@ -72,7 +74,6 @@ def test_a_crashing_rank_ends_the_job_with_its_error(run_cli, tmp_path, install_
         def register_models(register):
             register("crashy", crashy, input_size=(1, 8, 8))
     """)
-    started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "cnnkit", "train", "--model", "crashy", "--strategy", "ddp", "--nproc-per-node", "2",
          "--epochs", "3", "--out", str(tmp_path), "--name", "crash"],
@@ -82,17 +83,9 @@ def test_a_crashing_rank_ends_the_job_with_its_error(run_cli, tmp_path, install_
     errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
     assert errors == ["Error: rank 1 failed: RuntimeError: planted failure on rank 1 (run with --debug for the traceback)"]
     assert "Traceback" not in done.stderr and "GLHF" not in done.stderr, "the other rank's fallout stays quiet"
-    assert time.monotonic() - started < 90
 
 
-def test_torchrun_with_a_single_process_strategy_is_refused(run_cli, monkeypatch):
-    for key, value in {"LOCAL_RANK": "0", "RANK": "0", "WORLD_SIZE": "2"}.items():
-        monkeypatch.setenv(key, value)
-    result = run_cli("train", "--strategy", "single")
-    assert result.code == 2
-    assert "started with 2 processes (torchrun), but --strategy single runs in one; pass --strategy ddp" in result.err
-
-
+@pytest.mark.slow
 def test_torchrun_launches_cnnkit_ddp_workers(tmp_path):
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                "-m", "cnnkit", "train", "--strategy", "ddp", "--epochs", "1", "--out", str(tmp_path), "--name", "tr"]
@@ -109,9 +102,11 @@ def test_torchrun_launches_cnnkit_ddp_workers(tmp_path):
     [
         (["--strategy", "single", "--nproc-per-node", "2"], "--nproc-per-node only applies to --strategy ddp (this run is 'single')"),
         (["--sync-bn", "--nnodes", "2"], "--nnodes, --sync-bn only apply to --strategy ddp (this run is 'single')"),
-        (["--strategy", "ddp", "--rdzv-endpoint", "localhost:99999"], "--rdzv-endpoint 'localhost:99999' must be HOST:PORT with a port from 1 to 65535"),
+        (["--strategy", "ddp", "--rdzv-endpoint", "localhost:99999"],
+         "--rdzv-endpoint 'localhost:99999' must be HOST:PORT with a port from 1 to 65535"),
         (["--strategy", "ddp", "--rdzv-endpoint", "nohost"], "--rdzv-endpoint 'nohost' must be HOST:PORT"),
-        (["--strategy", "ddp", "--nnodes", "2", "--node-rank", "5", "--rdzv-endpoint", "h:29500"], "--node-rank 5 must be below --nnodes 2"),
+        (["--strategy", "ddp", "--nnodes", "2", "--node-rank", "5", "--rdzv-endpoint", "h:29500"],
+         "--node-rank 5 must be below --nnodes 2"),
     ],
 )
 def test_distributed_options_are_checked_before_anything_starts(run_cli, tmp_path, args, message):
@@ -140,7 +135,8 @@ def test_evaluation_shares_cover_every_image_even_with_more_processes_than_image
 def proc_stat(pid):
     """(state, parent pid) of a process from /proc, or None once it is gone."""
     try:
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
     return fields[0], int(fields[1])
@@ -156,6 +152,7 @@ def running(pid):
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+@pytest.mark.slow
 def test_workers_stop_when_their_launcher_is_killed(tmp_path):
     launcher = subprocess.Popen(
         [sys.executable, "-m", "cnnkit", "train", "--strategy", "ddp", "--nproc-per-node", "2", "--epochs", "200",

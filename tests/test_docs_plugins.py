@@ -32,7 +32,7 @@ import pytest
 
 import cnnkit.contracts as contracts
 import cnnkit.testing as testing
-from cnnkit import hookspecs, plugins
+from cnnkit import hookspecs, plugin_selection, plugins
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "plugins.md"
@@ -271,8 +271,8 @@ def reference_problems(text: str) -> list[str]:
         problems.append(f"the reference documents {name}, which is neither a hook nor in cnnkit.contracts.__all__")
     for kind, register in contracts.REGISTERS.items():
         problems += metadata_problems(doc, kind, register)
-    for word in (plugins.ONLY_ENV, plugins.DISABLE_ENV, plugins.NO_PLUGINS_ENV, plugins.STRICT_ENV,
-                 plugins.API_ATTRIBUTE, "tryfirst=True", "trylast=True", "wrapper=True", "hookwrapper=True"):
+    for word in (plugin_selection.ONLY_ENV, plugin_selection.DISABLE_ENV, plugin_selection.NO_PLUGINS_ENV,
+                 plugin_selection.STRICT_ENV, plugins.API_ATTRIBUTE, "tryfirst=True", "trylast=True", "wrapper=True", "hookwrapper=True"):
         if word not in doc.sections[REFERENCE]:
             problems.append(f"the reference never mentions {word}")
     helpers, more = stubs(doc, TESTING)
@@ -326,7 +326,8 @@ def test_every_kind_has_a_hook_and_a_register_protocol():
 
 
 @pytest.mark.parametrize("change, expected", [
-    (("- `needs_batch: bool = False`: ", "- needs_batch: "), "register_initializers: metadata 'needs_batch' (needs_batch: bool = False) is not listed"),
+    (("- `needs_batch: bool = False`: ", "- needs_batch: "),
+     "register_initializers: metadata 'needs_batch' (needs_batch: bool = False) is not listed"),
     (("- `input_size: tuple[int, int, int] | None = None`", "- `input_size: tuple[int, int] | None = None`"),
      "register_models: metadata listed as 'input_size: tuple[int, int] | None = None', the code has "
      "'input_size: tuple[int, int, int] | None = None'"),
@@ -336,7 +337,8 @@ def test_every_kind_has_a_hook_and_a_register_protocol():
      "DataRequest.seed: documented as 'seed: int = 1', the code has 'seed: int = 0'"),
     (("    def barrier(self) -> None: ...\n    def all_reduce", "    def all_reduce"),
      "Strategy.barrier ('def barrier(self) -> None') is not documented"),
-    (("    error: str = \"\"  # why", "    errors: str = \"\"  # why"), "Registration.errors is documented but Registration has no such member"),
+    (("    error: str = \"\"  # why", "    errors: str = \"\"  # why"),
+     "Registration.errors is documented but Registration has no such member"),
     (('API_VERSION = "1.0"', 'API_VERSION = "0.9"'), "API_VERSION is documented as '0.9', the code has '1.0'"),
     (("class CommandFactory(Protocol):", "class CommandMaker(Protocol):"),
      "cnnkit.contracts.CommandFactory is not documented in the reference"),
@@ -383,6 +385,7 @@ def expected_lines_found(expected: str, output: str) -> str:
     return ""
 
 
+@pytest.mark.slow
 def test_the_tutorial_followed_literally_gives_a_working_installed_plugin(tmp_path):
     doc = parse(DOC.read_text())
     assert [s for s in RUN if s not in doc.sections] == []
@@ -413,7 +416,8 @@ def test_the_tutorial_followed_literally_gives_a_working_installed_plugin(tmp_pa
         following = runnable[index + 1] if index + 1 < len(runnable) else None
         if following is not None and following.lang == "text":
             missing = expected_lines_found(following.text, output)
-            assert not missing, f"docs/plugins.md line {following.line}: '{missing}' is not in the output of\n{block.text}\n{output[-3000:]}"
+            assert not missing, (f"docs/plugins.md line {following.line}: '{missing}' is not in the output of\n"
+                                 f"{block.text}\n{output[-3000:]}")
         trained += re.findall(r"cnnkit train .*--name (\S+)", block.text)
     assert trained, "the tutorial trains a model"
     for name in trained:

@@ -79,6 +79,7 @@ def finetune(run_cli, out, name, *args):
     return load_checkpoint(out / name / "best.pt"), load_checkpoint(out / name / "last.pt"), result
 
 
+@pytest.mark.slow
 def test_torchvision_weights_load_from_the_hub_cache_and_frozen_parts_stay_bitwise(run_cli, torch_home, image_folder, tmp_path):
     from torchvision.models import get_model
 
@@ -99,16 +100,18 @@ def test_torchvision_weights_load_from_the_hub_cache_and_frozen_parts_stay_bitwi
     assert sum(len(g["params"]) for g in groups) == 2, "the optimizer holds the new head only"
 
 
+@pytest.mark.slow
 def test_cached_features_train_the_same_head_as_the_full_forward(run_cli, torch_home, image_folder, tmp_path, monkeypatch):
     args = ("--backbone", "resnet18", "--data", str(image_folder), "--image-size", "32", "--epochs", "3", "--precision", "fp32")
     cached = finetune(run_cli, tmp_path / "runs", "cached", *args)
-    monkeypatch.setattr("cnnkit.transfer.features.can_cache", lambda run: "switched off by the test")
+    monkeypatch.setattr("cnnkit.recipe.features.can_cache", lambda *args: "switched off by the test")
     full = finetune(run_cli, tmp_path / "runs", "full", *args)
     for a, b in zip(cached[1]["history"], full[1]["history"]):
         assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4) and a["val_acc"] == b["val_acc"]
     assert "computed once" in cached[2].err
 
 
+@pytest.mark.slow
 def test_the_no_cache_note_says_only_what_is_true(run_cli, torch_home, image_folder, tmp_path):
     """hflip(p=0) never changes an image, so "augmentation changes the images every epoch" was false."""
     _, _, result = finetune(run_cli, tmp_path / "runs", "p0", "--backbone", "resnet18", "--data", str(image_folder), *FP32,
@@ -128,6 +131,7 @@ def test_a_convolution_head_is_replaced_and_freeze_n_freezes_the_first_stages(ru
     assert not torch.equal(state["features.12.expand3x3.weight"], pretrained["features.12.expand3x3.weight"])
 
 
+@pytest.mark.slow
 def test_unfreeze_at_thaws_at_that_epoch_and_survives_a_resume(run_cli, torch_home, image_folder, tmp_path):
     args = ("--backbone", "resnet18", "--data", str(image_folder), "--image-size", "32", "--unfreeze-at", "2",
             "--backbone-lr-mult", "0.5", "--lr", "0.01")
@@ -181,6 +185,7 @@ def test_a_weights_file_for_another_architecture_lists_the_mismatch(run_cli, tmp
     assert "do not fit this model (unexpected layer1.2.conv1.weight" in result.err
 
 
+@pytest.mark.slow
 def test_transfer_beats_training_from_scratch_on_a_small_related_task(run_cli, tmp_path):
     """mnist-cnn trained by 'cnnkit train' on the digits, then fine-tuned with its features frozen
     to tell even from odd digits from 10 images (one of each digit), beats the same network
@@ -208,9 +213,9 @@ def test_finetune_only_options_are_refused_by_train(run_cli, tmp_path):
     result = run_cli("train", "--config", str(config), "--epochs", "1", "--out", str(tmp_path / "runs"))
     assert result.code == 2
     assert result.err.strip() == f"Error: {config}: option 'freeze' applies to 'cnnkit finetune', not 'cnnkit train'."
-    from cnnkit.config import TrainConfig
-    from cnnkit.engine.run import train
     from cnnkit.errors import UsageError
+    from cnnkit.options import TrainConfig
+    from cnnkit.recipe.run import train
 
     with pytest.raises(UsageError, match="--freeze only apply to fine-tuning"):
         train(TrainConfig(freeze="features", out=str(tmp_path / "runs")))
@@ -234,6 +239,7 @@ def test_summary_shows_what_freeze_leaves_frozen(run_cli):
     assert both.code == 2
 
 
+@pytest.mark.slow
 def test_freeze_auto_prints_its_decision(run_cli, torch_home, image_folder, tmp_path):
     result = run_cli("finetune", "--backbone", "resnet18", "--data", str(image_folder), "--image-size", "32",
                      "--epochs", "1", "--freeze", "auto", "--different", "--out", str(tmp_path / "runs"))
@@ -246,6 +252,7 @@ def test_freeze_auto_prints_its_decision(run_cli, torch_home, image_folder, tmp_
     assert probe.code == 0 and "a linear probe on the frozen features scores" in probe.err
 
 
+@pytest.mark.slow
 def test_a_vits_own_parameters_freeze_too_and_timm_replaces_its_head(run_cli, image_folder, tmp_path):
     import timm
 
@@ -262,6 +269,7 @@ def test_a_vits_own_parameters_freeze_too_and_timm_replaces_its_head(run_cli, im
     assert own > 0 and summary["trainable_params"] == summary["params"] - own, "--freeze 1 freezes the model's own parameters"
 
 
+@pytest.mark.slow
 def test_init_bias_fills_only_the_new_head(run_cli, torch_home, image_folder, tmp_path):
     _, last, _ = finetune(run_cli, tmp_path / "runs", "bias", "--backbone", "squeezenet1_1", "--data", str(image_folder),
                           "--image-size", "64", "--epochs", "1", "--init-bias", "0.5", "--freeze", "none", "--lr", "1e-9")
@@ -269,6 +277,7 @@ def test_init_bias_fills_only_the_new_head(run_cli, torch_home, image_folder, tm
     assert filled == ["classifier.1.bias"]
 
 
+@pytest.mark.slow
 def test_resume_needs_no_backbone_and_ddp_refuses_unfreeze_at(run_cli, torch_home, image_folder, tmp_path):
     finetune(run_cli, tmp_path / "runs", "r", "--backbone", "resnet18", "--data", str(image_folder), "--image-size", "32", "--epochs", "1")
     resumed = run_cli("finetune", "--resume", str(tmp_path / "runs" / "r"), "--epochs", "2", "--quiet")
@@ -306,6 +315,7 @@ def histories(*runs):
     return [[row[key] for row in run[1]["history"] for key in ("train_loss", "val_loss")] for run in runs]
 
 
+@pytest.mark.slow
 def test_cached_features_train_the_head_with_the_dropout_in_front_of_it(run_cli, mobilenet_home, image_folder, tmp_path, monkeypatch):
     """Same seed: caching the features gives the loss trajectory of the full forward pass, dropout
     included (same random draws); caching the head's input, as before, trains without it."""
@@ -313,12 +323,12 @@ def test_cached_features_train_the_head_with_the_dropout_in_front_of_it(run_cli,
     cached = finetune(run_cli, tmp_path / "runs", "cached", *args)
     assert "epochs train the head on them, from 'classifier.2' on (it behaves differently in training)" in cached[2].err
     with monkeypatch.context() as patch:
-        patch.setattr("cnnkit.transfer.features.can_cache", lambda run: "switched off by the test")
+        patch.setattr("cnnkit.recipe.features.can_cache", lambda *args: "switched off by the test")
         full = finetune(run_cli, tmp_path / "runs", "full", *args)
     with monkeypatch.context() as patch:  # the head's input cached, as before the fix: no dropout in training
         from cnnkit.transfer.features import Cut, Tail
 
-        patch.setattr("cnnkit.transfer.features.find_cut", lambda model, head, *rest: Cut(head, Tail([model.get_submodule(head)])))
+        patch.setattr("cnnkit.recipe.features.find_cut", lambda model, head, *rest: Cut(head, Tail([model.get_submodule(head)])))
         without = finetune(run_cli, tmp_path / "runs", "without", *args)
     assert "from 'classifier.2' on" not in without[2].err
     same, full_losses, undropped = histories(cached, full, without)
@@ -370,6 +380,7 @@ def changed(state, pretrained):
             if key in state and value.is_floating_point() and not torch.equal(state[key], value)}
 
 
+@pytest.mark.slow
 def test_freeze_auto_small_similar_trains_a_linear_classifier_on_the_top_features(run_cli, torch_home, image_folder, tmp_path):
     _, last, result = auto(run_cli, tmp_path, image_folder, "ss", "--similar")
     assert "quadrant small + similar: a linear classifier on the top features: only the new head trains (--freeze features)." in result.err
@@ -377,6 +388,7 @@ def test_freeze_auto_small_similar_trains_a_linear_classifier_on_the_top_feature
     assert changed(last["state_dict"], pretrained) == {"fc"} and last["transfer"]["freeze"] == "features"
 
 
+@pytest.mark.slow
 def test_freeze_auto_small_different_trains_a_linear_classifier_on_earlier_activations(run_cli, torch_home, image_folder, tmp_path):
     """The head is a linear classifier on the output of layer3.0 (stage 7 of 10), averaged by the
     network's own pooling: the same as torchvision's resnet18 with the planted weights, read there
@@ -408,6 +420,7 @@ def test_freeze_auto_small_different_trains_a_linear_classifier_on_earlier_activ
         assert torch.allclose(rebuilt.eval()(images), expected, atol=1e-5), "the checkpoint rebuilds by name and its record"
 
 
+@pytest.mark.slow
 def test_freeze_auto_large_quadrants_fine_tune_everything(run_cli, torch_home, image_folder, tmp_path, monkeypatch):
     monkeypatch.setattr("cnnkit.transfer.auto.SMALL", 10)
     pretrained = torch.load(torch_home["resnet18"], weights_only=True)
@@ -432,6 +445,7 @@ def test_small_different_falls_back_where_the_backbone_cannot_be_cut():
     assert earlier_cut(two, ["2"], [3, 8, 8]) == (None, "it has only 1 stage(s)")
 
 
+@pytest.mark.slow
 def test_a_planted_file_at_the_torchvision_cache_path_is_refused(run_cli, image_folder, tmp_path, monkeypatch):
     from torchvision.models import resnet18
 
@@ -500,6 +514,7 @@ def test_contradictory_options_are_refused_before_anything_loads(run_cli, tmp_pa
     assert result.code == 2 and result.err.startswith(f"Error: {message}") and len(result.err.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_no_pretrained_with_nothing_frozen_is_accepted(run_cli, image_folder, tmp_path):
     """--freeze 0 freezes nothing, so with --no-pretrained it was refused for a reason it does not
     have ("would freeze randomly initialised layers"); it trains exactly as --freeze none does."""
@@ -518,6 +533,7 @@ def test_freeze_0_with_unfreeze_at_is_refused_before_anything_loads(run_cli, tmp
                                                "or --freeze N.\n")
 
 
+@pytest.mark.slow
 def test_options_without_effect_are_warned_about(run_cli, torch_home, image_folder, tmp_path):
     _, last, result = finetune(run_cli, tmp_path / "runs", "w", "--backbone", "resnet18", "--data", str(image_folder), *FP32,
                                "--epochs", "1", "--backbone-lr-mult", "0.5", "--unfreeze-at", "3")
@@ -529,6 +545,7 @@ def test_options_without_effect_are_warned_about(run_cli, torch_home, image_fold
            "train backbone layers with --freeze N or --unfreeze-at EPOCH." in result.err
 
 
+@pytest.mark.slow
 def test_a_resume_needs_no_pretrained_file(run_cli, torch_home, image_folder, tmp_path):
     """last.pt holds every weight: with the cache emptied (offline, another machine) a resumed
     run ends where the uninterrupted one does, also for a backbone cut by --freeze auto."""
@@ -546,6 +563,7 @@ def test_a_resume_needs_no_pretrained_file(run_cli, torch_home, image_folder, tm
         assert all(torch.equal(after["state_dict"][k], v) for k, v in straight["state_dict"].items()), name
 
 
+@pytest.mark.slow
 def test_a_resume_reads_the_images_as_the_run_did(run_cli, image_folder, tmp_path):
     """The backbone's own preprocessing is recorded: a resume does not mistake the evaluation crop
     (0.75 here, from the augmentation) for the backbone's, which would crop the training images too."""
@@ -560,6 +578,7 @@ def test_a_resume_reads_the_images_as_the_run_did(run_cli, image_folder, tmp_pat
     assert [row["val_loss"] for row in after["history"]] == [row["val_loss"] for row in straight["history"]]
 
 
+@pytest.mark.slow
 def test_a_resume_needs_no_backbone_run_either(run_cli, torch_home, image_folder, tmp_path):
     finetune(run_cli, tmp_path / "runs", "source", "--backbone", "resnet18", "--data", str(image_folder), *FP32, "--epochs", "1")
     args = ("--backbone", str(tmp_path / "runs" / "source"), "--data", str(image_folder), *FP32, "--freeze", "none")
@@ -572,6 +591,7 @@ def test_a_resume_needs_no_backbone_run_either(run_cli, torch_home, image_folder
     assert [row["val_loss"] for row in after["history"]] == [row["val_loss"] for row in straight["history"]]
 
 
+@pytest.mark.slow
 def test_a_resume_with_the_last_pt_of_another_model_names_the_mismatch(run_cli, torch_home, image_folder, tmp_path):
     common = ("--data", str(image_folder), "--epochs", "1", "--precision", "fp32")
     finetune(run_cli, tmp_path / "runs", "mine", "--backbone", "resnet18", "--image-size", "32", *common)

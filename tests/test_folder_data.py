@@ -97,6 +97,7 @@ def test_training_on_an_image_folder_reports_validation_accuracy(run_cli, image_
     assert best["data"] == str(image_folder)
 
 
+@pytest.mark.slow
 def test_streaming_and_in_memory_training_give_the_same_metrics(run_cli, image_folder, tmp_path):
     """The same seed gives the same run whichever path the images take; a budget too small for
     the folder makes auto stream it."""
@@ -113,7 +114,8 @@ def test_streaming_and_in_memory_training_give_the_same_metrics(run_cli, image_f
         histories[name] = (tmp_path / "runs" / name / "metrics.csv").read_text().splitlines()
         errs[name] = result.err
         assert ("streaming 32 images" in result.err) == (name != "memory"), result.err
-    rows = lambda lines: [line.rsplit(",", 1)[0] for line in lines]  # the last column is seconds
+    def rows(lines):
+        return [line.rsplit(",", 1)[0] for line in lines]  # the last column is seconds
     assert rows(histories["memory"]) == rows(histories["stream"]) == rows(histories["budget"]) == rows(histories["workers"])
     assert "more than --memory-budget 1e-05 GiB" in errs["budget"]
 

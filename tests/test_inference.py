@@ -13,9 +13,9 @@ from PIL import Image
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
-    from cnnkit.config import TrainConfig
-    from cnnkit.engine.run import train
+    from cnnkit.options import TrainConfig
     from cnnkit.plugins import reset_host
+    from cnnkit.recipe.run import train
 
     reset_host()
     out = tmp_path_factory.mktemp("runs")
@@ -24,6 +24,7 @@ def digits_run(tmp_path_factory):
     return out / "d"
 
 
+@pytest.mark.slow
 def test_evaluate_reproduces_the_runs_test_accuracy_and_writes_its_files(run_cli, digits_run, tmp_path):
     result = run_cli("evaluate", str(digits_run), "--json", "--out", str(tmp_path / "eval"), "--normalize")
     assert result.code == 0, result.err
@@ -33,7 +34,8 @@ def test_evaluate_reproduces_the_runs_test_accuracy_and_writes_its_files(run_cli
     assert report["images"] == 269 and report["top5"] >= report["accuracy"]
     confusion = torch.tensor(report["confusion"])
     assert confusion.sum() == 269 and confusion.diag().sum() / 269 == pytest.approx(report["accuracy"])
-    rows = list(csv.DictReader(open(tmp_path / "eval" / "per_class.csv")))
+    with open(tmp_path / "eval" / "per_class.csv") as table:
+        rows = list(csv.DictReader(table))
     assert [r["class"] for r in rows] == [str(d) for d in range(10)]
     assert sum(int(r["support"]) for r in rows) == 269
     for name in ("confusion.png", "top_losses.png"):
@@ -42,6 +44,7 @@ def test_evaluate_reproduces_the_runs_test_accuracy_and_writes_its_files(run_cli
     assert text.code == 0 and text.out.startswith("digits val: 269 images, accuracy ")
 
 
+@pytest.mark.slow
 def test_predict_reads_images_as_the_model_was_trained_and_reports_unreadable_ones(run_cli, digits_run, tmp_path):
     from cnnkit.data.digits import load_digits
 
@@ -95,6 +98,7 @@ def test_a_checkpoint_that_would_run_code_is_refused_by_every_command(run_cli, t
     assert "Traceback" not in result.err and len(result.err.strip().splitlines()) == 1, result.err
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_another_class_count_gets_a_clear_message(run_cli, digits_run, tmp_path):
     saved = torch.load(digits_run / "best.pt", weights_only=True)
     saved["model"]["kwargs"]["num_classes"] = 7
@@ -109,6 +113,7 @@ def test_a_checkpoint_of_another_class_count_gets_a_clear_message(run_cli, digit
 
 
 @pytest.mark.parametrize("form", ["onnx", "torchscript", "safetensors"])
+@pytest.mark.slow
 def test_export_loads_the_export_back_and_checks_it_against_pytorch(run_cli, digits_run, tmp_path, form):
     out = tmp_path / f"model{ {'onnx': '.onnx', 'torchscript': '.torchscript.pt', 'safetensors': '.safetensors'}[form] }"
     result = run_cli("export", str(digits_run), "--format", form, "--out", str(out))
@@ -127,6 +132,7 @@ def test_export_loads_the_export_back_and_checks_it_against_pytorch(run_cli, dig
         assert accuracy == pytest.approx(best["metrics"]["test"]["acc"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_a_folder_trained_resnet18_evaluates_predicts_and_exports(run_cli, image_folder, tmp_path):
     train = run_cli("train", "--model", "resnet18", "--image-size", "32", "--data", str(image_folder), "--epochs", "2",
                     "--out", str(tmp_path), "--name", "r", "--quiet")
@@ -144,6 +150,7 @@ def test_a_folder_trained_resnet18_evaluates_predicts_and_exports(run_cli, image
         assert result.code == 0 and "largest difference to PyTorch" in result.out, result.err
 
 
+@pytest.mark.slow
 def test_plot_redraws_a_run_and_compares_several(run_cli, digits_run, tmp_path):
     (digits_run / "curves.png").unlink()
     assert run_cli("plot", str(digits_run)).code == 0 and (digits_run / "curves.png").is_file()
@@ -153,6 +160,7 @@ def test_plot_redraws_a_run_and_compares_several(run_cli, digits_run, tmp_path):
     assert empty.code == 2 and "has no metrics.csv" in empty.err
 
 
+@pytest.mark.slow
 def test_the_class_activation_map_looks_where_the_digit_is(digits_run):
     """A digit shrunk into the top-left quarter of a black image: the heat is there."""
     import torch.nn.functional as F
@@ -173,6 +181,7 @@ def test_the_class_activation_map_looks_where_the_digit_is(digits_run):
 
 
 @pytest.mark.parametrize("model", ["resnet20", "alexnet-2012", "timm/resnet10t", "mobilenet_v3_small"])
+@pytest.mark.slow
 def test_class_activation_maps_work_for_every_convolutional_family(model):
     from cnnkit.inference.cam import class_activation
     from cnnkit.plugins import registry
@@ -183,6 +192,7 @@ def test_class_activation_maps_work_for_every_convolutional_family(model):
     assert cams.shape == (2, size, size) and torch.isfinite(cams).all()
 
 
+@pytest.mark.slow
 def test_predict_writes_a_cam_per_image(run_cli, digits_run, tmp_path):
     Image.new("L", (28, 28), 30).save(tmp_path / "a.png")
     result = run_cli("predict", str(digits_run), str(tmp_path / "a.png"), "--cam", str(tmp_path / "cams"), "--format", "json")
@@ -191,6 +201,7 @@ def test_predict_writes_a_cam_per_image(run_cli, digits_run, tmp_path):
     assert Image.open(tmp_path / "cams" / "a.cam.png").size[0] > 300
 
 
+@pytest.mark.slow
 def test_export_never_overwrites_a_checkpoint_and_checks_its_suffix(run_cli, digits_run, tmp_path):
     import shutil
 
@@ -203,6 +214,7 @@ def test_export_never_overwrites_a_checkpoint_and_checks_its_suffix(run_cli, dig
     assert wrong.code == 2 and "must end in .safetensors" in wrong.err
 
 
+@pytest.mark.slow
 def test_damaged_or_newer_checkpoints_and_empty_inputs_are_named(run_cli, digits_run, tmp_path):
     saved = torch.load(digits_run / "best.pt", weights_only=True)
     torch.save({**saved, "classes": saved["classes"][:5]}, tmp_path / "five.pt")
@@ -216,6 +228,7 @@ def test_damaged_or_newer_checkpoints_and_empty_inputs_are_named(run_cli, digits
     assert nothing.code == 2 and "No images found in" in nothing.err
 
 
+@pytest.mark.slow
 def test_same_named_images_get_their_own_cam_and_same_named_runs_their_own_line(run_cli, digits_run, tmp_path):
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()

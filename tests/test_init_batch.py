@@ -52,6 +52,7 @@ def first_inputs(monkeypatch):
     return seen
 
 
+@pytest.mark.slow
 def test_the_batch_is_the_first_training_batch_normalised_and_channels_last(run_cli, tmp_path, image_folder, recorder, first_inputs):
     result = run_cli("train", "--data", str(image_folder), "--model", "mnist-cnn", "--epochs", "1", "--batch-size", "8",
                      "--init", "record-batch", "--channels-last", "--seed", "7", "--out", str(tmp_path), "--name", "r", "--quiet")
@@ -68,6 +69,7 @@ def test_the_batch_is_the_first_training_batch_normalised_and_channels_last(run_
     assert len(recorder()) == 1, "a resumed run loads its weights: the initializer is not called again"
 
 
+@pytest.mark.slow
 def test_another_seed_draws_another_batch(run_cli, tmp_path, image_folder, recorder, first_inputs):
     for seed in ("1", "2"):
         result = run_cli("train", "--data", str(image_folder), "--model", "mnist-cnn", "--epochs", "1", "--batch-size", "30",

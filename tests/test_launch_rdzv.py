@@ -46,6 +46,7 @@ def lonely_node(rank: int, port: int, seconds: int = 3) -> tuple[subprocess.Comp
     return result, time.monotonic() - start
 
 
+@pytest.mark.slow
 def test_node_0_alone_ends_after_the_timeout_saying_who_did_not_come(tmp_path):
     port = free_port()
     result, seconds = lonely_node(0, port)
@@ -57,6 +58,7 @@ def test_node_0_alone_ends_after_the_timeout_saying_who_did_not_come(tmp_path):
     assert 3 <= seconds < 60
 
 
+@pytest.mark.slow
 def test_node_1_with_no_node_0_ends_after_the_timeout_without_torchs_log(tmp_path):
     port = free_port()
     result, seconds = lonely_node(1, port)
@@ -70,10 +72,10 @@ def test_node_1_with_no_node_0_ends_after_the_timeout_without_torchs_log(tmp_pat
 
 
 @pytest.mark.skipif(not any(f.name == "rdzv_timeout" for f in dataclasses.fields(StrategyOptions)),
-                    reason="StrategyOptions does not carry rdzv_timeout yet (contracts.py, engine/run.py)")
+                    reason="StrategyOptions does not carry rdzv_timeout yet (contracts, recipe/run.py)")
 def test_rdzv_timeout_reaches_the_strategy():
-    from cnnkit.config import TrainConfig
-    from cnnkit.engine.run import strategy_options
+    from cnnkit.options import TrainConfig
+    from cnnkit.recipe.run import strategy_options
 
     assert strategy_options(TrainConfig(rdzv_timeout=7)).rdzv_timeout == 7
 

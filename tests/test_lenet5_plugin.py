@@ -25,6 +25,7 @@ def test_plugins_shows_the_distribution_its_api_range_and_what_it_registers(run_
     assert "lenet5 0.1.0 (cnnkit-lenet5; API >=1.0,<2)\n  models: lenet5\n" in run_cli("plugins").out
 
 
+@pytest.mark.slow
 def test_train_with_lenet5_uses_its_32x32_input(run_cli, tmp_path):
     result = run_cli("train", "--model", "lenet5", "--epochs", "3", "--out", str(tmp_path), "--name", "l5", "--quiet")
     assert result.code == 0, result.err

@@ -4,10 +4,10 @@ import inspect
 
 import pytest
 
-from cnnkit.engine.model_kwargs import accepted_kwargs, check_model_kwargs
-from cnnkit.values import parse_model_kwargs
 from cnnkit.errors import UsageError
+from cnnkit.models.kwargs import accepted_kwargs, check_model_kwargs
 from cnnkit.plugins import PluginHost
+from cnnkit.values import parse_model_kwargs
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +138,8 @@ def test_a_value_the_model_refuses_when_built_is_a_usage_error_naming_it(run_cli
 
 
 def test_only_a_refusal_that_building_without_the_kwargs_avoids_is_blamed_on_them():
-    from cnnkit.engine.model_kwargs import blaming_kwargs
     from cnnkit.errors import CnnkitError
+    from cnnkit.models.kwargs import blaming_kwargs
     from cnnkit.registry import Entry
 
     def picky(*, num_classes, in_channels, width=8):

@@ -41,6 +41,7 @@ def test_parameter_count_is_recorded_and_one_training_step_changes_the_weights(m
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters())), "the step changed the weights"
 
 
+@pytest.mark.slow
 def test_alexnet_2012_feature_maps_match_the_paper():
     from cnnkit.models.alexnet import AlexNet2012
 
@@ -56,6 +57,7 @@ def test_alexnet_2012_feature_maps_match_the_paper():
     assert sizes["pool3"] == (256, 6, 6)
 
 
+@pytest.mark.slow
 def test_alexnet_2012_options_and_initialisation():
     from cnnkit.models.alexnet import AlexNet2012
 
@@ -158,6 +160,7 @@ def image_folder(root, size, mode):
     return root
 
 
+@pytest.mark.slow
 def test_resnet20_trains_on_28x28_grayscale_with_a_one_line_notice_and_on_32x32_rgb_without(run_cli, tmp_path):
     gray = image_folder(tmp_path / "gray", 28, "L")
     result = run_cli("train", "--model", "resnet20", "--data", str(gray), "--epochs", "1", "--batch-size", "4",
@@ -172,6 +175,7 @@ def test_resnet20_trains_on_28x28_grayscale_with_a_one_line_notice_and_on_32x32_
     assert result.code == 0 and result.err == "", result.err
 
 
+@pytest.mark.slow
 def test_image_size_chooses_the_input_and_is_recorded(run_cli, tmp_path):
     from cnnkit.engine.checkpoint import load_checkpoint
 
@@ -183,6 +187,7 @@ def test_image_size_chooses_the_input_and_is_recorded(run_cli, tmp_path):
 
 
 @pytest.mark.parametrize(("name", "params"), [("alexnet", 61_100_840), ("resnet18", 11_689_512), ("vgg16", 138_357_544)])
+@pytest.mark.slow
 def test_torchvision_models_keep_torchvision_parameter_counts(models, name, params):
     assert models.get(name).metadata["input_size"] == (3, 224, 224)
     assert count(models.get(name).create(num_classes=1000, in_channels=3)) == params
@@ -198,6 +203,7 @@ def test_torchvision_names_come_from_torchvision_with_their_input_sizes(models):
 
 
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "timm/resnet18", "timm/convnext_atto"])
+@pytest.mark.slow
 def test_library_models_take_one_grayscale_training_step(models, name):
     torch.manual_seed(0)
     model = models.get(name).create(num_classes=3, in_channels=1)
@@ -224,6 +230,7 @@ def test_timm_models_are_a_family_listed_only_when_asked(models):
         models.get("timm/*")
 
 
+@pytest.mark.slow
 def test_a_timm_model_trains_end_to_end(run_cli, tmp_path):
     result = run_cli("train", "--model", "timm/resnet10t", "--image-size", "32", "--epochs", "1",
                      "--out", str(tmp_path), "--name", "t", "--quiet")
@@ -231,6 +238,7 @@ def test_a_timm_model_trains_end_to_end(run_cli, tmp_path):
     assert "resizing" not in result.err
 
 
+@pytest.mark.slow
 def test_model_kwargs_reach_the_factory_and_the_checkpoint(run_cli, tmp_path):
     from cnnkit.engine.checkpoint import load_checkpoint
     from cnnkit.values import parse_model_kwargs

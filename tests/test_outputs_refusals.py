@@ -111,6 +111,7 @@ def test_export_writes_whole_files_or_nothing(run_cli, checkpoint, monkeypatch, 
     assert (checkpoint / "model.safetensors").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_preview_plot_and_export_never_replace_a_file_without_force(run_cli, checkpoint, tmp_path):
     image = str(checkpoint.parent / "x.png")
     preview = ["augment", "preview", "--augment", "hflip", "--image", image, "--size", "16"]
@@ -134,6 +135,7 @@ def test_plot_of_one_run_still_redraws_its_own_curves(run_cli, checkpoint):
     assert result.code == 0 and Image.open(checkpoint / "curves.png").size[0] > 500
 
 
+@pytest.mark.slow
 def test_a_second_evaluate_writes_a_numbered_folder(run_cli, checkpoint):
     first = run_cli("evaluate", str(checkpoint), "--split", "val")
     assert first.code == 0, first.err
@@ -251,7 +253,7 @@ def test_torchscript_export_shows_no_torch_future_warnings(run_cli, checkpoint, 
     real_trace = torch.jit.trace
 
     def trace(*args, **kwargs):
-        warnings.warn("another deprecation", FutureWarning)
+        warnings.warn("another deprecation", FutureWarning, stacklevel=2)
         return real_trace(*args, **kwargs)
 
     monkeypatch.setattr(torch.jit, "trace", trace)

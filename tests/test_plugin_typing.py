@@ -69,6 +69,16 @@ WRONG = {
         def register_datasets(register: DatasetRegister) -> None:
             register("bad-data", read, classes=3)
     """, 'Argument 2 to "__call__" of "DatasetRegister" has incompatible type "Callable[[str], DataSplits]"'),
+    "result": ("DatasetRegister", """
+        from cnnkit.contracts import DataRequest
+
+        def read(request: DataRequest) -> dict[str, int]:
+            return {}
+
+        @hookimpl
+        def register_datasets(register: DatasetRegister) -> None:
+            register("bad-result", read, classes=3)
+    """, 'Argument 2 to "__call__" of "DatasetRegister" has incompatible type "Callable[[DataRequest], dict[str, int]]"'),
     "metadata": ("StrategyRegister", """
         @hookimpl
         def register_strategies(register: StrategyRegister) -> None:
@@ -116,16 +126,19 @@ def test_every_plugin_package_is_found():
     assert all((package / "__init__.py").is_file() for package in PACKAGES)
 
 
+@pytest.mark.slow
 def test_the_contract_and_the_builtin_plugins_pass_mypy_strict(mypy_errors):
     assert [e for folder in CONTRACT for e in errors_under(mypy_errors, folder)] == []
 
 
 @pytest.mark.parametrize("package", PACKAGES, ids=[p.parent.name for p in PACKAGES])
+@pytest.mark.slow
 def test_each_plugin_package_passes_mypy_strict(mypy_errors, package):
     assert errors_under(mypy_errors, package) == []
 
 
 @pytest.mark.parametrize("kind", sorted(WRONG))
+@pytest.mark.slow
 def test_a_plugin_that_breaks_the_contract_fails_at_the_line_that_registers(mypy_errors, kind):
     expected = WRONG[kind][2]
     [found] = [f for p, f in mypy_errors.items() if p.parent.name == f"cnnkit_wrong_{kind}"]

@@ -1,5 +1,6 @@
 """What ``auto`` resolves to, weight-decay groups, seeds, and the single-process strategies."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -98,6 +99,7 @@ def test_multi_node_needs_a_rendezvous_endpoint(run_cli):
     assert result.code == 2 and "--nnodes > 1 needs --rdzv-endpoint HOST:PORT" in result.err
 
 
+@pytest.mark.slow
 def test_compile_hands_the_wrapped_model_to_torch_compile(run_cli, tmp_path, monkeypatch):
     compiled = []
 

@@ -61,3 +61,25 @@ def test_suggestions_ignore_case_and_keep_original_spelling():
     assert unknown_name_message("optimizer", "adm", ["adam", "adamw", "sgd"], "x") == (
         "Unknown optimizer 'adm'. Did you mean 'adam' or 'adamw'?"
     )
+
+
+def test_a_dataset_factory_must_return_the_members_of_data_splits():
+    """The registry checks a dataset factory's product against the contract's protocol (it may not
+    import cnnkit.data): the real DataSplits passes, an object lacking one of its fields does not."""
+    import dataclasses
+    import types
+
+    import torch
+
+    from cnnkit.contracts import DataRequest, DataSplits, Split
+    from cnnkit.errors import CnnkitError
+
+    split = Split(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), torch.zeros(2))
+    splits = DataSplits(split, split, None, ["a"], "test data")
+    partial = {field.name: getattr(splits, field.name) for field in dataclasses.fields(splits) if field.name != "skipped"}
+    request = DataRequest((4, 4), 1)
+    assert Entry("datasets", "real", lambda request: splits, "p1").create(request) is splits
+    lacking = types.SimpleNamespace(**partial)
+    refused = r"^dataset 'partial' of plugin 'p1' returned SimpleNamespace, not cnnkit\.contracts\.DataSplits\.$"
+    with pytest.raises(CnnkitError, match=refused):
+        Entry("datasets", "partial", lambda request: lacking, "p1").create(request)

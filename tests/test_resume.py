@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from cnnkit.engine import run as run_module
 from cnnkit.engine.checkpoint import load_checkpoint
+from cnnkit.recipe import fit as run_module
 
 COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr")
 
@@ -35,6 +35,7 @@ def weights(path):
 
 
 @pytest.mark.parametrize("scheduler", ["cosine", "onecycle"])
+@pytest.mark.slow
 def test_resumed_run_ends_exactly_like_the_uninterrupted_one(run_cli, tmp_path, monkeypatch, scheduler):
     options = ["--epochs", "4", "--scheduler", scheduler, "--augment", "random-shift,hflip,gaussian-noise",
                "--seed", "3", "--out", str(tmp_path), "--quiet", "--patience", "0"]
@@ -73,6 +74,7 @@ def test_resume_refuses_changed_options_that_shape_training(run_cli, stopped_run
     assert load_checkpoint(stopped_run / "last.pt")["epoch"] == 1, "nothing was changed"
 
 
+@pytest.mark.slow
 def test_resume_allows_more_epochs_and_other_patience(run_cli, stopped_run):
     result = run_cli("train", "--resume", str(stopped_run), "--epochs", "4", "--patience", "9")
     assert result.code == 0, result.err
@@ -84,6 +86,7 @@ def test_resume_allows_more_epochs_and_other_patience(run_cli, stopped_run):
     assert lrs == sorted(lrs, reverse=True) and lrs[-1] > 0
 
 
+@pytest.mark.slow
 def test_resuming_a_finished_run_scores_it_again_and_says_how_to_continue(run_cli, stopped_run):
     first = run_cli("train", "--resume", str(stopped_run))
     assert first.code == 0
@@ -112,12 +115,14 @@ def test_resume_refuses_name_and_out_of_another_place(run_cli, stopped_run, tmp_
     assert result.code == 2 and "drop --name" in result.err
 
 
+@pytest.mark.slow
 def test_resume_accepts_auto_for_what_the_run_resolved(run_cli, stopped_run):
     result = run_cli("train", "--resume", str(stopped_run), "--strategy", "auto", "--precision", "auto",
                      "--out", str(stopped_run.parent) + "/")
     assert result.code == 0, result.err
 
 
+@pytest.mark.slow
 def test_extending_a_finished_cosine_run_goes_on_training_at_the_new_schedules_rate(run_cli, tmp_path):
     import math
 
@@ -131,6 +136,7 @@ def test_extending_a_finished_cosine_run_goes_on_training_at_the_new_schedules_r
     assert rows[2][1:5] != rows[1][1:5], "epoch 3 trained"
 
 
+@pytest.mark.slow
 def test_resume_with_fewer_epochs_than_done_is_refused(run_cli, stopped_run):
     result = run_cli("train", "--resume", str(stopped_run))
     assert result.code == 0
@@ -139,6 +145,7 @@ def test_resume_with_fewer_epochs_than_done_is_refused(run_cli, stopped_run):
     assert json.loads((stopped_run / "config.json").read_text())["epochs"] == 3, "config.json untouched"
 
 
+@pytest.mark.slow
 def test_a_run_still_training_cannot_be_resumed_twice_but_a_dead_lock_is_taken_over(run_cli, stopped_run):
     import socket
     import subprocess
@@ -158,6 +165,7 @@ def test_a_run_still_training_cannot_be_resumed_twice_but_a_dead_lock_is_taken_o
     assert not (stopped_run / ".lock").exists()
 
 
+@pytest.mark.slow
 def test_a_lock_held_on_another_host_is_refused_with_what_to_do(run_cli, stopped_run):
     (stopped_run / ".lock").write_text("12345 some-other-host\n")
     result = run_cli("train", "--resume", str(stopped_run))
@@ -165,6 +173,7 @@ def test_a_lock_held_on_another_host_is_refused_with_what_to_do(run_cli, stopped
     assert f"is locked by process 12345 on some-other-host; if no run goes on there, delete '{stopped_run / '.lock'}'" in result.err
 
 
+@pytest.mark.slow
 def test_a_run_resumes_only_on_the_device_type_it_was_trained_on(run_cli, stopped_run):
     from cnnkit.engine.checkpoint import save_checkpoint
 
@@ -176,8 +185,9 @@ def test_a_run_resumes_only_on_the_device_type_it_was_trained_on(run_cli, stoppe
     assert "was trained on cuda and this run is on cpu" in result.err and "--device cuda" in result.err
 
 
+@pytest.mark.slow
 def test_an_interrupted_resume_names_the_epoch_last_pt_still_holds(run_cli, stopped_run, monkeypatch):
-    from cnnkit.engine import run as run_module
+    from cnnkit.recipe import fit as run_module
 
     def interrupted_epoch(self, epoch):
         raise KeyboardInterrupt

@@ -51,6 +51,7 @@ def cnnkit(made: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           env=isolated_env(made / "site"), timeout=300)
 
 
+@pytest.mark.slow
 def test_each_kind_is_a_complete_package(made: Path) -> None:
     for kind in KINDS:
         folder = made / (PREFIX + kind)
@@ -66,6 +67,7 @@ def test_each_kind_is_a_complete_package(made: Path) -> None:
         assert "{{" not in pyproject + (folder / "README.md").read_text()
 
 
+@pytest.mark.slow
 def test_cnnkit_lists_every_installed_package(made: Path) -> None:
     proc = cnnkit(made, "plugins", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -77,6 +79,7 @@ def test_cnnkit_lists_every_installed_package(made: Path) -> None:
         assert plugin["registers"] == {noun: [f"made-{kind}"]}
 
 
+@pytest.mark.slow
 def test_installed_packages_work_in_real_commands(made: Path) -> None:
     """One training run uses the generated model, augmentation, initializer, dataset and strategy."""
     import torch
@@ -97,6 +100,7 @@ def test_installed_packages_work_in_real_commands(made: Path) -> None:
     assert proc.stdout.splitlines()[0] == "images: 6"
 
 
+@pytest.mark.slow
 def test_each_generated_package_passes_its_own_tests(made: Path) -> None:
     (made / "pytest.ini").write_text("[pytest]\n")
     tests = [str(made / (PREFIX + kind) / "tests") for kind in KINDS]
@@ -108,6 +112,7 @@ def test_each_generated_package_passes_its_own_tests(made: Path) -> None:
 
 @pytest.mark.skipif(importlib.util.find_spec("mypy") is None,
                     reason="mypy is not installed (pip install mypy to check the generated packages)")
+@pytest.mark.slow
 def test_each_generated_package_passes_mypy_strict(made: Path) -> None:
     config = made / "mypy.ini"
     config.write_text(f"[mypy]\nstrict = True\ncache_dir = {ROOT / '.mypy_cache'}\nmypy_path = {ROOT}\n\n"

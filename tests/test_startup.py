@@ -8,17 +8,19 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every test starts a Python process
+
 HEAVY = ("torch", "torchvision", "timm", "matplotlib", "numpy")
 
-PROBE = """
+PROBE = f"""
 import json, sys
 from cnnkit.cli import main
 try:
     main(sys.argv[1:])
 except SystemExit as exc:
     code = exc.code
-print(json.dumps({"code": code, "heavy": sorted(m for m in %r if m in sys.modules)}), file=sys.stderr)
-""" % (HEAVY,)
+print(json.dumps({{"code": code, "heavy": sorted(m for m in {HEAVY!r} if m in sys.modules)}}), file=sys.stderr)
+"""
 
 
 def probe(*args, env=None):

@@ -2,7 +2,10 @@
 
 import json
 
+import pytest
 
+
+@pytest.mark.slow
 def test_alexnet_2012_summary_shows_the_papers_feature_map_sizes(run_cli):
     result = run_cli("summary", "--model", "alexnet-2012", "--json")
     assert result.code == 0, result.err

@@ -26,19 +26,21 @@ def only_run(out):
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory):
     """One run with every default, shared by the tests that inspect it."""
-    from cnnkit.config import TrainConfig
-    from cnnkit.engine.run import train
+    from cnnkit.options import TrainConfig
+    from cnnkit.recipe.run import train
 
     out = tmp_path_factory.mktemp("runs")
     result = train(TrainConfig(out=str(out), quiet=True))
     return result
 
 
+@pytest.mark.slow
 def test_defaults_reach_97_percent_test_accuracy_on_digits(default_run):
     assert default_run.test["acc"] >= 0.97
     assert 1 <= default_run.best_epoch <= len(default_run.history)
 
 
+@pytest.mark.slow
 def test_run_directory_holds_checkpoints_metrics_curves_and_config(default_run):
     run_dir = default_run.run_dir
     assert {p.name for p in run_dir.iterdir()} == {"best.pt", "last.pt", "metrics.csv", "curves.png", "config.json"}
@@ -49,6 +51,7 @@ def test_run_directory_holds_checkpoints_metrics_curves_and_config(default_run):
     assert config["model"] == "mnist-cnn" and config["data"] == "digits" and config["name"] == run_dir.name
 
 
+@pytest.mark.slow
 def test_best_checkpoint_is_the_lowest_validation_loss_and_self_describing(default_run):
     rows = read_metrics(default_run.run_dir)
     best_epoch = min(rows, key=lambda r: float(r["val_loss"]))["epoch"]
@@ -62,6 +65,7 @@ def test_best_checkpoint_is_the_lowest_validation_loss_and_self_describing(defau
     assert best["metrics"]["test"]["acc"] == pytest.approx(default_run.test["acc"])
 
 
+@pytest.mark.slow
 def test_best_weights_reproduce_the_reported_test_accuracy(default_run):
     from cnnkit.data.digits import load_digits
     from cnnkit.models.mnist_cnn import MnistCNN
@@ -78,6 +82,7 @@ def test_best_weights_reproduce_the_reported_test_accuracy(default_run):
     assert (predictions == test.labels).float().mean().item() == pytest.approx(default_run.test["acc"])
 
 
+@pytest.mark.slow
 def test_last_checkpoint_carries_the_whole_run_state(default_run):
     last = load_checkpoint(default_run.run_dir / "last.pt")
     assert last["epoch"] == len(default_run.history) == len(last["history"])
@@ -88,6 +93,7 @@ def test_last_checkpoint_carries_the_whole_run_state(default_run):
     assert set(last["rng"]["processes"][0]) == {"python", "numpy", "torch", "augment", "sample_augment"}
 
 
+@pytest.mark.slow
 def test_config_json_records_what_auto_resolved_to(default_run):
     from cnnkit.engine.precision import cpu_has_native_bf16
 
@@ -97,17 +103,20 @@ def test_config_json_records_what_auto_resolved_to(default_run):
     assert config["channels_last"] is (expected == "bf16") and config["deterministic"] is True
 
 
+@pytest.mark.slow
 def test_curves_png_shows_train_and_validation_lines(default_run):
     from PIL import Image
 
     image = Image.open(default_run.run_dir / "curves.png").convert("RGB")
     assert image.size == (1000, 400)
     pixels = np.asarray(image).reshape(-1, 3).astype(int)
-    near = lambda target: (np.abs(pixels - target).sum(axis=1) < 30).sum() > 200
+    def near(target):
+        return (np.abs(pixels - target).sum(axis=1) < 30).sum() > 200
     assert near((31, 119, 180)), "train line (matplotlib C0 blue) missing"
     assert near((255, 127, 14)), "validation line (matplotlib C1 orange) missing"
 
 
+@pytest.mark.slow
 def test_summary_line_and_per_epoch_lines_when_not_a_terminal(run_cli, tmp_path):
     result = run_cli("train", "--epochs", "2", "--out", str(tmp_path), "--name", "short")
     assert result.code == 0, result.err
@@ -126,6 +135,7 @@ def test_quiet_prints_only_the_summary(run_cli, tmp_path):
     assert len(result.out.strip().splitlines()) == 1 and result.out.startswith("best epoch 1:")
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics_and_different_seed_differs(run_cli, tmp_path):
     def metrics(seed, name):
         assert run_cli("train", "--epochs", "2", "--quiet", "--seed", seed, "--augment", "random-shift",
@@ -137,13 +147,15 @@ def test_same_seed_same_metrics_and_different_seed_differs(run_cli, tmp_path):
     assert first != other
 
 
+@pytest.mark.slow
 def test_config_file_repeats_a_run_and_flags_override_it(run_cli, tmp_path):
     assert run_cli("train", "--epochs", "2", "--lr", "0.001", "--quiet", "--out", str(tmp_path), "--name", "orig").code == 0
     config = tmp_path / "orig" / "config.json"
     assert run_cli("train", "--config", str(config)).code == 0
     repeat = tmp_path / "orig-2"
     assert json.loads((repeat / "config.json").read_text())["lr"] == 0.001
-    strip = lambda rows: [[r[k] for k in METRICS] for r in rows]
+    def strip(rows):
+        return [[r[k] for k in METRICS] for r in rows]
     assert strip(read_metrics(repeat)) == strip(read_metrics(tmp_path / "orig"))
 
     toml = tmp_path / "c.toml"
@@ -153,6 +165,7 @@ def test_config_file_repeats_a_run_and_flags_override_it(run_cli, tmp_path):
     assert (saved["epochs"], saved["batch_size"]) == (1, 32)
 
 
+@pytest.mark.slow
 def test_early_stopping_ends_the_run_and_keeps_the_best_epoch(run_cli, tmp_path):
     result = run_cli("train", "--epochs", "30", "--patience", "1", "--scheduler", "none", "--lr", "0.01",
                      "--optimizer", "sgd", "--momentum", "0", "--out", str(tmp_path), "--name", "es")
@@ -165,6 +178,7 @@ def test_early_stopping_ends_the_run_and_keeps_the_best_epoch(run_cli, tmp_path)
 
 
 @pytest.mark.parametrize(("optimizer", "scheduler"), [("sgd", "step"), ("adam", "onecycle"), ("adamw", "none")])
+@pytest.mark.slow
 def test_every_optimizer_and_scheduler_trains(run_cli, tmp_path, optimizer, scheduler):
     result = run_cli("train", "--epochs", "2", "--optimizer", optimizer, "--scheduler", scheduler, "--nesterov",
                      "--step-size", "1", "--init", "he-normal", "--out", str(tmp_path), "--name", "x", "--quiet")
@@ -181,9 +195,10 @@ def test_every_optimizer_and_scheduler_trains(run_cli, tmp_path, optimizer, sche
     assert load_checkpoint(tmp_path / "x" / "last.pt")["config"]["optimizer"] == optimizer
 
 
+@pytest.mark.slow
 def test_terminal_mode_draws_a_bar_per_epoch_then_the_epoch_line_in_full(tmp_path, capsys):
-    from cnnkit.config import TrainConfig
-    from cnnkit.engine.run import train
+    from cnnkit.options import TrainConfig
+    from cnnkit.recipe.run import train
 
     train(TrainConfig(epochs=2, out=str(tmp_path)), bars=True)
     captured = capsys.readouterr()

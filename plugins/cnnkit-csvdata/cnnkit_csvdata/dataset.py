@@ -84,7 +84,8 @@ def resolve_rows(table: Table, folder: Folder) -> Labelled:
     blank = [row for row in table.rows if not row.file or not row.label]
     if blank:
         warn(f"skipping {count(blank, 'row')} of {csv_name} with an empty file name or label: lines "
-             f"{', '.join(str(row.line) for row in blank[:EXAMPLES])}{' ...' if len(blank) > EXAMPLES else ''}; fill them in or delete them.")
+             f"{', '.join(str(row.line) for row in blank[:EXAMPLES])}{' ...' if len(blank) > EXAMPLES else ''}; "
+             "fill them in or delete them.")
     missing, ambiguous = [], []
     rows_of: dict[Path, list[Row]] = defaultdict(list)
     for row in table.rows:

@@ -71,6 +71,7 @@ def test_the_same_seed_gives_the_same_mask_per_sample_and_batched(spec):
     {"d": (0.43, 1.0), "ratio": 0.6, "rotate": 360.0, "p": 0.8},
     {"d": (0.2, 0.5), "ratio": 0.3, "rotate": 30.0, "p": 1.0},
 ])
+@pytest.mark.slow
 def test_both_stages_drop_the_expected_share_of_pixels(spec):
     """Per pixel, P(dropped) = p * mean_d(((d - l) / d) ** 2): about p * (1 - r) ** 2."""
     size = 32

@@ -139,6 +139,7 @@ def test_initializers_lists_lsuv_from_its_installed_plugin(cnnkit: Callable[...,
     assert result.out.splitlines()[1].split()[:2] == ["lsuv", "lsuv"]
 
 
+@pytest.mark.slow
 def test_training_with_lsuv_learns_the_digits(cnnkit: Callable[..., Any], tmp_path: Path) -> None:
     result = cnnkit("train", "--model", "mnist-cnn", "--init", "lsuv", "--epochs", "1", "--precision", "fp32",
                     "--out", str(tmp_path), "--name", "lsuv", "--quiet")

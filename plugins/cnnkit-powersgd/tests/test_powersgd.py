@@ -53,6 +53,7 @@ def free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_in_two_workers_the_hook_compresses_from_its_start_step_and_is_plain_allreduce_before(tmp_path):
     out, port = tmp_path / "report.json", free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -68,6 +69,7 @@ def test_in_two_workers_the_hook_compresses_from_its_start_step_and_is_plain_all
     assert report["early_gradient_rank"] == 1 and report["plain_gradient_rank"] > 1, "rank-1 factors P Q^T arrived"
 
 
+@pytest.mark.slow
 def test_two_processes_train_with_compressed_gradients(monkeypatch, tmp_path):
     monkeypatch.setenv("CNNKIT_POWERSGD_START", "2")
     common = ("--precision", "fp32", "--epochs", "1", "--quiet", "--out", str(tmp_path))
