@@ -2,7 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
+
+from cnnkit.inference.tta import MODES
+from cnnkit.registry import suggest
+
+
+class TtaMode(click.ParamType):
+    """One of :data:`cnnkit.inference.tta.MODES`; a misspelt one is answered with the closest."""
+
+    name = "tta"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if value in MODES:
+            return str(value)
+        close = suggest(str(value), list(MODES))
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        self.fail(f"{value!r} is not one of {', '.join(repr(m) for m in MODES)}.{hint}", param, ctx)
+
+
+TTA_HELP = ("Test-time augmentation: class probabilities averaged over the image and its mirror (flip), the four corners "
+            "and the centre (five-crop) or those and their mirrors (ten-crop, how AlexNet was scored); the crops are cut "
+            "from pictures read at the size the checkpoint's centre crop comes from (256 for 224 of 256).")
 
 
 @click.command(short_help="Class probabilities of images from a checkpoint")
@@ -15,7 +38,8 @@ import click
 @click.option("--cam-layer", default="", help="With --cam: the module to take the maps at, as PyTorch names it (a layer "
               "such as layer4.1.conv2 or a block such as layer4.1; an unknown name lists those that give feature maps); "
               "default: the last feature map before the classifier.")
-def predict(checkpoint: str, images: tuple[str, ...], topk: int, form: str, cam: str, cam_layer: str) -> None:
+@click.option("--tta", type=TtaMode(), default="none", show_default=True, metavar="|".join(MODES), help=TTA_HELP)
+def predict(checkpoint: str, images: tuple[str, ...], topk: int, form: str, cam: str, cam_layer: str, tta: str) -> None:
     """Class probabilities for IMAGES (files or folders), read with the checkpoint's own size,
     channels and normalisation. Unreadable images are reported per file; the others are still
     predicted (exit 1 only when none could be read)."""
@@ -28,7 +52,7 @@ def predict(checkpoint: str, images: tuple[str, ...], topk: int, form: str, cam:
 
     if cam_layer and not cam:
         raise UsageError("--cam-layer chooses where the heat maps of --cam are taken; pass --cam FOLDER too.")
-    results = run_predict(load_trained(checkpoint), list(images), topk, cam=Path(cam) if cam else None, cam_layer=cam_layer)
+    results = run_predict(load_trained(checkpoint), list(images), topk, cam=Path(cam) if cam else None, cam_layer=cam_layer, tta=tta)
     click.echo(format_predictions(results, form))
     if results and all(r.error for r in results):
         raise SystemExit(1)
@@ -42,7 +66,9 @@ def predict(checkpoint: str, images: tuple[str, ...], topk: int, form: str, cam:
               "refused); default: a new eval-SPLIT beside the checkpoint, eval-SPLIT-2... after the first.")
 @click.option("--normalize/--counts", default=False, help="Confusion matrix as row fractions, or counts (default).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable metrics.")
-def evaluate(checkpoint: str, data: str, split: str, out: str, normalize: bool, as_json: bool) -> None:
+@click.option("--tta", type=TtaMode(), default=None, metavar="|".join(MODES), help=TTA_HELP + " Default: ten-crop for a "
+              "checkpoint trained with --augment alexnet-2012 (as the paper evaluated), else none.")
+def evaluate(checkpoint: str, data: str, split: str, out: str, normalize: bool, as_json: bool, tta: str | None) -> None:
     """Accuracy (top-5 too with more than 5 classes), per-class precision, recall, F1 and support,
     macro averages; writes a labelled confusion matrix, per_class.csv and a gallery of the most
     confidently wrong images."""
@@ -51,7 +77,7 @@ def evaluate(checkpoint: str, data: str, split: str, out: str, normalize: bool, 
 
     from cnnkit.inference.evaluate import evaluate_checkpoint, format_report
 
-    report = evaluate_checkpoint(checkpoint, data, split, Path(out) if out else None, normalize)
+    report = evaluate_checkpoint(checkpoint, data, split, Path(out) if out else None, normalize, tta or "")
     click.echo(json.dumps(report.as_dict(), indent=2) if as_json else format_report(report))
 
 

@@ -35,25 +35,29 @@ class Report:
     macro: dict[str, float] = field(default_factory=dict)
     confusion: list[list[int]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    tta: str = "none"
+    """The test-time augmentation the probabilities were averaged over (:mod:`cnnkit.inference.tta`)."""
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def read_split(trained: Trained, spec: str, split: str):
-    """The split of the checkpoint's data (or of ``spec``), read as training read it."""
+def read_split(trained: Trained, spec: str, split: str, tta: str = "none"):
+    """The split of the checkpoint's data (or of ``spec``), read as training read it; for the
+    crops of ``tta``, whole pictures at the larger size they are cut from."""
     from cnnkit.contracts._data import DataRequest
     from cnnkit.data.images import run_reads_as_weights
     from cnnkit.data.resolve import resolve_data
+    from cnnkit.inference.tta import read_size
 
     config = trained.saved.get("config", {})
     spec = spec or str(config.get("data") or "")
     if not spec:
         raise UsageError("The checkpoint does not name its data; pass --data.")
-    channels, height, width = trained.input_size
-    request = DataRequest(image_size=(height, width), channels=channels, val_split=float(config.get("val_split", 0.2)),
+    size, crop_fraction = read_size(trained, tta)
+    request = DataRequest(image_size=size, channels=trained.input_size[0], val_split=float(config.get("val_split", 0.2)),
                           seed=int(config.get("seed", 0)), data_dir=str(config.get("data_dir", "")),
-                          crop_fraction=trained.crop_fraction, interpolation=trained.interpolation,
+                          crop_fraction=crop_fraction, interpolation=trained.interpolation,
                           as_weights=run_reads_as_weights(config))
     data = resolve_data(spec).create(request)
     if list(data.classes) != trained.classes:
@@ -65,15 +69,18 @@ def read_split(trained: Trained, spec: str, split: str):
     return spec, part
 
 
-def predictions(trained: Trained, part, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(probabilities, labels, uint8 images) of the whole split, in order."""
+def predictions(trained: Trained, part, batch_size: int = 256, tta: str = "none") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(probabilities, labels, uint8 images) of the whole split, in order; the probabilities
+    averaged over the views of ``tta``, the images the centre view (as the model sees them without)."""
+    from cnnkit.inference.tta import averaged_probabilities, centre_view
+
     chunks = [slice(i, min(i + batch_size, len(part))) for i in range(0, len(part), batch_size)]
     probs, labels, images = [], [], []
     with torch.inference_mode():
         for batch, batch_labels in part.batches(chunks, torch.device("cpu")):
-            probs.append(trained.model(trained.normalise(batch)).softmax(1))
+            probs.append(averaged_probabilities(trained, batch, tta))
             labels.append(batch_labels)
-            images.append(batch)
+            images.append(centre_view(batch, trained))
     return torch.cat(probs), torch.cat(labels), torch.cat(images)
 
 
@@ -113,15 +120,24 @@ def report_folder(checkpoint: str, split: str, out: Path | None) -> Path:
     return fresh_folder(source if source.is_dir() else source.parent, f"eval-{split}")
 
 
-def evaluate_checkpoint(checkpoint: str, spec: str, split: str, out: Path | None, normalize: bool) -> Report:
+def evaluate_checkpoint(checkpoint: str, spec: str, split: str, out: Path | None, normalize: bool, tta: str = "") -> Report:
+    """The report of ``checkpoint`` on ``split``; ``tta`` empty: the checkpoint's default
+    (:func:`cnnkit.inference.tta.default_mode`: ten crops for ``alexnet-2012``, else none)."""
+    from cnnkit.console import note
     from cnnkit.inference.predict import check_output_folder
+    from cnnkit.inference.tta import PAPER_PRESET, default_mode
 
     check_out(out)
     trained = load_trained(checkpoint)
     if out is not None:
         check_output_folder(out, trained, "--out")
-    spec, part = read_split(trained, spec, split)
-    probs, labels, images = predictions(trained, part)
+    if not tta:
+        tta = default_mode(trained)
+        if tta != "none":
+            note(f"this checkpoint was trained with --augment {PAPER_PRESET}: evaluated on {tta} as the paper did "
+                 "(--tta none for the centre crop alone).")
+    spec, part = read_split(trained, spec, split, tta)
+    probs, labels, images = predictions(trained, part, tta=tta)
     k = len(trained.classes)
     predicted = probs.argmax(1)
     confusion = torch.bincount(labels * k + predicted, minlength=k * k).view(k, k)
@@ -129,7 +145,7 @@ def evaluate_checkpoint(checkpoint: str, spec: str, split: str, out: Path | None
     rows = per_class(confusion, trained.classes)
     macro = {m: sum(getattr(r, m) for r in rows) / k for m in ("precision", "recall", "f1")}
     report = Report(str(checkpoint), spec, split, len(labels), (predicted == labels).float().mean().item(), top5, rows, macro,
-                    confusion.tolist())
+                    confusion.tolist(), tta=tta)
     folder = report_folder(checkpoint, split, out)
     report.files = write_outputs(folder, report, trained.classes, confusion, normalize, probs, labels, images)
     return report
@@ -152,7 +168,8 @@ def write_outputs(folder: Path, report: Report, names, confusion, normalize, pro
 def format_report(report: Report) -> str:
     width = max(len(r.name) for r in report.classes + [ClassRow("class", 0, 0, 0, 0)])
     top5 = f", top-5 {100 * report.top5:.2f}%" if report.top5 is not None else ""
-    lines = [f"{report.data} {report.split}: {report.images} images, accuracy {100 * report.accuracy:.2f}%{top5}",
+    tta = f", {report.tta} TTA (probabilities averaged over its views)" if report.tta != "none" else ""
+    lines = [f"{report.data} {report.split}: {report.images} images, accuracy {100 * report.accuracy:.2f}%{top5}{tta}",
              f"{'class'.ljust(width)}  precision  recall     f1  support"]
     for r in report.classes:
         lines.append(f"{r.name.ljust(width)}  {r.precision:9.3f}  {r.recall:6.3f}  {r.f1:5.3f}  {r.support:7d}")

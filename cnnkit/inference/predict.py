@@ -39,14 +39,18 @@ def image_files(paths: list[str]) -> list[Path]:
 
 
 def predict(trained: Trained, paths: list[str], topk: int, batch_size: int = 64, cam: Path | None = None,
-            cam_layer: str = "") -> list[Prediction]:
+            cam_layer: str = "", tta: str = "none") -> list[Prediction]:
+    """The ``topk`` classes of each image; with ``tta``, probabilities averaged over its views
+    (:mod:`cnnkit.inference.tta`), heat maps taken on the centre view."""
+    from cnnkit.inference.tta import averaged_probabilities, centre_view, read_size
+
+    size, crop_fraction = read_size(trained, tta)
     layer = prepare_cams(trained, cam, cam_layer) if cam is not None else ""
-    channels, height, width = trained.input_size
     as_weights = run_reads_as_weights(trained.saved.get("config", {}))
     results, pending = [], []
     for path in image_files(paths):
         try:
-            pixels = decode(path, (height, width), channels, trained.crop_fraction, trained.interpolation, as_weights)
+            pixels = decode(path, size, trained.input_size[0], crop_fraction, trained.interpolation, as_weights)
             result = Prediction(str(path))
             pending.append((result, torch.from_numpy(pixels)))
         except UnreadableImage as exc:
@@ -56,12 +60,12 @@ def predict(trained: Trained, paths: list[str], topk: int, batch_size: int = 64,
     with torch.inference_mode():
         for first in range(0, len(pending), batch_size):
             chunk = pending[first:first + batch_size]
-            probabilities = trained.model(trained.normalise(torch.stack([p for _, p in chunk]))).softmax(1)
+            probabilities = averaged_probabilities(trained, torch.stack([p for _, p in chunk]), tta)
             values, indices = probabilities.topk(k, dim=1)
             for (result, _), row_values, row_indices in zip(chunk, values.tolist(), indices.tolist()):
                 result.top = [(trained.classes[i], v) for i, v in zip(row_indices, row_values)]
     if cam is not None and pending:
-        save_cams(trained, pending, cam, layer, batch_size)
+        save_cams(trained, [(result, centre_view(image, trained)) for result, image in pending], cam, layer, batch_size)
     return results
 
 
