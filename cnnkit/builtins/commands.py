@@ -19,6 +19,7 @@ COMMANDS = {
     "summary": ("cnnkit.cli.summary_command:summary", "Show a model's layers, output shapes, parameters and cost"),
     "augment": ("cnnkit.cli.augment_command:augment", "List augmentations; preview what a spec does (augment preview)"),
     "data": ("cnnkit.cli.data_command:data", "Inspect a dataset before training (data check PATH)"),
+    "runs": ("cnnkit.cli.runs_command:runs", "List the runs under a folder: model, data, epochs, accuracy, time and status"),
 }
 LISTED = ("models", "datasets", "augmentations", "initializers", "strategies")
 

@@ -7,9 +7,11 @@ strategy outside its workers, launches the workers (each of which runs :func:`tr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from cnnkit.contracts._strategies import Strategy, StrategyOptions
 from cnnkit.engine.launch import die_with_launcher
 from cnnkit.engine.signals import Interrupted, interrupts_as_exceptions
 from cnnkit.engine.strategies import in_launched_worker, launched_world_size
-from cnnkit.errors import UsageError
+from cnnkit.errors import CnnkitError, UsageError
 from cnnkit.models.init import check_fine_tuning
 from cnnkit.options import DISTRIBUTED_ONLY, TrainConfig, flags_set
 from cnnkit.recipe.build import build_parts
@@ -82,6 +84,34 @@ def start_run(config: TrainConfig, plan: Plan, strategy: Strategy, state: FitSta
     return TrainingRun(parts, state).start(saved)
 
 
+@contextlib.contextmanager
+def failure_recorded(state: FitState, is_main: bool) -> Iterator[None]:
+    """Around the epochs: an error that ends the run is recorded in its ``status.json`` (the main
+    process), so ``cnnkit runs`` can tell it from an interruption, which leaves the same files. A
+    record an earlier attempt left goes first: this attempt's ending is what counts. Interruptions
+    are not recorded (``last.pt`` tells them), nor are finished runs (``best.pt`` tells them)."""
+    if is_main:
+        with contextlib.suppress(OSError):
+            state.directory.status.unlink(missing_ok=True)
+    try:
+        yield
+    except Interrupted:
+        raise
+    except Exception as exc:
+        if is_main:
+            record_failure(state.directory, exc, len(state.history))
+        raise
+
+
+def record_failure(run_dir: RunDir, exc: Exception, epochs_done: int) -> None:
+    """Best effort: a record that cannot be written (a full disk is a common reason to fail) is left
+    out quietly, so the error on its way stays the one reported; the run then reads as interrupted."""
+    error = str(exc) if isinstance(exc, CnnkitError) else f"{type(exc).__name__}: {exc}"
+    record = {"status": "failed", "error": error, "epochs_done": epochs_done, "ended": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    with contextlib.suppress(CnnkitError, OSError):
+        run_dir.write_status(record)
+
+
 def launch(config: TrainConfig, strategy: Strategy) -> None:
     """Start the strategy's workers, each running this configuration (resolved here, so every
     worker agrees on names such as the run directory's)."""
@@ -121,7 +151,8 @@ def train(config: TrainConfig, *, bars: bool | None = None) -> TrainResult | Non
         with interrupts_as_exceptions():
             strategy.setup()
             run = start_run(config, plan, strategy, state, bars=bars)
-        result = run.fit()
+        with failure_recorded(state, strategy.is_main):
+            result = run.fit()
         strategy.barrier()  # leave together: a process that tears down early can abort the others
     finally:
         if strategy.is_main and state.run_dir is not None:

@@ -1,4 +1,5 @@
-"""A run directory: ``best.pt``, ``last.pt``, ``metrics.csv``, ``curves.png``, ``config.json``."""
+"""A run directory: ``best.pt``, ``last.pt``, ``metrics.csv``, ``curves.png``, ``config.json``, and
+``status.json`` when the run ended in an error."""
 
 from __future__ import annotations
 
@@ -83,6 +84,19 @@ class RunDir:
     def lock_file(self) -> Path:
         return self.path / ".lock"
 
+    @property
+    def status(self) -> Path:
+        return self.path / "status.json"
+
+    def held(self) -> bool:
+        """Whether a run holds the directory now, as :meth:`lock` judges its ``.lock``: a live cnnkit
+        process on this host, or any holder on another host (which cannot be checked from here)."""
+        try:
+            holder = self.lock_file.read_text().split() if self.lock_file.is_file() else []
+        except (OSError, UnicodeDecodeError):
+            return False
+        return len(holder) == 2 and (holder[1] != socket.gethostname() or _is_cnnkit_process(holder[0]))
+
     def lock(self) -> None:
         """Claim the directory for this process (created exclusively, so two claims cannot both win).
         A live cnnkit process holding it on this host, or any holder on another host, is refused;
@@ -124,6 +138,10 @@ class RunDir:
     def write_config(self, options: dict[str, Any]) -> None:
         text = json.dumps(options, indent=2, sort_keys=True) + "\n"
         atomic_write(self.config, text.encode())
+
+    def write_status(self, record: dict[str, Any]) -> None:
+        """``status.json``, atomically: how the run ended, where its other files cannot tell."""
+        atomic_write(self.status, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
 
     def write_metrics(self, history: list[dict[str, float]]) -> None:
         """Rewrite ``metrics.csv`` whole (atomically), one row per finished epoch."""
