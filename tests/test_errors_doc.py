@@ -89,6 +89,28 @@ def _(t):
     return t.train("--config", "/dev/null")
 
 
+@case("runs-missing")
+def _(t):
+    (t.tmp / "file").write_text("")
+    assert "is a file; pass the folder" in t.cli("runs", str(t.tmp / "file")).err
+    return t.cli("runs", str(t.tmp / "nope"))
+
+
+@case("runs-sort-unknown")
+def _(t):
+    return t.cli("runs", "{out}", "--sort", "tset")
+
+
+@case("runs-damaged")
+def _(t):
+    (t.out / "bad").mkdir()
+    (t.out / "bad" / "config.json").write_text("{")
+    (t.out / "notes.txt").write_text("")
+    result = t.cli("runs", "{out}")
+    assert re.search(r"^earlier .* finished$", result.out, re.M) and re.search(r"^notes\.txt .* not a run$", result.out, re.M)
+    return result
+
+
 @case("config-bom")
 def _(t):
     (t.tmp / "bom.toml").write_bytes("\ufeffepochs = 1\n".encode("utf-8"))
@@ -719,6 +741,22 @@ def _(t):
 def _(t):
     Image.new("L", (28, 28)).save(t.tmp / "x.png")
     return t.cli("predict", str(t.out / "earlier"), str(t.tmp / "x.png"), "--cam", str(t.tmp / "cams"), "--cam-layer", "8")
+
+
+@case("tta-unknown")
+def _(t):
+    Image.new("L", (28, 28)).save(t.tmp / "x.png")
+    predict = t.cli("predict", str(t.out / "earlier"), str(t.tmp / "x.png"), "--tta", "ten-crops")
+    assert predict.code == 2 and "Did you mean 'ten-crop'?" in predict.err
+    return t.cli("evaluate", str(t.out / "earlier"), "--tta", "ten-crops")
+
+
+@case("tta-crops-whole-pictures")
+def _(t):
+    Image.new("L", (28, 28)).save(t.tmp / "x.png")
+    predict = t.cli("predict", str(t.out / "earlier"), str(t.tmp / "x.png"), "--tta", "ten-crop")
+    assert predict.code == 2 and "--tta ten-crop cuts 28x28 crops from larger pictures" in predict.err
+    return t.cli("evaluate", str(t.out / "earlier"), "--tta", "five-crop")
 
 
 @case("export-unwritable")
