@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from cnnkit.errors import UsageError
 from cnnkit.rules import Checked, Rule
-from cnnkit.values import is_weights_file
+from cnnkit.values import is_weights_file, parse_freeze
 
 SEED_MAX = 2**64 - 1
 RDZV_TIMEOUT_MAX = 86_400
@@ -99,8 +99,8 @@ class TrainConfig:
         only="finetune")
     freeze: str = option(
         "", TEXT, "features (train only the new head), none (fine-tune everything), N (freeze the first N stages) "
-        "or auto (the four-quadrant rule: by the data's size and similarity; it prints its decision).", "Transfer",
-        trajectory=True, only="finetune", show_default="features; none with --no-pretrained")
+        "or auto (the four-quadrant rule: by the data's size and similarity; it prints its decision); default: "
+        "features, or none with --no-pretrained.", "Transfer", trajectory=True, only="finetune", show_default=False)
     unfreeze_at: int = option(
         0, Rule(int, min=0), "From this epoch on, train the whole network (at --backbone-lr-mult, default 0.1, of "
         "the rate).", "Transfer", trajectory=True, only="finetune", show_default=False)
@@ -199,7 +199,10 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """The options as ``config.json`` records them: relative paths made absolute, so the record
         holds wherever it is read from."""
-        return absolute_paths(asdict(self), Path.cwd())
+        options = absolute_paths(asdict(self), Path.cwd())
+        if self.backbone:  # what froze, as the flag spells it: "" is features, or none with --no-pretrained
+            options["freeze"] = str(parse_freeze(self.freeze, pretrained=self.pretrained))
+        return options
 
 
 OPTIONS: dict[str, Option] = {f.name: f.metadata["option"] for f in fields(TrainConfig)}

@@ -56,3 +56,21 @@ def test_every_flag_parses_its_default_back(name):
     ctx = click.Context(click.Command("probe", params=[param]))
     default = param.get_default(ctx)
     assert param.type_cast_value(ctx, default) == getattr(TrainConfig(), name)
+
+
+def test_a_fine_tuning_record_says_what_froze_so_a_resume_may_restate_it(tmp_path):
+    """``--freeze`` not given is features (none with --no-pretrained); config.json records that, as
+    runs always have, so ``--resume RUN --freeze none`` on a --no-pretrained run is no change."""
+    import json
+
+    from cnnkit.recipe.resume import resume_config
+
+    assert TrainConfig(backbone="resnet18").to_dict()["freeze"] == "features"
+    assert TrainConfig(backbone="resnet18", pretrained=False).to_dict()["freeze"] == "none"
+    assert TrainConfig(backbone="resnet18", freeze="auto").to_dict()["freeze"] == "auto"
+    assert TrainConfig().to_dict()["freeze"] == "", "no backbone: nothing to freeze"
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(TrainConfig(backbone="resnet18", pretrained=False, epochs=1).to_dict()))
+    (run / "last.pt").write_bytes(b"")
+    assert resume_config(run, {"freeze": "none", "epochs": 2}).freeze == "none"

@@ -8,5 +8,4 @@ train = training_command(
     "train", run_training,
     help="Train a model on a dataset and write a run directory.\n\n"
     "With no options it trains mnist-cnn on the handwritten digits cnnkit ships.",
-    short_help="Train a model on a dataset",
 )

@@ -116,7 +116,7 @@ def _unchanged_paths_dropped(run: str, given: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in given.items() if not (key in PATH_OPTIONS and key in saved and same(key))}
 
 
-def training_command(name: str, run: Any, help: str, short_help: str) -> click.Command:
+def training_command(name: str, run: Any, help: str, short_help: str | None = None) -> click.Command:
     """``cnnkit train`` or ``cnnkit finetune``: ``--config`` and the command's options from the
     table; ``run(ctx, options)`` gets the parsed options, with a failing value blamed on the config
     file's key when the file set it."""
