@@ -26,12 +26,9 @@ from cnnkit.contracts._models import Preprocessing, Pretrained
 from cnnkit.errors import CnnkitError, UsageError
 from cnnkit.models.library import WITHOUT_AUX
 from cnnkit.registry import unknown_name_message
+from cnnkit.values import is_weights_file
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
-
-def is_file_spec(weights: str) -> bool:
-    return bool(weights) and (os.sep in weights or weights.endswith((".pth", ".pt", ".safetensors", ".bin")))
 
 
 def read_state_dict(path: Path) -> dict:
@@ -177,7 +174,7 @@ def torchvision_pretrained(name: str, weights: str = "") -> Pretrained:
     from torchvision.models import get_model_weights
 
     enum = get_model_weights(name)
-    if is_file_spec(weights):
+    if is_weights_file(weights):
         chosen = enum.DEFAULT
         state = without_aux(name, read_state_dict(Path(weights)))
         model = torchvision_architecture(name, chosen)
@@ -237,9 +234,9 @@ def published_state(name: str, chosen) -> dict:
 def timm_pretrained(name: str, weights: str = "") -> Pretrained:
     import timm
 
-    if weights and not is_file_spec(weights):
+    if weights and not is_weights_file(weights):
         raise UsageError(f"timm models name their weights in the model name (timm/{name}.TAG); --weights takes a file here.")
-    if is_file_spec(weights):
+    if is_weights_file(weights):
         model = timm.create_model(name, pretrained=False)
         load_into(model, read_state_dict(Path(weights)), f"'{weights}'")
         source = f"timm {name} with weights from {weights}"
