@@ -44,6 +44,7 @@ def test_two_ddp_processes_end_with_the_weights_of_one_process_with_twice_the_ba
         for column in ("train_loss", "train_acc", "val_loss", "val_acc"):
             assert row_a[column] == pytest.approx(row_b[column], abs=1e-5), "epoch metrics are global"
     assert {p.name for p in tmp_path.iterdir()} == {"ddp", "one"}, "one run directory for the two processes"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "the launcher gives Ctrl-C back (a later run in-process)"
 
 
 @pytest.mark.slow

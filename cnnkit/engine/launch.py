@@ -16,6 +16,7 @@ import re
 import signal
 import socket
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -210,10 +211,17 @@ def quiet_launcher_logs() -> None:
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
+LAUNCHER_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, name))
+"""The signals torch's elastic launcher takes over (to stop its workers) and never gives back."""
+
+
 @contextlib.contextmanager
 def worker_environment(nproc: int) -> Iterator[None]:
     """The environment the workers inherit while they run: ``LAUNCHED_ENV``, and ``OMP_NUM_THREADS``
-    unless the user set it; both put back as they were afterwards."""
+    unless the user set it; both put back as they were afterwards, and so are this process's
+    signal handlers, which the launcher replaces (a later run in the same process, through the
+    Python API, would otherwise not turn Ctrl-C into an interruption)."""
+    handlers = {sig: signal.getsignal(sig) for sig in LAUNCHER_SIGNALS} if threading.current_thread() is threading.main_thread() else {}
     saved_env = {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", LAUNCHED_ENV)}
     os.environ[LAUNCHED_ENV] = "1"
     if saved_env["OMP_NUM_THREADS"] is None:  # as torchrun does: share the cores, not oversubscribe them
@@ -226,6 +234,9 @@ def worker_environment(nproc: int) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+        for sig, handler in handlers.items():
+            if handler is not None:
+                signal.signal(sig, handler)
 
 
 def worker_failed(failures: dict[int, ProcessFailure]) -> WorkerFailed:
