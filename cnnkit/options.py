@@ -36,6 +36,9 @@ NAME = Rule(str, nonempty=True)
 FLAG = Rule(bool)
 MAYBE_FLAG = Rule(bool, nullable=True)
 
+CLASS_WEIGHT_NAMES = ("auto", "none")
+"""What --class-weights takes besides a file."""
+
 SECTIONS = ("Model", "Transfer", "Data", "Optimization", "Augmentation", "Parallel", "Hardware", "Run")
 """The help's sections, in the order ``--help`` shows them."""
 
@@ -131,6 +134,11 @@ class TrainConfig:
                           "Optimization", trajectory=True)
     label_smoothing: float = option(0.1, Rule(float, min=0, max=1, max_open=True), "", "Optimization",
                                     trajectory=True, finetune=0.0)
+    class_weights: str = option(
+        "none", NAME, "Per-class weights in the loss: auto (inverse class frequency, as scikit-learn's 'balanced'), "
+        "none, or a JSON file of one weight per class (a list in class order, or an object by class name). "
+        "Validation and test losses are weighted too (the weighted mean over each split).",
+        "Optimization", trajectory=True, path="or-name", reads=True, metavar="auto|none|FILE")
     patience: int = option(5, Rule(int, min=0), "Stop after this many epochs without a lower validation loss (0: never).",
                            "Optimization")
     val_split: float = option(0.2, Rule(float, min=0, max=1, max_open=True),
@@ -141,6 +149,10 @@ class TrainConfig:
     data_dir: str = option(
         "", TEXT, "Where datasets known by name (mnist, cifar10, ...) keep their files; default: $CNNKIT_DATA, else "
         "~/.cache/cnnkit/data.", "Data", path="always", show_default=False)
+    sampler: str = option(
+        "random", Rule(str, choices=("random", "balanced")), "random: each training image once per epoch, shuffled; "
+        "balanced: as many draws per epoch, each class equally likely (with replacement).", "Data", trajectory=True,
+        metavar="random|balanced")
     data_in_memory: str = option(
         "auto", Rule(str, choices=("auto", "yes", "no")), "yes: decode all images into memory (on the training "
         "device); no: stream them from disk batch by batch; auto: in memory while they fit --memory-budget.", "Data")
@@ -184,6 +196,15 @@ class TrainConfig:
     device: str = option("auto", NAME, "auto (cuda, then mps, then cpu), cpu, cuda[:N] or mps.", "Hardware")
     name: str = option("", TEXT, "Run name; default: a timestamp.", "Run", show_default=False)
     out: str = option("runs", NAME, "Folder that holds run directories.", "Run", path="always")
+    log: str = option(
+        "", Rule(str, list_joins=True), "Callbacks that log the run, comma-separated: tensorboard, mlflow, or a "
+        "plugin's (see 'cnnkit callbacks'); metrics.csv is always written.", "Run", metavar="NAME[,NAME]",
+        show_default=False)
+    log_uri: str = option(
+        "", TEXT, "Where trackers log: MLflow's tracking URI (e.g. sqlite:///mlflow.db); default: "
+        "$MLFLOW_TRACKING_URI, else MLflow's own default. TensorBoard always writes into the run directory. "
+        "config.json records it: give passwords through the tracker's environment variables, not here.",
+        "Run", metavar="URI", show_default=False)
     quiet: bool = option(False, FLAG, "Print only the final summary line.", "Run", flag="--quiet", show_default=False)
     resume: str = option("", TEXT, "Continue the run in this directory from its last finished epoch.", "Run",
                          path="always", reads=True, show_default=False)
@@ -265,6 +286,8 @@ def _is_path(name: str, value: str, base: Path) -> bool:
         return True
     if name == "weights":
         return is_weights_file(value)
+    if name == "class_weights":
+        return value not in CLASS_WEIGHT_NAMES
     from cnnkit.plugins import registry
 
     if name == "data":

@@ -143,10 +143,10 @@ def test_a_second_evaluate_writes_a_numbered_folder(run_cli, checkpoint):
     (checkpoint / "eval-val" / "notes.txt").write_text("mine")
     second = run_cli("evaluate", str(checkpoint), "--split", "val")
     assert second.code == 0, second.err
-    assert second.out.splitlines()[-1] == f"wrote per_class.csv, confusion.png, top_losses.png in {checkpoint / 'eval-val-2'}"
+    assert second.out.splitlines()[-1] == f"wrote metrics.json, per_class.csv, confusion.png, top_losses.png in {checkpoint / 'eval-val-2'}"
     assert {p.name: p.read_bytes() for p in (checkpoint / "eval-val").iterdir() if p.name != "notes.txt"} == before
     again = run_cli("evaluate", str(checkpoint), "--split", "val", "--out", str(checkpoint / "eval-val"))
-    assert one_plain_line(again, 2).startswith(f"Error: --out '{checkpoint / 'eval-val'}' already holds a report (per_class.csv")
+    assert one_plain_line(again, 2).startswith(f"Error: --out '{checkpoint / 'eval-val'}' already holds a report (metrics.json, per_class.csv")
 
 
 def two_classes(root: Path) -> None:

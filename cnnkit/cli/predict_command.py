@@ -62,16 +62,18 @@ def predict(checkpoint: str, images: tuple[str, ...], topk: int, form: str, cam:
 @click.argument("checkpoint", type=click.Path())
 @click.option("--data", default="", help="Dataset or folder; default: the one the checkpoint was trained on.")
 @click.option("--split", type=click.Choice(["test", "val", "train"]), default="test", show_default=True)
-@click.option("--out", default="", help="Folder for confusion.png, per_class.csv, top_losses.png (one holding a report is "
-              "refused); default: a new eval-SPLIT beside the checkpoint, eval-SPLIT-2... after the first.")
+@click.option("--out", default="", help="Folder for metrics.json, per_class.csv, confusion.png, top_losses.png (one holding a "
+              "report is refused); default: a new eval-SPLIT beside the checkpoint, eval-SPLIT-2... after the first.")
 @click.option("--normalize/--counts", default=False, help="Confusion matrix as row fractions, or counts (default).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable metrics.")
 @click.option("--tta", type=TtaMode(), default=None, metavar="|".join(MODES), help=TTA_HELP + " Default: ten-crop for a "
               "checkpoint trained with --augment alexnet-2012 (as the paper evaluated), else none.")
 def evaluate(checkpoint: str, data: str, split: str, out: str, normalize: bool, as_json: bool, tta: str | None) -> None:
-    """Accuracy (top-5 too with more than 5 classes), per-class precision, recall, F1 and support,
-    macro averages; writes a labelled confusion matrix, per_class.csv and a gallery of the most
-    confidently wrong images."""
+    """Accuracy (top-5 too with more than 5 classes), balanced accuracy (the mean per-class
+    recall, over the classes the split has), macro F1 (the mean per-class F1 over all the
+    checkpoint's classes; a score with nothing to divide by is 0, as scikit-learn's
+    zero_division=0), per-class precision, recall, F1 and support; writes metrics.json (what --json prints), per_class.csv, a labelled
+    confusion matrix and a gallery of the most confidently wrong images."""
     import json
     from pathlib import Path
 

@@ -31,6 +31,11 @@ class Conflict(TypedDict):
     same_file: bool
 
 
+IMBALANCE_ADVICE = 3.0
+"""The imbalance from which data check suggests --class-weights or --sampler: from there the
+largest class outweighs the smallest threefold or more in every epoch's loss."""
+
+
 @dataclass
 class Report:
     root: str
@@ -39,6 +44,9 @@ class Report:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     """Readable images per split, per class, as training would split them."""
     imbalance: float | None = None
+    """Images of the largest training class over those of the smallest (None when a class has none)."""
+    advice: str = ""
+    """What to train an unbalanced dataset with (imbalance at least :data:`IMBALANCE_ADVICE`), else empty."""
     sizes: dict[str, list[int]] = field(default_factory=dict)
     """``width`` and ``height``: [min, median, max] over readable images."""
     modes: dict[str, int] = field(default_factory=dict)
@@ -183,6 +191,9 @@ def tally(report: Report, found: dict[str, list[Sample]], own: dict[str, str],
                 report.problems.append(f"class '{name}' has no readable {where} images")
     if train_counts and min(train_counts) > 0:
         report.imbalance = round(max(train_counts) / min(train_counts), 3)
+        if report.imbalance >= IMBALANCE_ADVICE:
+            report.advice = (f"unbalanced ({report.imbalance:g}x): train with --class-weights auto (the loss weighs rare classes "
+                             "more) or --sampler balanced (each class drawn equally often)")
 
 
 def find_duplicates(report: Report, found: dict[str, list[Sample]], own_data: bool = True) -> None:
@@ -281,6 +292,8 @@ def class_table(report: Report) -> list[str]:
         lines.append("  " + name.ljust(width) + "".join(f"{report.counts[s][name]:>8}" for s in splits))
     if report.imbalance is not None:
         lines.append(f"imbalance (largest / smallest training class): {report.imbalance:g}")
+    if report.advice:
+        lines.append(report.advice)
     return lines
 
 

@@ -67,6 +67,7 @@ class Trainer:
         channels_last: bool = False,
         workers: int = 0,
         on_train_mode: Callable[[], None] | None = None,
+        sampler: str = "random",
     ):
         device = strategy.device
         self.model = model
@@ -90,6 +91,9 @@ class Trainer:
         self.workers = workers
         self.on_train_mode = on_train_mode
         """Called after ``model.train()``: fine-tuning keeps frozen blocks in eval mode."""
+        self.sampler = sampler
+        """``random``: every training image once per epoch, shuffled; ``balanced``: as many draws,
+        with replacement, each class equally likely (:func:`cnnkit.engine.balance.balanced_draws`)."""
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.shuffle_generator = torch.Generator().manual_seed(shuffle_seed)
         self.augment_generator = torch.Generator(device=device).manual_seed(augment_seed)
@@ -103,20 +107,63 @@ class Trainer:
         return len(self.strategy.shard(len(split), self.global_batch))
 
     def batches(self, split: AnySplit) -> Iterator[tuple[torch.Tensor, torch.Tensor, float]]:
-        """Shuffled training batches ``(images, labels, weight)`` for this process; ``weight`` turns
-        its mean loss into its share of the global batch's mean loss, times the number of
-        processes (DDP averages gradients over processes)."""
+        """Shuffled (or class-balanced) training batches ``(images, labels, weight)`` for this
+        process, in :meth:`draw`'s order; ``weight`` turns its mean loss into its share of the
+        global batch's mean loss, times the number of processes (DDP averages gradients over
+        processes)."""
         n = len(split)
-        order = torch.randperm(n, generator=self.shuffle_generator)
-        world = self.strategy.world_size
+        order = self.draw(split)
         steps = self.strategy.shard(n, self.global_batch, order)
         seeds = None
         if self.sample_augment is not None:
-            per_image = torch.randint(0, 2**62, (n,), generator=self.sample_generator)
-            seeds = [per_image[index] for index in steps]
-        for step, (images, labels) in enumerate(split.batches(steps, self.device, self.workers, self.sample_augment, seeds)):
-            global_count = min(self.global_batch, n - step * self.global_batch)
-            yield images, labels, len(labels) * world / global_count
+            per_draw = torch.randint(0, 2**62, (n,), generator=self.sample_generator)
+            # random: a seed per image (each is drawn once); balanced: per draw, so an image drawn twice is augmented twice
+            seeds = self.strategy.shard(n, self.global_batch, per_draw[order] if self.sampler == "random" else per_draw)
+        shares = self.shares(split, order, steps)
+        for (images, labels), share in zip(split.batches(steps, self.device, self.workers, self.sample_augment, seeds), shares):
+            yield images, labels, share
+
+    def draw(self, split: AnySplit) -> torch.Tensor:
+        """This epoch's order of training images, from the shuffle generator (the same in every
+        process, and in ``last.pt``): a permutation, or balanced draws with replacement."""
+        if self.sampler == "balanced":
+            from cnnkit.engine.balance import balanced_draws
+
+            return balanced_draws(split.labels, self.shuffle_generator)
+        return torch.randperm(len(split), generator=self.shuffle_generator)
+
+    @property
+    def mixing(self) -> bool:
+        """Whether training targets are class probabilities (mixup, cutmix), not labels."""
+        return self.batch_augment is not None and self.batch_augment.mixes
+
+    def class_weight(self) -> torch.Tensor | None:
+        """The loss's per-class weights (``--class-weights``); None when every class weighs the same."""
+        weight = getattr(self.loss_fn, "weight", None)
+        return weight if isinstance(weight, torch.Tensor) else None
+
+    def shares(self, split: AnySplit, order: torch.Tensor, steps: list[torch.Tensor]) -> list[float]:
+        """Each step's loss weight for this process (see :meth:`batches`): its images over the
+        global batch's, or, when the loss weighs classes (a weighted mean over hard labels), its
+        images' class weights over the global batch's, so that DDP's average is still the loss
+        of one process taking the whole global batch."""
+        n, world, size = len(split), self.strategy.world_size, self.global_batch
+        if world == 1:
+            return [1.0] * len(steps)
+        class_weight = self.class_weight()
+        if class_weight is None or self.mixing:  # soft targets: torch takes a plain mean over the batch
+            return [len(step) * world / min(size, n - k * size) for k, step in enumerate(steps)]
+        per_image = class_weight.detach().cpu().double()[split.labels.cpu()]
+        return [float(per_image[step].sum() * world / per_image[order[k * size:(k + 1) * size]].sum())
+                for k, step in enumerate(steps)]
+
+    def loss_weight(self, targets: torch.Tensor) -> torch.Tensor | None:
+        """For a class-weighted loss over hard labels (a weighted mean), the batch's total weight,
+        which the metrics weigh its loss by (:meth:`RunningMetrics.update`); None for a plain mean."""
+        class_weight = self.class_weight()
+        if class_weight is None or targets.ndim != 1:
+            return None
+        return class_weight[targets].sum()
 
     def eval_batches(self, split: AnySplit) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """This process's contiguous share of ``split`` (possibly none), in order, batch by batch."""
@@ -166,7 +213,8 @@ class Trainer:
             if self.scheduler is not None and self.scheduler_per_batch:
                 self.scheduler.step()
             step_losses[step - 1] = loss.detach()
-            metrics.update(loss, logits, targets.argmax(1) if targets.ndim == 2 else targets)  # mixed: the dominant label
+            labels = targets.argmax(1) if targets.ndim == 2 else targets  # mixed: the dominant label
+            metrics.update(loss, logits, labels, self.loss_weight(targets))
             self.progress.step(step, metrics.compute)
         if self.scheduler is not None and not self.scheduler_per_batch:
             self.scheduler.step()
@@ -177,7 +225,10 @@ class Trainer:
         return result
 
     @torch.no_grad()
-    def evaluate(self, split: AnySplit) -> dict[str, float]:
+    def evaluate(self, split: AnySplit, confusion: torch.Tensor | None = None) -> dict[str, float]:
+        """Loss and accuracy over ``split`` (every process's share, summed). ``confusion``, a
+        ``(classes, classes)`` int64 tensor on the device, is added the counts of (true, predicted)
+        pairs, summed over processes."""
         model = self.strategy.unwrap(self.model)
         if self.strategy.world_size > 1:  # one set of batch-norm statistics, the same in every process
             for buffer in model.buffers():
@@ -189,7 +240,13 @@ class Trainer:
             with self.precision.autocast():
                 logits = model(self.inputs(images))
                 loss = self.loss_fn(logits, labels)
-            metrics.update(loss, logits, labels)
+            metrics.update(loss, logits, labels, self.loss_weight(labels))
+            if confusion is not None:
+                classes = confusion.shape[0]
+                pairs = labels * classes + logits.argmax(dim=1)
+                confusion += torch.bincount(pairs, minlength=classes * classes).view(classes, classes)
+        if confusion is not None and self.strategy.world_size > 1:
+            self.strategy.all_reduce(confusion)
         return metrics.compute(self.strategy.all_reduce)
 
     def state_dict(self) -> dict[str, object]:

@@ -31,6 +31,10 @@ class Report:
     images: int
     accuracy: float
     top5: float | None
+    balanced_accuracy: float = 0.0
+    """The mean recall over the classes with images in the split (see :func:`balanced_accuracy`)."""
+    macro_f1: float = 0.0
+    """The mean F1 over every class of the checkpoint (see :func:`macro_f1`)."""
     classes: list[ClassRow] = field(default_factory=list)
     macro: dict[str, float] = field(default_factory=dict)
     confusion: list[list[int]] = field(default_factory=list)
@@ -96,7 +100,22 @@ def per_class(confusion: torch.Tensor, names: list[str]) -> list[ClassRow]:
     return rows
 
 
-REPORT_FILES = ("per_class.csv", "confusion.png", "top_losses.png")
+def balanced_accuracy(rows: list[ClassRow]) -> float:
+    """The mean of the per-class recalls, over the classes with images in the split (a class
+    without any has no recall), as scikit-learn's ``balanced_accuracy_score``: each class counts
+    the same however many images it has."""
+    present = [row.recall for row in rows if row.support]
+    return sum(present) / len(present) if present else 0.0
+
+
+def macro_f1(rows: list[ClassRow]) -> float:
+    """The mean of the per-class F1 scores over every class of the checkpoint, as scikit-learn's
+    ``f1_score(average="macro", labels=all classes, zero_division=0)``: a precision, recall or
+    F1 with nothing to divide by is 0, so a class without images counts as 0."""
+    return sum(row.f1 for row in rows) / len(rows) if rows else 0.0
+
+
+REPORT_FILES = ("metrics.json", "per_class.csv", "confusion.png", "top_losses.png")
 
 
 def check_out(out: Path | None) -> None:
@@ -144,16 +163,21 @@ def evaluate_checkpoint(checkpoint: str, spec: str, split: str, out: Path | None
     top5 = (probs.topk(5, dim=1).indices == labels[:, None]).any(1).float().mean().item() if k > 5 else None
     rows = per_class(confusion, trained.classes)
     macro = {m: sum(getattr(r, m) for r in rows) / k for m in ("precision", "recall", "f1")}
-    report = Report(str(checkpoint), spec, split, len(labels), (predicted == labels).float().mean().item(), top5, rows, macro,
-                    confusion.tolist(), tta=tta)
+    report = Report(str(checkpoint), spec, split, len(labels), (predicted == labels).float().mean().item(), top5,
+                    balanced_accuracy(rows), macro_f1(rows), rows, macro, confusion.tolist(), tta=tta)
     folder = report_folder(checkpoint, split, out)
-    report.files = write_outputs(folder, report, trained.classes, confusion, normalize, probs, labels, images)
+    report.files = [str(folder / name) for name in REPORT_FILES]
+    write_outputs(folder, report, trained.classes, confusion, normalize, probs, labels, images)
     return report
 
 
-def write_outputs(folder: Path, report: Report, names, confusion, normalize, probs, labels, images) -> list[str]:
+def write_outputs(folder: Path, report: Report, names, confusion, normalize, probs, labels, images) -> None:
+    """The report's files: ``metrics.json`` (what ``--json`` prints), ``per_class.csv`` and the figures."""
+    import json
+
     from cnnkit.inference.figures import confusion_figure, top_losses_figure
 
+    atomic_write(folder / "metrics.json", (json.dumps(report.as_dict(), indent=2) + "\n").encode())
     table = io.StringIO()
     writer = csv.writer(table, lineterminator="\n")
     writer.writerow(["class", "precision", "recall", "f1", "support"])
@@ -162,14 +186,14 @@ def write_outputs(folder: Path, report: Report, names, confusion, normalize, pro
     atomic_write(folder / "per_class.csv", table.getvalue().encode())
     atomic_write(folder / "confusion.png", confusion_figure(confusion, names, normalize))
     atomic_write(folder / "top_losses.png", top_losses_figure(probs, labels, images, names))
-    return [str(folder / name) for name in REPORT_FILES]
 
 
 def format_report(report: Report) -> str:
     width = max(len(r.name) for r in report.classes + [ClassRow("class", 0, 0, 0, 0)])
     top5 = f", top-5 {100 * report.top5:.2f}%" if report.top5 is not None else ""
     tta = f", {report.tta} TTA (probabilities averaged over its views)" if report.tta != "none" else ""
-    lines = [f"{report.data} {report.split}: {report.images} images, accuracy {100 * report.accuracy:.2f}%{top5}{tta}",
+    balanced = f", balanced accuracy {100 * report.balanced_accuracy:.2f}%, macro F1 {report.macro_f1:.3f}"
+    lines = [f"{report.data} {report.split}: {report.images} images, accuracy {100 * report.accuracy:.2f}%{top5}{balanced}{tta}",
              f"{'class'.ljust(width)}  precision  recall     f1  support"]
     for r in report.classes:
         lines.append(f"{r.name.ljust(width)}  {r.precision:9.3f}  {r.recall:6.3f}  {r.f1:5.3f}  {r.support:7d}")

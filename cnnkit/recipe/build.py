@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from cnnkit.console import warn
+from cnnkit.engine.balance import class_weights, describe_weights
 from cnnkit.engine.optim import ONECYCLE_MIN_STEPS, build_optimizer, build_scheduler, param_groups
 from cnnkit.engine.precision import Precision, resolve_channels_last, resolve_precision
 from cnnkit.engine.progress import Progress
@@ -63,6 +64,7 @@ def build_parts(config: TrainConfig, plan: Plan, strategy: Strategy, *, bars: bo
     pretrained = _pretrained(plan, config, saved) if config.backbone else None
     native = pretrained.preprocessing.input_size if pretrained is not None else checked_input_size(_registered(plan))
     inputs = set_up_data(config, plan, strategy, native, pretrained.preprocessing if pretrained is not None else None)
+    loss_fn = _loss(config, inputs.data, device, progress)  # a bad --class-weights file is refused before the model is built
     network = _network(config, plan, inputs, pretrained, saved, progress)
     _initialize(config, plan, network, inputs, device, channels_last)
     model = network.model.to(memory_format=torch.channels_last) if channels_last else network.model
@@ -73,7 +75,7 @@ def build_parts(config: TrainConfig, plan: Plan, strategy: Strategy, *, bars: bo
         data, runs, layout_channels_last = cached.data, cached.tail, False
     else:
         data, runs, layout_channels_last = inputs.data, _compiled(wrapped) if config.compile else wrapped, channels_last
-    trainer = _trainer(config, strategy, network, wrapped, runs, data, inputs, precision, progress, layout_channels_last)
+    trainer = _trainer(config, strategy, network, wrapped, runs, data, inputs, precision, progress, layout_channels_last, loss_fn)
     return RunParts(
         config=config, strategy=strategy, data=data, model=wrapped, trainer=trainer, transfer=network.transfer,
         precision=precision, channels_last=channels_last, deterministic=deterministic, progress=progress,
@@ -145,10 +147,21 @@ def _cached(config: TrainConfig, plan: Plan, strategy: Strategy, network: Networ
                           compiled=config.compile, input_size=inputs.input_size)
 
 
+def _loss(config: TrainConfig, data: DataSplits, device: torch.device, progress: Progress) -> nn.Module:
+    """Cross-entropy with the run's label smoothing and ``--class-weights`` (from the training
+    split's labels, on the training device); evaluation uses the same loss, so the validation and
+    test losses are weighted too, as in torchvision's and timm's recipes."""
+    weights = class_weights(config.class_weights, data.train.labels, list(data.classes))
+    if weights is not None:
+        progress.message(describe_weights(weights, list(data.classes), config.class_weights))
+        weights = weights.to(device)
+    return nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
+
+
 def _trainer(config: TrainConfig, strategy: Strategy, network: Network, wrapped: nn.Module, runs: nn.Module, data: DataSplits,
-             inputs: DataSetup, precision: Precision, progress: Progress, channels_last: bool) -> Trainer:
+             inputs: DataSetup, precision: Precision, progress: Progress, channels_last: bool, loss_fn: nn.Module) -> Trainer:
     """The trainer of ``runs`` (the network, compiled or not, or its tail on cached features) on
-    ``data``, with its optimizer and schedule."""
+    ``data``, with its optimizer, schedule and ``loss_fn``."""
     transfer = network.transfer
     if transfer is not None:
         groups = transfer.param_groups(config.weight_decay, config.lr, transfer.lr_mult(config))
@@ -159,14 +172,14 @@ def _trainer(config: TrainConfig, strategy: Strategy, network: Network, wrapped:
         weight_decay=config.weight_decay, momentum=config.momentum, nesterov=config.nesterov,
     )
     trainer = Trainer(
-        runs, optimizer, nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
+        runs, optimizer, loss_fn,
         strategy=strategy, precision=precision, mean=list(inputs.mean), std=list(inputs.std),
         batch_size=config.batch_size, progress=progress, num_classes=len(data.classes),
         sample_augment=inputs.sample_augment, batch_augment=inputs.batch_augment, workers=inputs.workers,
         on_train_mode=transfer.keep_frozen_in_eval if transfer is not None else None,
         shuffle_seed=derive_seed(config.seed, "shuffle"),
         augment_seed=derive_seed(config.seed, "augment", strategy.rank),
-        channels_last=channels_last,
+        channels_last=channels_last, sampler=config.sampler,
     )
     steps_per_epoch = trainer.steps(data.train)
     trainer.scheduler, trainer.scheduler_per_batch = build_scheduler(
