@@ -26,6 +26,7 @@ from __future__ import annotations
 import pluggy
 
 from cnnkit.contracts._augmentations import AugmentationRegister
+from cnnkit.contracts._callbacks import CallbackRegister
 from cnnkit.contracts._commands import CommandRegister
 from cnnkit.contracts._data import DatasetRegister
 from cnnkit.contracts._initializers import InitializerRegister
@@ -105,3 +106,13 @@ def register_commands(register: CommandRegister) -> None:
     """Register extra CLI commands: ``factory() -> click.Command``, built only when the command
     runs or its help is shown, or a reference ``"package.module:attribute"`` naming the command
     itself; ``help`` is its line in ``cnnkit --help``."""
+
+
+@hookspec
+def register_callbacks(register: CallbackRegister) -> None:
+    """Register run callbacks (experiment trackers and other observers), chosen per run with
+    ``--log NAME[,NAME]``: ``factory(options: CallbackOptions) -> RunCallback``, both in
+    ``cnnkit.contracts`` (subclass ``Callback`` to implement only some events). Only the process
+    that writes the run directory observes; a callback that raises is reported once and switched
+    off. Metadata: ``requires`` (the pip requirement named when the factory raises ImportError).
+    """

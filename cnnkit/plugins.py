@@ -52,6 +52,7 @@ BUILTIN_PLUGINS = (
     "cnnkit.builtins.augmentations",
     "cnnkit.builtins.initializers",
     "cnnkit.builtins.strategies",
+    "cnnkit.builtins.callbacks",
 )
 
 

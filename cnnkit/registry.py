@@ -22,15 +22,13 @@ import difflib
 import fnmatch
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from cnnkit.contracts._api import REGISTERS
-from cnnkit.contracts._data import DataSplitsLike
-from cnnkit.contracts._models import Pretrained
 from cnnkit.contracts._registration import Reference
-from cnnkit.contracts._strategies import Strategy
+from cnnkit.entry_checks import CALLABLE_METADATA, RETURNS, not_text
 from cnnkit.errors import CnnkitError, UsageError
 
 KIND_NOUNS = {
@@ -40,6 +38,7 @@ KIND_NOUNS = {
     "initializers": "initializer",
     "strategies": "strategy",
     "commands": "command",
+    "callbacks": "callback",
 }
 STAGES = ("sample", "batch", "preset")
 
@@ -59,64 +58,6 @@ def guarded(entry: Entry, call: Callable[[], Any]) -> Any:
         ) from exc
 
 
-def _not_module(made: object) -> str:
-    from torch import nn
-
-    return "" if isinstance(made, nn.Module) else "not a torch.nn.Module"
-
-
-def _not_splits(made: object) -> str:
-    return "" if isinstance(made, DataSplitsLike) else "not cnnkit.contracts.DataSplits"
-
-
-def _not_strategy(made: object) -> str:
-    return "" if isinstance(made, Strategy) else "which lacks members of cnnkit.contracts.Strategy"
-
-
-def _not_command(made: object) -> str:
-    import click
-
-    return "" if isinstance(made, click.Command) else "not a click command"
-
-
-def _not_function(made: object) -> str:
-    return "" if callable(made) else "not a function"
-
-
-def _not_text(made: object) -> str:
-    return "" if isinstance(made, str) else "not a spec (text)"
-
-
-def _not_pretrained(made: object) -> str:
-    return "" if isinstance(made, Pretrained) else "not cnnkit.contracts.Pretrained"
-
-
-def _not_names(made: object) -> str:
-    ok = isinstance(made, Iterable) and not isinstance(made, (str, bytes))
-    return "" if ok else "not a list of names"
-
-
-def _not_mapping(made: object) -> str:
-    return "" if isinstance(made, Mapping) else "not a mapping of metadata"
-
-
-RETURNS: dict[str, Callable[[object], str]] = {
-    "models": _not_module,
-    "datasets": _not_splits,
-    "augmentations": _not_function,
-    "initializers": _not_function,
-    "strategies": _not_strategy,
-    "commands": _not_command,
-}
-"""What each kind's factory must return: a check giving the problem, or "" when it is fine."""
-
-CALLABLE_METADATA: dict[str, dict[str, Callable[[object], str] | None]] = {
-    "models": {"pretrained": _not_pretrained, "lister": _not_names, "describe": _not_mapping},
-    "augmentations": {"batched": _not_function, "batched_when": None},
-}
-"""Metadata that are plugin callables (or references to them), with the check of what they return."""
-
-
 @dataclass(frozen=True)
 class Entry:
     kind: str
@@ -133,7 +74,7 @@ class Entry:
     def create(self, *args: Any, **kwargs: Any) -> Any:
         """The factory's product, checked to be what the kind's contract says it returns."""
         made = guarded(self, lambda: self._make(args, kwargs))
-        check = _not_text if self.metadata.get("stage") == "preset" else RETURNS.get(self.kind)
+        check = not_text if self.metadata.get("stage") == "preset" else RETURNS.get(self.kind)
         problem = check(made) if check is not None else ""
         if problem:
             raise CnnkitError(f"{self.describe()} returned {type(made).__name__}, {problem}.")

@@ -174,8 +174,8 @@ def test_an_import_up_the_stack_or_between_siblings_is_named(tmp_path):
         "cnnkit/contracts/_data.py": "from cnnkit.contracts import DataRequest\n",
     })
     assert back_arrows(tmp_path, TABLE) == [
-        "cnnkit/contracts/_data.py:1 imports cnnkit.contracts: layer 0 base may not import layer 10 top",
-        "cnnkit/data/splits.py:3 imports cnnkit.cli.train: layer 3 data may not import layer 9 front",
+        "cnnkit/contracts/_data.py:1 imports cnnkit.contracts: layer 0 base may not import layer 11 top",
+        "cnnkit/data/splits.py:3 imports cnnkit.cli.train: layer 3 data may not import layer 10 front",
         "cnnkit/engine/loop.py:5 imports cnnkit.recipe.plan: layer 5 engine may not import layer 7 recipe",
         "cnnkit/models/net.py:1 imports cnnkit.augment.ops: layer 4 models may not import layer 4 augment",
     ]

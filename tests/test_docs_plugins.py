@@ -339,7 +339,7 @@ def test_every_kind_has_a_hook_and_a_register_protocol():
      "Strategy.barrier ('def barrier(self) -> None') is not documented"),
     (("    error: str = \"\"  # why", "    errors: str = \"\"  # why"),
      "Registration.errors is documented but Registration has no such member"),
-    (('API_VERSION = "1.0"', 'API_VERSION = "0.9"'), "API_VERSION is documented as '0.9', the code has '1.0'"),
+    (('API_VERSION = "1.1"', 'API_VERSION = "0.9"'), "API_VERSION is documented as '0.9', the code has '1.1'"),
     (("class CommandFactory(Protocol):", "class CommandMaker(Protocol):"),
      "cnnkit.contracts.CommandFactory is not documented in the reference"),
     (("channels: int = 3, seed: int = 0) -> Path: ...", "channels: int = 1, seed: int = 0) -> Path: ..."),

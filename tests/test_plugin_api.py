@@ -31,7 +31,7 @@ def quiet_host(**kwargs):
 def test_api_version_is_a_pep440_version():
     from packaging.version import Version
 
-    assert str(Version(API_VERSION)) == API_VERSION == "1.0"
+    assert str(Version(API_VERSION)) == API_VERSION == "1.1"
 
 
 @pytest.mark.parametrize("api", [">=1.0,<2", "~=1.0", "==1.*", None])
@@ -47,7 +47,7 @@ def test_a_plugin_for_another_api_is_skipped_with_one_line_naming_both_ranges(in
     host, warnings = quiet_host()
     assert "api-net" not in host.registry("models") and "mnist-cnn" in host.registry("models")
     assert warnings == [
-        "plugin 'cnnkit-future' is written for cnnkit API >=2.0,<3, and this cnnkit provides API 1.0; the plugin is "
+        "plugin 'cnnkit-future' is written for cnnkit API >=2.0,<3, and this cnnkit provides API 1.1; the plugin is "
         "skipped (install a version of it made for this cnnkit). See 'cnnkit plugins'; CNNKIT_NO_PLUGINS=1 loads no "
         "third-party plugins."]
     assert not host.plugins["cnnkit-future"].loaded
@@ -65,7 +65,7 @@ def test_a_range_that_is_not_a_pep440_specifier_is_refused(install_plugin, api):
 def test_an_api_mismatch_is_fatal_in_strict_mode(install_plugin):
     install_plugin("cnnkit-future", versioned(">=2"))
     with pytest.raises(PluginError, match=r"^plugin 'cnnkit-future' is written for cnnkit API >=2, and this cnnkit provides "
-                                          r"API 1.0; .* \(CNNKIT_STRICT_PLUGINS is set\)$"):
+                                          r"API 1.1; .* \(CNNKIT_STRICT_PLUGINS is set\)$"):
         PluginHost(strict=True).load()
 
 
@@ -78,7 +78,7 @@ def test_plugins_json_shows_each_plugins_api_range_version_registrations_and_err
     assert (fits["api"], fits["version"], fits["ok"], fits["registers"], fits["errors"]) == (
         ">=1.0,<2", "1.0", True, {"models": ["api-net"]}, [])
     assert (future["api"], future["version"], future["ok"], future["registers"]) == (">=2", "3.1", False, {})
-    assert "this cnnkit provides API 1.0" in future["errors"][0]
+    assert "this cnnkit provides API 1.1" in future["errors"][0]
     assert plugins["builtins.models"]["api"] is None
     listing = run_cli("plugins").out
     assert "cnnkit-fits 1.0 (cnnkit-fits; API >=1.0,<2)\n  models: api-net\n" in listing

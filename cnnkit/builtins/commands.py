@@ -21,7 +21,7 @@ COMMANDS = {
     "data": ("cnnkit.cli.data_command:data", "Inspect a dataset before training (data check PATH)"),
     "runs": ("cnnkit.cli.runs_command:runs", "List the runs under a folder: model, data, epochs, accuracy, time and status"),
 }
-LISTED = ("models", "datasets", "augmentations", "initializers", "strategies")
+LISTED = ("models", "datasets", "augmentations", "initializers", "strategies", "callbacks")
 
 
 @hookimpl

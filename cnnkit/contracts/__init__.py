@@ -40,6 +40,17 @@ from cnnkit.contracts._augmentations import (
     SampleAugmentFactory,
     Stage,
 )
+from cnnkit.contracts._callbacks import (
+    BestChanged,
+    Callback,
+    CallbackFactory,
+    CallbackOptions,
+    CallbackRegister,
+    EpochEnded,
+    RunCallback,
+    RunEnded,
+    RunStarted,
+)
 from cnnkit.contracts._commands import CommandFactory, CommandRegister
 from cnnkit.contracts._data import DataRequest, DatasetFactory, DatasetRegister, ImageSource
 from cnnkit.contracts._initializers import BatchInitializer, Initializer, InitializerFactory, InitializerRegister
@@ -114,6 +125,9 @@ __all__ = [
     "DistributedStrategy", "shard_steps",
     # commands
     "CommandRegister", "CommandFactory",
+    # callbacks: run observers such as experiment trackers (--log)
+    "CallbackRegister", "CallbackFactory", "CallbackOptions", "RunCallback", "Callback", "RunStarted", "EpochEnded",
+    "BestChanged", "RunEnded",
     # a training session, for commands that train as `cnnkit train` does
     "prepare_training", "TrainingSession",
     # messages: one line for the user (exit 2 for UsageError, 1 for CnnkitError)

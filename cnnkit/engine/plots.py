@@ -9,6 +9,12 @@ from cnnkit.engine.checkpoint import atomic_write
 
 
 def plot_curves(history: list[dict[str, float]], path: Path, title: str = "") -> None:
+    """``curves.png``: the learning curves of ``history`` (see :func:`curves_png`), written atomically."""
+    atomic_write(path, curves_png(history, title))
+
+
+def curves_png(history: list[dict[str, float]], title: str = "") -> bytes:
+    """Loss and accuracy per epoch, train against validation, as PNG bytes (two panels, one point per row)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -32,7 +38,7 @@ def plot_curves(history: list[dict[str, float]], path: Path, title: str = "") ->
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
-    atomic_write(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def read_metrics(run: Path) -> list[dict[str, float]]:

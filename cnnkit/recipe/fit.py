@@ -23,6 +23,7 @@ from cnnkit.engine.signals import Interrupted, interrupts_as_exceptions, signals
 from cnnkit.engine.trainer import NonFiniteLoss
 from cnnkit.errors import CnnkitError
 from cnnkit.recipe import state as run_state
+from cnnkit.recipe.observers import Observers
 from cnnkit.recipe.parts import FitState, RunParts
 
 
@@ -44,11 +45,13 @@ def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 class TrainingRun:
     """Trains a built run epoch by epoch, in a run directory already open: ``start()`` (a new
-    run's first ``last.pt``, or a resumed run's state restored), then ``fit()``."""
+    run's first ``last.pt``, or a resumed run's state restored), then ``fit()``; ``observers``
+    (the ``--log`` callbacks, in the main process) are told as it goes."""
 
-    def __init__(self, parts: RunParts, state: FitState):
+    def __init__(self, parts: RunParts, state: FitState, observers: Observers | None = None):
         self.parts = parts
         self.state = state
+        self.observers = observers or Observers()
         self.options: dict[str, Any] = parts.record(state.directory.name)
         """The run's record, as config.json and every checkpoint hold it."""
 
@@ -69,6 +72,7 @@ class TrainingRun:
             run_dir.write_config(self.options)
         if saved is None:
             self.save_last()
+        self.observers.run_started(self.parts, self.state, self.options)
         return self
 
     def save_last(self) -> None:
@@ -94,18 +98,22 @@ class TrainingRun:
             "lr": lr, "seconds": time.perf_counter() - started,
         }
 
-    def record(self, row: dict[str, float]) -> None:
-        """Keep the epoch's metrics and state; ``last.pt`` first, then ``best.pt`` on a new best."""
+    def record(self, row: dict[str, float]) -> Path | None:
+        """Keep the epoch's metrics and state; ``last.pt`` first, then ``best.pt`` on a new best
+        (its path is returned, in the main process)."""
         state = self.state
         state.history.append(row)
         improved = state.stopper.step(int(row["epoch"]), row["val_loss"])
         if improved:
             state.best_state = _copy_state(self.parts.strategy.unwrap(self.parts.model))
         self.save_last()
+        best = None
         if self.is_main:
             if improved and state.best_state is not None:
-                run_state.save_best(self.parts, self.options, state.directory.best, state.best_state, int(row["epoch"]), row)
+                best = state.directory.best
+                run_state.save_best(self.parts, self.options, best, state.best_state, int(row["epoch"]), row)
             state.directory.write_metrics(state.history)
+        return best
 
     def plot(self) -> None:
         if self.is_main and self.state.history:
@@ -134,8 +142,9 @@ class TrainingRun:
                     if state.stopper.should_stop:
                         break
                     row = self.run_epoch(epoch)
-                    self.record(row)
+                    best = self.record(row)
                     progress.end_epoch(row)
+                    self.observers.epoch_ended(row, best)
                     if state.stopper.should_stop:
                         progress.message(f"Early stop: validation loss has not improved for {config.patience} epochs.")
                 return self.finish()
@@ -176,6 +185,19 @@ class TrainingRun:
         causes.append("images or labels that are not what they seem (--data)")
         return "likely causes: " + "; ".join(causes)
 
+    def score_test(self) -> tuple[dict[str, float] | None, tuple[tuple[int, ...], ...] | None]:
+        """The test split's metrics, and its confusion matrix when the run logs (``--log``: every
+        process counts its share, so all must agree on whether to)."""
+        parts = self.parts
+        if parts.data.test is None:
+            return None, None
+        if not parts.config.log:
+            return parts.trainer.evaluate(parts.data.test), None
+        classes = len(parts.data.classes)
+        counts = torch.zeros((classes, classes), dtype=torch.int64, device=parts.strategy.device)
+        test = parts.trainer.evaluate(parts.data.test, counts)
+        return test, tuple(tuple(row) for row in counts.tolist())
+
     def finish(self) -> TrainResult:
         """Restore the best weights, score them on the test split, and write the final files."""
         parts, state = self.parts, self.state
@@ -183,11 +205,12 @@ class TrainingRun:
         if best_state is None:
             raise CnnkitError(f"Validation loss was never finite; try a lower --lr. Run directory: {state.directory.path}")
         parts.strategy.unwrap(parts.model).load_state_dict(best_state)
-        test = parts.trainer.evaluate(parts.data.test) if parts.data.test is not None else None
+        test, confusion = self.score_test()
         best_row = state.history[best_epoch - 1]
         if self.is_main:
             run_state.save_best(parts, self.options, state.directory.best, best_state, best_epoch, {**best_row, "test": test})
         self.plot()
+        self.observers.finished(parts, state, test, confusion)
         return TrainResult(
             run_dir=state.directory.path,
             best_epoch=best_epoch,

@@ -20,6 +20,7 @@ from cnnkit.models.check import checked_input_size
 from cnnkit.models.kwargs import blaming_kwargs, check_model_kwargs
 from cnnkit.options import TRANSFER_ONLY, TrainConfig, flags_set
 from cnnkit.plugins import registry
+from cnnkit.recipe.observers import callback_entries
 from cnnkit.registry import Entry
 from cnnkit.values import Freeze, parse_image_size, parse_model_kwargs
 
@@ -41,6 +42,8 @@ class Plan:
     """``--model-kwargs`` (none when fine-tuning: the backbone's own are used)."""
     freeze: Freeze | None = None
     """``--freeze``, its default resolved; None without ``--backbone``."""
+    callbacks: tuple[Entry, ...] = ()
+    """``--log``: the callbacks to tell about the run."""
 
 
 def check_run_name(name: str) -> None:
@@ -88,4 +91,5 @@ def make_plan(config: TrainConfig) -> Plan:
         image_size=image_size,
         model_kwargs=model_kwargs,
         freeze=freeze,
+        callbacks=callback_entries(config.log),
     )

@@ -24,6 +24,7 @@ from cnnkit.models.init import check_fine_tuning
 from cnnkit.options import DISTRIBUTED_ONLY, TrainConfig, flags_set
 from cnnkit.recipe.build import build_parts
 from cnnkit.recipe.fit import TrainingRun, TrainResult
+from cnnkit.recipe.observers import Observers
 from cnnkit.recipe.parts import FitState
 from cnnkit.recipe.plan import Plan, make_plan
 from cnnkit.recipe.rundir import RunDir
@@ -68,7 +69,8 @@ def new_run_dir(config: TrainConfig, strategy: Strategy, state: FitState) -> Non
     state.run_dir = RunDir(Path(str(path)))  # every process names rank 0's directory
 
 
-def start_run(config: TrainConfig, plan: Plan, strategy: Strategy, state: FitState, *, bars: bool | None = None) -> TrainingRun:
+def start_run(config: TrainConfig, plan: Plan, strategy: Strategy, state: FitState, *, bars: bool | None = None,
+              observers: Observers | None = None) -> TrainingRun:
     """A run in this process, built and with its directory open: a resumed run's directory is
     claimed before anything is built (a new one is made once the parts are), its ``last.pt`` read
     once, for building (a fine-tuning run's decisions and weights) and for restoring."""
@@ -81,7 +83,7 @@ def start_run(config: TrainConfig, plan: Plan, strategy: Strategy, state: FitSta
     parts = build_parts(config, plan, strategy, bars=bars, saved=saved)
     if not config.resume:
         new_run_dir(config, strategy, state)
-    return TrainingRun(parts, state).start(saved)
+    return TrainingRun(parts, state, observers).start(saved)
 
 
 @contextlib.contextmanager
@@ -142,16 +144,17 @@ def train(config: TrainConfig, *, bars: bool | None = None) -> TrainResult | Non
     plan = make_plan(config)
     check_fine_tuning(plan.initializer, config.backbone)
     strategy = create_strategy(plan.strategy, config)
+    observers = Observers.make(plan.callbacks, config) if strategy.is_main else Observers()
     if strategy.distributed and not in_launched_worker():
-        launch(config, strategy)
+        launch(config, strategy)  # the callbacks were made as a check: the main worker makes its own
         return None
     die_with_launcher()
     state = FitState(config)
     try:
         with interrupts_as_exceptions():
             strategy.setup()
-            run = start_run(config, plan, strategy, state, bars=bars)
-        with failure_recorded(state, strategy.is_main):
+            run = start_run(config, plan, strategy, state, bars=bars, observers=observers)
+        with failure_recorded(state, strategy.is_main), observers.watching(run.parts, state):
             result = run.fit()
         strategy.barrier()  # leave together: a process that tears down early can abort the others
     finally:

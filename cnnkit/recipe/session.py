@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
     from cnnkit.recipe.parts import RunParts
 
-FIXED = {"epochs": 1, "scheduler": "none", "strategy": "single", "quiet": True}
-"""Options a session sets itself: one process, no schedule (the caller sets the rate), no output."""
+FIXED = {"epochs": 1, "scheduler": "none", "strategy": "single", "quiet": True, "log": ""}
+"""Options a session sets itself: one process, no schedule (the caller sets the rate), no output,
+no callbacks (a session has no run to tell them about)."""
 
 
 class TrainingSession:

@@ -1,0 +1,1 @@
+"""Built-in run callbacks: experiment trackers that ``--log`` names (TensorBoard, MLflow)."""
