@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 
 install: $(VENV)/.installed
 
-PLUGINS := plugins/cnnkit-lenet5 plugins/cnnkit-gridmask plugins/cnnkit-csvdata plugins/cnnkit-lsuv plugins/cnnkit-lrfind plugins/cnnkit-powersgd
+PLUGINS := plugins/cnnkit-lenet5 plugins/cnnkit-gridmask plugins/cnnkit-csvdata plugins/cnnkit-lsuv plugins/cnnkit-lrfind plugins/cnnkit-powersgd plugins/cnnkit-jsonlog
 
 $(VENV)/.installed: pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,8 @@ bench: install
 	$(BIN)/python benchmarks/loop_overhead.py
 	$(BIN)/python benchmarks/precision.py
 	$(BIN)/python benchmarks/ddp_scaling.py
+	$(BIN)/python benchmarks/observer_overhead.py
+	$(BIN)/python benchmarks/unbalanced.py
 
 digits: install
 	$(BIN)/python -m pip install --quiet -e '.[data]'
