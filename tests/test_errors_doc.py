@@ -77,6 +77,61 @@ simple("name-invisible", "--name", "a\u202eb")
 simple("weight-decay-nan", "--weight-decay", "1e308", "--epochs", "2")
 
 
+simple("class-weights-missing", "--class-weights", "weights.json")
+simple("sampler-unknown", "--sampler", "balance")
+simple("log-unknown", "--log", "tensorbord")
+
+
+@case("log-missing-package")
+def _(t):
+    t.monkeypatch.setitem(sys.modules, "mlflow", None)  # what Python finds when the package is not installed
+    t.monkeypatch.delitem(sys.modules, "cnnkit.tracking.mlflow", raising=False)
+    return t.cli("train", "--log", "mlflow", "--out", str(t.out))
+
+
+def weights_file_case(row_id, content, *, folder=False):
+    """``--class-weights w.json`` (relative, in the working folder) holding ``content``, on the
+    digits or on a folder of classes dark and light."""
+    def run(t):
+        t.monkeypatch.chdir(t.tmp)
+        (t.tmp / "w.json").write_text(content)
+        if folder:
+            two_classes(t.tmp / "data")
+            return t.train("--data", str(t.tmp / "data"), "--class-weights", "w.json")
+        return t.train("--class-weights", "w.json")
+
+    CASES[row_id] = run
+
+
+weights_file_case("class-weights-length", "[1, 2, 3]")
+weights_file_case("class-weights-unknown-class", '{"dark": 1, "ligth": 2}', folder=True)
+weights_file_case("class-weights-missing-class", '{"dark": 1}', folder=True)
+weights_file_case("class-weights-bad-value", "[1, -2, 1, 1, 1, 1, 1, 1, 1, 1]")
+weights_file_case("class-weights-not-json", "[1, 2\n")
+
+GAP_DATA = """
+    from cnnkit import hookimpl
+
+    def gap_data(request):
+        import torch
+        from cnnkit.contracts import DataSplits, Split
+
+        images = torch.zeros(9, 1, 28, 28, dtype=torch.uint8)
+        labels = torch.tensor([0, 1, 0, 1, 0, 1, 0, 1, 2])
+        return DataSplits(Split(images[:6], labels[:6]), Split(images[6:], labels[6:]), None, ["a", "b", "c"], "gap")
+
+    @hookimpl
+    def register_datasets(register):
+        register("gap-data", gap_data)
+"""
+
+
+@case("class-weights-auto-absent-class")
+def _(t):
+    t.install_plugin("cnnkit-gap", GAP_DATA)
+    return t.train("--data", "gap-data", "--class-weights", "auto")
+
+
 @case("unknown-model")
 def _(t):
     result = t.train("--model", "mnist-cnm")
