@@ -184,6 +184,7 @@ def test_a_run_that_dies_between_last_pt_and_its_callbacks_hands_that_epoch_over
     assert [event.epoch for name, event in Recorder.events if name == "epoch_ended"] == [2]
 
 
+@pytest.mark.slow
 def test_a_failed_run_is_told_so_with_its_error(tmp_path):
     result = train("--epochs", "2", "--quiet", "--lr", "1e30", "--optimizer", "sgd", "--out", str(tmp_path), "--name", "nan",
                    "--log", "rec")

@@ -282,6 +282,34 @@ def test_a_resumed_balanced_weighted_run_ends_exactly_like_the_uninterrupted_one
 
 
 @pytest.mark.slow
+def test_resume_refuses_a_weights_file_edited_since_the_run_started(run_cli, tmp_path, monkeypatch):
+    from cnnkit.recipe.fit import TrainingRun
+
+    weights = tmp_path / "w.json"
+    weights.write_text(json.dumps([1.0] * 9 + [3.0]))
+    record = TrainingRun.record
+
+    def stop_after_the_first_epoch(self, row):
+        record(self, row)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(TrainingRun, "record", stop_after_the_first_epoch)
+        options = ("--epochs", "2", "--quiet", "--out", str(tmp_path), "--name", "w", "--class-weights", str(weights))
+        assert run_cli("train", *options).code == 130
+    last = (tmp_path / "w" / "last.pt").read_bytes()
+    weights.write_text(json.dumps([1.0] * 9 + [5.0]))
+    edited = run_cli("train", "--resume", str(tmp_path / "w"))
+    assert edited.code == 2
+    assert edited.err.strip().splitlines()[-1] == (
+        f"Error: --class-weights {weights} now gives other weights (1, 1, 1, 1, 1, 1, 1, 1, 1, 5) than the run trained with "
+        "(1, 1, 1, 1, 1, 1, 1, 1, 1, 3); put the file back as it was, or start a new run.")
+    assert (tmp_path / "w" / "last.pt").read_bytes() == last, "nothing written"
+    weights.write_text(json.dumps([1.0] * 9 + [3.0]))
+    assert run_cli("train", "--resume", str(tmp_path / "w")).code == 0
+
+
+@pytest.mark.slow
 def test_two_ddp_processes_draw_and_weigh_as_one_process_with_twice_the_batch(run_cli, tmp_path):
     data = digits_folder(tmp_path / "data", [3, 8, 9], rare=8)
     common = ("--data", str(data), "--sampler", "balanced", "--class-weights", "auto", "--precision", "fp32", "--epochs", "1",

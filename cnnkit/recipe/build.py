@@ -21,7 +21,7 @@ from cnnkit.engine.precision import Precision, resolve_channels_last, resolve_pr
 from cnnkit.engine.progress import Progress
 from cnnkit.engine.seeding import configure_determinism, derive_seed, resolve_deterministic, seed_everything
 from cnnkit.engine.trainer import Trainer
-from cnnkit.errors import CnnkitError
+from cnnkit.errors import CnnkitError, UsageError
 from cnnkit.models.check import build_model, checked_input_size
 from cnnkit.models.init import first_batch, initialize, needs_batch
 from cnnkit.options import TrainConfig
@@ -64,7 +64,7 @@ def build_parts(config: TrainConfig, plan: Plan, strategy: Strategy, *, bars: bo
     pretrained = _pretrained(plan, config, saved) if config.backbone else None
     native = pretrained.preprocessing.input_size if pretrained is not None else checked_input_size(_registered(plan))
     inputs = set_up_data(config, plan, strategy, native, pretrained.preprocessing if pretrained is not None else None)
-    loss_fn = _loss(config, inputs.data, device, progress)  # a bad --class-weights file is refused before the model is built
+    loss_fn = _loss(config, inputs.data, device, progress, saved)  # a bad --class-weights file is refused before the model is built
     network = _network(config, plan, inputs, pretrained, saved, progress)
     _initialize(config, plan, network, inputs, device, channels_last)
     model = network.model.to(memory_format=torch.channels_last) if channels_last else network.model
@@ -147,15 +147,31 @@ def _cached(config: TrainConfig, plan: Plan, strategy: Strategy, network: Networ
                           compiled=config.compile, input_size=inputs.input_size)
 
 
-def _loss(config: TrainConfig, data: DataSplits, device: torch.device, progress: Progress) -> nn.Module:
+def _loss(config: TrainConfig, data: DataSplits, device: torch.device, progress: Progress,
+          saved: dict[str, Any] | None) -> nn.Module:
     """Cross-entropy with the run's label smoothing and ``--class-weights`` (from the training
     split's labels, on the training device); evaluation uses the same loss, so the validation and
-    test losses are weighted too, as in torchvision's and timm's recipes."""
+    test losses are weighted too, as in torchvision's and timm's recipes. A resumed run refuses
+    weights other than those its ``last.pt`` trained with (a weights file edited meanwhile)."""
     weights = class_weights(config.class_weights, data.train.labels, list(data.classes))
+    if saved is not None:
+        check_same_weights(saved.get("class_weights"), weights, config)
     if weights is not None:
         progress.message(describe_weights(weights, list(data.classes), config.class_weights))
         weights = weights.to(device)
     return nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
+
+
+def check_same_weights(trained: list[float] | None, weights: torch.Tensor | None, config: TrainConfig) -> None:
+    """Refuse to resume with class weights that differ from those the run trained with
+    (``trained``, from ``last.pt``; checkpoints from before class weights hold none: not checked)."""
+    if trained is None:
+        return
+    if weights is None or len(trained) != len(weights) or not torch.allclose(torch.tensor(trained), weights.float(), rtol=0, atol=1e-6):
+        now = "none" if weights is None else ", ".join(f"{w:.4g}" for w in weights.tolist())
+        then = ", ".join(f"{w:.4g}" for w in trained)
+        raise UsageError(f"--class-weights {config.class_weights} now gives other weights ({now}) than the run trained "
+                         f"with ({then}); put the file back as it was, or start a new run.")
 
 
 def _trainer(config: TrainConfig, strategy: Strategy, network: Network, wrapped: nn.Module, runs: nn.Module, data: DataSplits,

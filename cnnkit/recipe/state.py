@@ -50,8 +50,10 @@ def capture(parts: RunParts, state: FitState) -> dict[str, Any]:
     trainer, strategy = parts.trainer, parts.strategy
     mine = {**rng_state(strategy.device), "augment": trainer.augment_generator.get_state(),
             "sample_augment": trainer.sample_generator.get_state()}
+    class_weight = trainer.class_weight()
     return {
         "world_size": strategy.world_size,
+        "class_weights": class_weight.tolist() if class_weight is not None else None,
         "early_stopping": state.stopper.state_dict(),
         "history": [dict(row) for row in state.history],
         "rng": {"shuffle": trainer.shuffle_generator.get_state(), "processes": strategy.all_gather_object(mine)},
