@@ -263,7 +263,7 @@ def test_mlflow_run_holds_params_every_epoch_the_files_and_its_status(tmp_path, 
     assert (final["best_epoch"], final["test_acc"], final["test_loss"]) == (2, 0.875, 0.25)
     assert final["best_val_loss"] == pytest.approx(row(2)["val_loss"])
     assert artifacts(client, run.info.run_id) == {"config.json", "metrics.csv", "curves.png", "best.pt", "confusion.png"}
-    assert Path(run.info.artifact_uri).is_relative_to(tmp_path), "MLflow's default artifact folder: ./mlruns"
+    assert Path(run.info.artifact_uri.removeprefix("file://")).is_relative_to(tmp_path / "mlruns"), "beside the database"
     best = Path(client.download_artifacts(run.info.run_id, "best.pt", str(tmp_path / "download")))
     assert best.read_text() == "best.pt"
 
@@ -360,7 +360,7 @@ def test_mlflow_resume_finds_its_run_by_directory_even_with_both_quotes_in_the_p
         ("it's \"odd\" 100%", "FINISHED"), ("it_s \"odd\" 100%", "KILLED")]
 
 
-def test_mlflow_resume_without_its_run_starts_one_with_the_whole_history(tmp_path, tracking_uri):
+def test_mlflow_resume_without_its_run_starts_one_with_the_whole_history(tmp_path, tracking_uri, capsys):
     from dataclasses import replace
 
     from cnnkit.tracking.mlflow import MLflowCallback
@@ -368,6 +368,9 @@ def test_mlflow_resume_without_its_run_starts_one_with_the_whole_history(tmp_pat
     run_dir = run_directory(tmp_path)
     callback = MLflowCallback(CallbackOptions(log_uri=tracking_uri, resumed=True))
     callback.run_started(started(run_dir, done=2))
+    assert capsys.readouterr().err.strip() == (
+        f"cnnkit: warning: MLflow at {tracking_uri} has no run of {run_dir.resolve()} (was it logged from another folder, "
+        "or to another --log-uri?); a new MLflow run gets the whole history.")
     callback.run_ended(replace(ended(run_dir, "failed", 2, with_test=False), error="CUDA out of memory"))
     client, runs = mlflow_runs(tracking_uri)
     assert [(run.info.status, run.data.tags["cnnkit.status"], run.data.tags["cnnkit.error"]) for run in runs] == [
@@ -429,6 +432,48 @@ def test_mlflow_default_uri_is_mlflows_and_its_notes_stay_off_the_output(tmp_pat
     out, err = capfd.readouterr()
     assert (out, err) == ("", "")
     assert [run.info.status for run in mlflow_runs(fresh)[1]] == ["FAILED"]
+
+
+@pytest.mark.parametrize(("uri", "message"), [
+    ("bogus://x", "--log-uri 'bogus://x': MLflow has no tracking store for 'bogus:'; use sqlite:///FILE.db, http(s)://SERVER, "
+                  "or a postgresql://, mysql:// or mssql:// database."),
+    ("mlflowfolder", "--log-uri 'mlflowfolder' is a folder (MLflow's file store), which MLflow {version} refuses; use a "
+                     "database such as sqlite:///mlflow.db, or set MLFLOW_ALLOW_FILE_STORE=true."),
+    ("file:///tmp/store", "--log-uri 'file:///tmp/store' is a folder (MLflow's file store), which MLflow {version} refuses; "
+                          "use a database such as sqlite:///mlflow.db, or set MLFLOW_ALLOW_FILE_STORE=true."),
+])
+def test_a_tracking_uri_mlflow_cannot_use_is_refused_before_the_run(uri, message, monkeypatch):
+    import mlflow
+
+    from cnnkit.errors import UsageError
+    from cnnkit.tracking.mlflow import MLflowCallback
+
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    if int(mlflow.__version__.split(".")[0]) < 3 and "folder" in message:
+        pytest.skip("MLflow 2 keeps file stores")
+    with pytest.raises(UsageError) as refused:
+        MLflowCallback(CallbackOptions(log_uri=uri))
+    assert str(refused.value) == message.format(version=mlflow.__version__)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    if "folder" in message:
+        MLflowCallback(CallbackOptions(log_uri=uri))  # MLflow's own switch lets it through
+
+
+def test_artifacts_of_a_sqlite_store_go_beside_the_database(tmp_path):
+    from cnnkit.tracking.mlflow import MLflowCallback, artifact_location
+
+    database = tmp_path / "elsewhere" / "m.db"
+    database.parent.mkdir()
+    assert artifact_location(f"sqlite:///{database}") == (database.parent / "mlruns").as_uri()
+    assert artifact_location("sqlite:///m.db") == (Path.cwd() / "mlruns").as_uri(), "relative: as MLflow's own ./mlruns"
+    assert artifact_location("http://server:5000") is None
+    run_dir = run_directory(tmp_path)
+    callback = MLflowCallback(CallbackOptions(log_uri=f"sqlite:///{database}"))
+    callback.run_started(started(run_dir))
+    callback.run_ended(ended(run_dir, "finished", 0))
+    client, [run] = mlflow_runs(f"sqlite:///{database}")
+    assert Path(run.info.artifact_uri.removeprefix("file://")).is_relative_to(database.parent / "mlruns")
+    assert (database.parent / "mlruns").is_dir()
 
 
 def test_mlflow_without_its_packages_fails_to_import_or_to_make(monkeypatch):

@@ -45,9 +45,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from cnnkit import __version__
+from cnnkit.console import warn
 from cnnkit.contracts._callbacks import Callback, CallbackOptions, EpochEnded, Row, RunEnded, RunStarted
+from cnnkit.errors import UsageError
 from cnnkit.tracking.figures import confusion_png
-from cnnkit.tracking.parameters import run_parameters
+from cnnkit.tracking.parameters import run_parameters, without_password
 
 EXPERIMENT = "cnnkit"
 """The experiment a run goes to when ``$MLFLOW_EXPERIMENT_NAME`` is not set."""
@@ -76,13 +78,46 @@ def needs_database(uri: str) -> bool:
     return urlparse(uri).scheme.split("+")[0] in DATABASE_SCHEMES
 
 
+SERVER_SCHEMES = ("http", "https", "databricks")
+
+
+def check_uri(uri: str) -> None:
+    """Refuse, before anything is built, a tracking URI MLflow cannot work with: an unknown scheme,
+    or a folder (MLflow's file store), which MLflow 3 refuses unless ``MLFLOW_ALLOW_FILE_STORE``
+    is set."""
+    scheme = urlparse(uri).scheme.split("+")[0]
+    if len(scheme) == 1:  # a Windows drive letter: a folder
+        scheme = ""
+    if scheme in DATABASE_SCHEMES or scheme in SERVER_SCHEMES:
+        return
+    if scheme not in ("", "file"):
+        raise UsageError(f"--log-uri {uri!r}: MLflow has no tracking store for '{scheme}:'; use sqlite:///FILE.db, "
+                         "http(s)://SERVER, or a postgresql://, mysql:// or mssql:// database.")
+    allowed = os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() in ("1", "true", "yes")
+    if int(mlflow.__version__.split(".")[0]) >= 3 and not allowed:
+        raise UsageError(f"--log-uri {uri!r} is a folder (MLflow's file store), which MLflow {mlflow.__version__} refuses; "
+                         "use a database such as sqlite:///mlflow.db, or set MLFLOW_ALLOW_FILE_STORE=true.")
+
+
+def artifact_location(uri: str) -> str | None:
+    """For a SQLite store, the ``mlruns`` folder beside the database file, so a run's artifacts
+    stay with its database (MLflow's own default is ``./mlruns`` of the working folder, wherever
+    the database is); None for other stores (theirs decide)."""
+    parsed = urlparse(uri)
+    if parsed.scheme.split("+")[0] != "sqlite" or parsed.path in ("", "/", "/:memory:"):
+        return None
+    database = Path(parsed.path[1:])  # sqlite:///relative.db, sqlite:////absolute.db
+    return (database.expanduser().absolute().parent / "mlruns").as_uri()
+
+
 @contextlib.contextmanager
 def quiet_mlflow() -> Iterator[None]:
-    """MLflow's notes at INFO level ("Creating initial MLflow database tables...") kept off the
-    run's output; its warnings and errors still show."""
+    """MLflow's own log lines kept off the run's output: its notes ("Creating initial MLflow
+    database tables...") and its error tracebacks (a failure reaches cnnkit as an exception,
+    which reports it in one line and switches the callback off)."""
     logger = logging.getLogger("mlflow")
     level = logger.level
-    logger.setLevel(logging.WARNING)
+    logger.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
@@ -109,6 +144,7 @@ class MLflowCallback(Callback):
     def __init__(self, options: CallbackOptions):
         self.options = options
         self.tracking_uri = options.log_uri or mlflow.get_tracking_uri()
+        check_uri(self.tracking_uri)
         if needs_database(self.tracking_uri):  # missing: the pip line, now rather than after the run is built
             import alembic  # noqa: F401
             import sqlalchemy  # noqa: F401
@@ -120,10 +156,16 @@ class MLflowCallback(Callback):
 
     def run_started(self, event: RunStarted) -> None:
         with quiet_mlflow():
-            client = MlflowClient(tracking_uri=self.tracking_uri)
-            experiment_id = self.experiment_id(client)
+            self.start(event)
+
+    def start(self, event: RunStarted) -> None:
+        client = MlflowClient(tracking_uri=self.tracking_uri)
+        experiment_id = self.experiment_id(client, self.tracking_uri)
         run_dir = str(event.run_dir.resolve())
         found = find_run(client, experiment_id, run_dir) if event.history or self.options.resumed else None
+        if found is None and event.history:
+            warn(f"MLflow at {without_password(self.tracking_uri)} has no run of {run_dir} (was it logged from another "
+                 "folder, or to another --log-uri?); a new MLflow run gets the whole history.")
         if found is None:
             tags = {RUN_DIR_TAG: run_dir, "cnnkit.model": event.model, "cnnkit.data": str(event.options.get("data", "")),
                     "cnnkit.version": __version__}
@@ -140,13 +182,13 @@ class MLflowCallback(Callback):
         self.log_metrics(self.missing_epochs(event.history) if found is not None else list(event.history))
 
     @staticmethod
-    def experiment_id(client: MlflowClient) -> str:
+    def experiment_id(client: MlflowClient, uri: str) -> str:
         name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or EXPERIMENT
         experiment = client.get_experiment_by_name(name)
         if experiment is not None:
             return str(experiment.experiment_id)
         try:
-            return str(client.create_experiment(name))
+            return str(client.create_experiment(name, artifact_location=artifact_location(uri)))
         except MlflowException:  # made meanwhile by another run
             experiment = client.get_experiment_by_name(name)
             if experiment is None:
@@ -183,7 +225,8 @@ class MLflowCallback(Callback):
         ``kill -9`` leaves unsent are sent on resume, from the history."""
         self.unsent += epoch_metrics(event.metrics, now_ms())
         if time.monotonic() - self.sent_at >= SEND_EVERY:
-            self.send()
+            with quiet_mlflow():
+                self.send()
 
     def send(self) -> None:
         assert self.client is not None
@@ -192,6 +235,10 @@ class MLflowCallback(Callback):
         self.unsent, self.sent_at = [], time.monotonic()
 
     def run_ended(self, event: RunEnded) -> None:
+        with quiet_mlflow():
+            self.end(event)
+
+    def end(self, event: RunEnded) -> None:
         client = self.client
         if client is None:
             return
