@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from cnnkit.errors import UsageError
 from cnnkit.rules import Checked, Rule
-from cnnkit.values import is_weights_file, parse_freeze
+from cnnkit.values import absolute_uri, is_weights_file, parse_freeze
 
 SEED_MAX = 2**64 - 1
 RDZV_TIMEOUT_MAX = 86_400
@@ -198,7 +198,7 @@ class TrainConfig:
     out: str = option("runs", NAME, "Folder that holds run directories.", "Run", path="always")
     log: str = option(
         "", Rule(str, list_joins=True), "Callbacks that log the run, comma-separated: tensorboard, mlflow, or a "
-        "plugin's (see 'cnnkit callbacks'); metrics.csv is always written.", "Run", metavar="NAME[,NAME]",
+        "plugin's (see 'cnnkit callbacks'), or none; metrics.csv is always written.", "Run", metavar="NAME[,NAME]",
         show_default=False)
     log_uri: str = option(
         "", TEXT, "Where trackers log: MLflow's tracking URI (e.g. sqlite:///mlflow.db); default: "
@@ -271,6 +271,8 @@ def absolute_paths(options: dict[str, Any], base: Path) -> dict[str, Any]:
         value = options.get(name)
         if isinstance(value, str) and value and _is_path(name, value, base):
             resolved[name] = os.path.abspath(base / Path(value).expanduser())
+    if isinstance(options.get("log_uri"), str):
+        resolved["log_uri"] = absolute_uri(options["log_uri"], str(base))
     return resolved
 
 

@@ -115,3 +115,21 @@ def parse_freeze(text: str, *, pretrained: bool = True) -> Freeze:
     if text.isascii() and text.isdigit():
         return Freeze("stages", int(text))
     raise UsageError(f"--freeze '{text}' must be features, none, auto or a number of stages.")
+
+
+def absolute_uri(uri: str, base: str) -> str:
+    """``uri`` (``--log-uri``) with a relative file path made absolute against the folder ``base``:
+    ``sqlite:///mlflow.db`` -> ``sqlite:////BASE/mlflow.db``, ``logs/run.jsonl`` -> ``/BASE/logs/run.jsonl``;
+    server and absolute URIs are kept. A relative one would name another file when a run is resumed
+    from another folder, splitting its log."""
+    from urllib.parse import urlparse
+
+    scheme = urlparse(uri).scheme
+    if scheme.split("+")[0] == "sqlite" and uri.count("/") >= 3:
+        prefix, _, path = uri.partition(":///")
+        if path and not path.startswith("/") and not path.startswith(":memory:"):
+            return f"{prefix}:///{os.path.abspath(os.path.join(base, os.path.expanduser(path)))}"
+        return uri
+    if uri and len(scheme) <= 1:  # a plain path (or a Windows drive letter)
+        return os.path.abspath(os.path.join(base, os.path.expanduser(uri)))
+    return uri

@@ -259,3 +259,37 @@ def test_only_rank_0_observes_a_ddp_run(tmp_path):
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in record.read_text().splitlines()]
     assert lines == [{"rank": "0", "epoch": 1}, {"rank": "0", "epoch": 2}]
+
+
+def test_log_none_names_no_callback_and_a_long_failure_is_quoted_in_one_short_line():
+    from cnnkit.recipe.observers import MESSAGE_CHARACTERS, callback_entries, one_line
+
+    assert callback_entries("none") == callback_entries("") == ()
+    quoted = one_line("OperationalError: (sqlite3.DatabaseError) file is not a database\n[SQL: SELECT " + "x, " * 200 + "]")
+    assert quoted == "OperationalError: (sqlite3.DatabaseError) file is not a database"
+    assert len(one_line("E: " + "y" * 500)) == MESSAGE_CHARACTERS and one_line("E: " + "y" * 500).endswith("...")
+
+
+@pytest.mark.parametrize(("options", "warning"), [
+    ({"log_uri": "sqlite:///m.db"}, "cnnkit: warning: --log-uri has no effect without --log (name the tracker, e.g. --log mlflow)."),
+    ({"class_weights": "auto", "sampler": "balanced"},
+     "cnnkit: warning: --class-weights auto with --sampler balanced corrects the imbalance twice (rare classes are drawn more "
+     "often and weigh more), so the model will over-predict them; use one of the two."),
+    ({"class_weights": "auto"}, ""),
+])
+def test_options_that_do_nothing_or_correct_twice_are_said(options, warning, capsys):
+    from cnnkit.options import TrainConfig
+    from cnnkit.recipe.plan import make_plan
+
+    make_plan(TrainConfig(**options))
+    assert capsys.readouterr().err.strip() == warning
+
+
+def test_a_relative_tracking_uri_is_recorded_absolute_so_a_resume_elsewhere_finds_the_same_store(tmp_path, monkeypatch):
+    from cnnkit.options import TrainConfig
+
+    monkeypatch.chdir(tmp_path)
+    assert TrainConfig(log_uri="sqlite:///sub/m.db").to_dict()["log_uri"] == f"sqlite:///{tmp_path / 'sub' / 'm.db'}"
+    assert TrainConfig(log_uri="logs/run.jsonl").to_dict()["log_uri"] == str(tmp_path / "logs" / "run.jsonl")
+    for kept in ("sqlite:////abs/m.db", "http://server:5000", "postgresql://me@host/db", "sqlite:///:memory:", ""):
+        assert TrainConfig(log_uri=kept).to_dict()["log_uri"] == kept

@@ -34,8 +34,10 @@ if TYPE_CHECKING:
 
 
 def callback_entries(log: str) -> tuple[Entry, ...]:
-    """The callbacks ``--log`` names (comma-separated, each once), looked up: an unknown name is
-    refused with the closest ones."""
+    """The callbacks ``--log`` names (comma-separated, each once; ``none`` for none, e.g. to stop
+    logging on resume), looked up: an unknown name is refused with the closest ones."""
+    if log.strip().lower() == "none":
+        return ()
     names = list(dict.fromkeys(part.strip() for part in log.split(",") if part.strip()))
     if log.strip() and not names:
         raise UsageError(f"--log {log!r} names no callback; pass names such as tensorboard,mlflow (see 'cnnkit callbacks').")
@@ -83,7 +85,7 @@ class Observers:
                 raise
             except Exception as exc:
                 self._active.remove((entry, callback))
-                text = " ".join(f"{type(exc).__name__}: {exc}".split())
+                text = one_line(f"{type(exc).__name__}: {exc}")
                 warn(f"{entry.describe()} failed in {method}: {text}; it is switched off and the run goes on "
                      "(metrics.csv and the checkpoints keep every epoch).")
 
@@ -127,6 +129,17 @@ class Observers:
         if self:
             status: Ending = "stopped early" if state.stopper.should_stop else "finished"
             self.run_ended(ended_event(parts, state, status, test, confusion))
+
+
+MESSAGE_CHARACTERS = 200
+"""How much of a failing callback's exception the warning quotes (a library's message may hold a
+whole SQL statement)."""
+
+
+def one_line(text: str) -> str:
+    """``text``'s first line, cut to :data:`MESSAGE_CHARACTERS`."""
+    first = text.strip().splitlines()[0].strip() if text.strip() else text
+    return first if len(first) <= MESSAGE_CHARACTERS else first[:MESSAGE_CHARACTERS - 3].rstrip() + "..."
 
 
 def started_event(parts: RunParts, state: FitState, options: dict[str, Any]) -> RunStarted:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnkit.augment.pipeline import Resolved, resolve
+from cnnkit.console import warn
 from cnnkit.data.resolve import resolve_data
 from cnnkit.engine.optim import OPTIMIZERS, SCHEDULERS, check_choice
 from cnnkit.engine.precision import PRECISIONS
@@ -62,6 +63,15 @@ def check_transfer_options_unused(config: TrainConfig) -> None:
         raise UsageError(f"{', '.join(given)} only apply to fine-tuning: use 'cnnkit finetune --backbone NAME'.")
 
 
+def warn_about_combinations(config: TrainConfig, callbacks: tuple[Entry, ...]) -> None:
+    """Options that do nothing, or twice, in this combination: said, not refused."""
+    if config.log_uri and not callbacks:
+        warn("--log-uri has no effect without --log (name the tracker, e.g. --log mlflow).")
+    if config.class_weights == "auto" and config.sampler == "balanced":
+        warn("--class-weights auto with --sampler balanced corrects the imbalance twice (rare classes are drawn more "
+             "often and weigh more), so the model will over-predict them; use one of the two.")
+
+
 def make_plan(config: TrainConfig) -> Plan:
     check_run_name(config.name)
     model_kwargs = parse_model_kwargs(config.model_kwargs)
@@ -82,6 +92,8 @@ def make_plan(config: TrainConfig) -> Plan:
         check_model_kwargs(model, model_kwargs)
         model = blaming_kwargs(model, model_kwargs)
     size = image_size or (checked_input_size(model)[1:] if model is not None else (224, 224))
+    callbacks = callback_entries(config.log)
+    warn_about_combinations(config, callbacks)
     return Plan(
         model=model,
         dataset=resolve_data(config.data),
@@ -91,5 +103,5 @@ def make_plan(config: TrainConfig) -> Plan:
         image_size=image_size,
         model_kwargs=model_kwargs,
         freeze=freeze,
-        callbacks=callback_entries(config.log),
+        callbacks=callbacks,
     )
