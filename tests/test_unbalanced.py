@@ -85,6 +85,7 @@ def test_a_weights_file_is_a_list_in_class_order_or_an_object_by_class_name(tmp_
     ("[1, true, 3]", r"the weight of class 'dog' must be a finite number above 0, got true\.$"),
     ('{"cat": [1], "dog": 1, "owl": 1}', r"^--class-weights '.*': the weight of class 'cat' must be a finite number above 0, got \[1\]\.$"),
     ("[1, 2", r"^--class-weights '.*' is not JSON \("),
+    ('{"cat": 1, "dog": 1, "owl": 3, "cat": 5}', r"^--class-weights '.*' names class 'cat' twice; give each class once\.$"),
     ('"auto"', r"^--class-weights '.*' must hold a JSON list of weights in class order, or an object \{class name: weight\}"),
 ])
 def test_a_bad_weights_file_is_one_usage_error(tmp_path, content, message):
@@ -114,7 +115,7 @@ def weighted_loss(class_weight: str, smoothing: float = 0.0):
     split = Split(torch.zeros(len(LABELS), 1, 2, 2, dtype=torch.uint8), LABELS)
     data = DataSplits(split, split, None, NAMES, "test")
     config = TrainConfig(class_weights=class_weight, label_smoothing=smoothing)
-    return _loss(config, data, torch.device("cpu"), Progress(1, quiet=True))
+    return _loss(config, data, torch.device("cpu"), Progress(1, quiet=True), None)
 
 
 def test_the_weighted_loss_is_the_weighted_mean_by_hand_and_torchs_own():
@@ -390,10 +391,14 @@ def test_balanced_accuracy_and_macro_f1_of_a_known_confusion_matrix():
     precision = [5 / 7, 2 / 6, 0.0, 0.0]
     f1 = [2 * p * r / (p + r) if p + r else 0.0 for p, r in zip(precision, recall + [0.0])]
     assert f1[:2] == pytest.approx([2 * 5 / (2 * 5 + 2 + 1), 2 * 2 / (2 * 2 + 4 + 2)])  # 2TP / (2TP + FP + FN)
-    assert macro_f1(rows) == pytest.approx(sum(f1) / 4), "every class of the checkpoint counts, d as 0"
+    assert macro_f1(rows) == pytest.approx(sum(f1[:3]) / 3), "c counts as 0 (it has images); d, neither seen nor predicted, is left out"
+    perfect = per_class(torch.tensor([[3, 0, 0], [0, 2, 0], [0, 0, 0]]), ["a", "b", "c"])
+    assert (balanced_accuracy(perfect), macro_f1(perfect)) == (1.0, 1.0), "a split lacking a class: a perfect score is 1"
+    guessed = per_class(torch.tensor([[3, 0, 1], [0, 2, 0], [0, 0, 0]]), ["a", "b", "c"])
+    assert macro_f1(guessed) == pytest.approx((2 * 0.75 / 1.75 + 1 + 0) / 3), "c was predicted (wrongly): it counts, as 0"
 
     metrics = pytest.importorskip("sklearn.metrics")
     truth = [t for t in range(4) for p in range(4) for _ in range(int(confusion[t, p]))]
     predicted = [p for t in range(4) for p in range(4) for _ in range(int(confusion[t, p]))]
     assert balanced_accuracy(rows) == pytest.approx(metrics.balanced_accuracy_score(truth, predicted))
-    assert macro_f1(rows) == pytest.approx(metrics.f1_score(truth, predicted, labels=[0, 1, 2, 3], average="macro", zero_division=0))
+    assert macro_f1(rows) == pytest.approx(metrics.f1_score(truth, predicted, average="macro", zero_division=0))

@@ -46,11 +46,15 @@ def unloaded_note(pattern: str) -> str:
     return unloaded_plugins_note(names[0] if names else pattern)
 
 
+PATTERN_EXAMPLES = {"models": "mnist*", "datasets": "cifar*", "augmentations": "random-*", "initializers": "he-*",
+                    "strategies": "d*", "callbacks": "ml*"}
+
+
 def list_command(kind: str) -> click.Command:
     @click.command(
         name=kind,
         short_help=f"List registered {kind}.",
-        help=f"List registered {kind}, optionally filtered by a wildcard such as 'mnist*'.",
+        help=f"List registered {kind}, optionally filtered by a wildcard such as '{PATTERN_EXAMPLES.get(kind, '*')}'.",
     )
     @click.argument("pattern", required=False)
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

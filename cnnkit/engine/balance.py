@@ -51,8 +51,15 @@ def read_weights_file(path: Path, names: list[str]) -> torch.Tensor:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise UsageError(f"{OPTION} '{path}' cannot be read: {reason}.") from None
+    def once_each(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        names_given = [name for name, _ in pairs]
+        twice = next((name for name in names_given if names_given.count(name) > 1), None)
+        if twice is not None:
+            raise UsageError(f"{OPTION} '{path}' names class {twice!r} twice; give each class once.")
+        return dict(pairs)
+
     try:
-        given = json.loads(text)
+        given = json.loads(text, object_pairs_hook=once_each)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{OPTION} '{path}' is not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).") from None
     return torch.tensor(_weights_in_class_order(given, path, names), dtype=torch.float32)

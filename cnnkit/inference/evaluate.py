@@ -21,6 +21,14 @@ class ClassRow:
     recall: float
     f1: float
     support: int
+    predicted: int = 0
+    """Images predicted as this class."""
+
+    @property
+    def present(self) -> bool:
+        """Whether the class has images in the split or was predicted: the classes macro means
+        average over, as scikit-learn's do by default (a class with neither has no score)."""
+        return bool(self.support or self.predicted)
 
 
 @dataclass
@@ -96,7 +104,7 @@ def per_class(confusion: torch.Tensor, names: list[str]) -> list[ClassRow]:
         precision = tp / predicted if predicted else 0.0
         recall = tp / actual if actual else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        rows.append(ClassRow(name, precision, recall, f1, int(actual)))
+        rows.append(ClassRow(name, precision, recall, f1, int(actual), int(predicted)))
     return rows
 
 
@@ -108,11 +116,19 @@ def balanced_accuracy(rows: list[ClassRow]) -> float:
     return sum(present) / len(present) if present else 0.0
 
 
+def macro(rows: list[ClassRow]) -> dict[str, float]:
+    """Precision, recall and F1 averaged over the classes present (with images in the split, or
+    predicted), as scikit-learn's ``precision_recall_fscore_support(average="macro",
+    zero_division=0)`` with its default labels: a score with nothing to divide by is 0, and a class
+    neither in the split nor predicted is left out (it would count as 0 otherwise, so a perfect
+    classifier on a split lacking a class would score below 1)."""
+    present = [row for row in rows if row.present]
+    return {m: sum(getattr(r, m) for r in present) / len(present) if present else 0.0 for m in ("precision", "recall", "f1")}
+
+
 def macro_f1(rows: list[ClassRow]) -> float:
-    """The mean of the per-class F1 scores over every class of the checkpoint, as scikit-learn's
-    ``f1_score(average="macro", labels=all classes, zero_division=0)``: a precision, recall or
-    F1 with nothing to divide by is 0, so a class without images counts as 0."""
-    return sum(row.f1 for row in rows) / len(rows) if rows else 0.0
+    """The mean per-class F1 over the classes present (see :func:`macro`)."""
+    return macro(rows)["f1"]
 
 
 REPORT_FILES = ("metrics.json", "per_class.csv", "confusion.png", "top_losses.png")
@@ -162,9 +178,9 @@ def evaluate_checkpoint(checkpoint: str, spec: str, split: str, out: Path | None
     confusion = torch.bincount(labels * k + predicted, minlength=k * k).view(k, k)
     top5 = (probs.topk(5, dim=1).indices == labels[:, None]).any(1).float().mean().item() if k > 5 else None
     rows = per_class(confusion, trained.classes)
-    macro = {m: sum(getattr(r, m) for r in rows) / k for m in ("precision", "recall", "f1")}
-    report = Report(str(checkpoint), spec, split, len(labels), (predicted == labels).float().mean().item(), top5,
-                    balanced_accuracy(rows), macro_f1(rows), rows, macro, confusion.tolist(), tta=tta)
+    averages = macro(rows)
+    report = Report(str(checkpoint), spec, split, len(labels), (predicted == labels).double().mean().item(), top5,
+                    balanced_accuracy(rows), averages["f1"], rows, averages, confusion.tolist(), tta=tta)
     folder = report_folder(checkpoint, split, out)
     report.files = [str(folder / name) for name in REPORT_FILES]
     write_outputs(folder, report, trained.classes, confusion, normalize, probs, labels, images)
