@@ -203,7 +203,7 @@ class TrainConfig:
     log_uri: str = option(
         "", TEXT, "Where trackers log: MLflow's tracking URI (e.g. sqlite:///mlflow.db); default: "
         "$MLFLOW_TRACKING_URI, else MLflow's own default. TensorBoard always writes into the run directory. "
-        "config.json records it: give passwords through the tracker's environment variables, not here.",
+        "config.json and the checkpoints record it: give passwords through the tracker's environment variables.",
         "Run", metavar="URI", show_default=False)
     quiet: bool = option(False, FLAG, "Print only the final summary line.", "Run", flag="--quiet", show_default=False)
     resume: str = option("", TEXT, "Continue the run in this directory from its last finished epoch.", "Run",
