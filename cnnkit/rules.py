@@ -95,7 +95,11 @@ class Rule:
         if self.nonempty and not value.strip():
             raise ValueError("must not be empty")
         if self.choices and value not in self.choices:
-            raise ValueError(f"must be {self.describe()}, got {shown(value)}")
+            from cnnkit.registry import suggest
+
+            close = suggest(value.lower(), list(self.choices))
+            hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+            raise ValueError(f"must be {self.describe()}, got {shown(value)}{hint}")
         return value
 
 
