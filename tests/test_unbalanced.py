@@ -23,6 +23,7 @@ from cnnkit.engine.strategies import SingleProcessStrategy, shard_steps
 from cnnkit.engine.trainer import Trainer
 from cnnkit.errors import UsageError
 from cnnkit.inference.evaluate import balanced_accuracy, macro_f1, per_class
+from tests.test_resume import stop_after
 
 NAMES = ["cat", "dog", "owl"]
 LABELS = torch.tensor([0] * 6 + [1] * 3 + [2])  # 6, 3 and 1 images
@@ -258,19 +259,12 @@ def history(run_dir: Path) -> list[dict[str, float]]:
 
 @pytest.mark.slow
 def test_a_resumed_balanced_weighted_run_ends_exactly_like_the_uninterrupted_one(run_cli, tmp_path, monkeypatch):
-    from cnnkit.recipe.fit import TrainingRun
-
     common = ["--epochs", "2", "--augment", "random-shift,hflip", "--seed", "5", "--out", str(tmp_path), "--quiet", "--patience", "0"]
     options = [*common, "--sampler", "balanced", "--class-weights", "auto"]
     assert run_cli("train", *options, "--name", "whole").code == 0
-    record = TrainingRun.record
-
-    def stop_after_the_first_epoch(self, row):
-        record(self, row)
-        raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(TrainingRun, "record", stop_after_the_first_epoch)
+        stop_after(patch, 1)
         assert run_cli("train", *options, "--name", "part").code == 130
     assert load_checkpoint(tmp_path / "part" / "last.pt")["epoch"] == 1
     resumed = run_cli("train", "--resume", str(tmp_path / "part"))
@@ -284,18 +278,11 @@ def test_a_resumed_balanced_weighted_run_ends_exactly_like_the_uninterrupted_one
 
 @pytest.mark.slow
 def test_resume_refuses_a_weights_file_edited_since_the_run_started(run_cli, tmp_path, monkeypatch):
-    from cnnkit.recipe.fit import TrainingRun
-
     weights = tmp_path / "w.json"
     weights.write_text(json.dumps([1.0] * 9 + [3.0]))
-    record = TrainingRun.record
-
-    def stop_after_the_first_epoch(self, row):
-        record(self, row)
-        raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(TrainingRun, "record", stop_after_the_first_epoch)
+        stop_after(patch, 1)
         options = ("--epochs", "2", "--quiet", "--out", str(tmp_path), "--name", "w", "--class-weights", str(weights))
         assert run_cli("train", *options).code == 130
     last = (tmp_path / "w" / "last.pt").read_bytes()
